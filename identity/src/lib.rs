@@ -3,9 +3,17 @@
 //! This crate never depends on an HTTP server framework: it takes and returns plain types.
 
 pub mod clock;
+pub mod error;
+pub mod hash;
+pub mod manager;
 pub mod model;
+pub mod schema;
 pub mod store;
+pub mod text;
+pub mod view;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
+pub use error::Error;
+pub use manager::IdentityManager;
 pub use model::{CredentialType, Identity, IdentityState};
 pub use store::{Db, IdentityPool, StoreError};

@@ -1,1 +1,266 @@
+//! Portcullis: the composition root. Loads config, wires the domain crates, serves the listeners.
+//!
+//! [`start`] boots the whole product in-process and returns a [`Running`] handle, so tests run the real thing
+//! on free ports.
 
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod error;
+mod extract;
+pub mod public;
+
+use anyhow::Context;
+use axum::Router;
+use config::Config;
+use identity::hash::{Argon2Params, BcryptParams, Hasher, HasherConfig};
+use identity::schema::{SchemaRegistry, SchemaSource};
+use identity::{Db, IdentityManager, SharedClock, SystemClock};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
+
+/// Everything a handler needs.
+#[derive(Clone)]
+pub struct AppState {
+    /// Identity operations.
+    pub identities: IdentityManager,
+    /// The database.
+    pub db: Db,
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Public base URL, with a trailing slash.
+    pub public_base: String,
+    /// Admin base URL, with a trailing slash.
+    pub admin_base: String,
+    /// Time.
+    pub clock: SharedClock,
+}
+
+/// Things tests (and embedders) may replace.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The clock.
+    pub clock: SharedClock,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// A running instance.
+#[derive(Debug)]
+pub struct Running {
+    /// Where the public listener is.
+    pub public_addr: Option<SocketAddr>,
+    /// Where the admin listener is.
+    pub admin_addr: Option<SocketAddr>,
+    /// Public base URL (trailing slash).
+    pub public_url: String,
+    /// Admin base URL (trailing slash).
+    pub admin_url: String,
+    /// The database (tests inspect it).
+    pub db: Db,
+    shutdown: watch::Sender<bool>,
+    shutdown_timeout: std::time::Duration,
+    tasks: JoinSet<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, drains in-flight requests and waits for the listeners to finish.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(self.shutdown_timeout, drain).await;
+        self.db.close().await;
+    }
+
+    /// Waits until a listener stops (only on error or after shutdown was triggered).
+    pub async fn wait(&mut self) -> anyhow::Result<()> {
+        match self.tasks.join_next().await {
+            None => Ok(()),
+            Some(done) => done
+                .context("listener task panicked")?
+                .context("listener failed"),
+        }
+    }
+
+    /// A handle that triggers shutdown from elsewhere (signal handlers).
+    pub fn shutdown_trigger(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+/// Builds the hasher from config.
+pub fn hasher(config: &Config) -> anyhow::Result<Hasher> {
+    let a = &config.hashers.argon2;
+    let defaults = Argon2Params::default();
+    Ok(Hasher::new(HasherConfig {
+        algorithm: config.hashers.algorithm,
+        argon2: Argon2Params {
+            memory_kib: a.memory_kib()?,
+            iterations: a.iterations,
+            parallelism: a.parallelism.unwrap_or(defaults.parallelism),
+            salt_length: a.salt_length,
+            key_length: a.key_length,
+        },
+        bcrypt: BcryptParams {
+            cost: config.hashers.bcrypt.cost,
+        },
+    }))
+}
+
+/// Loads the identity schemas named in config.
+pub fn schemas(config: &Config) -> anyhow::Result<SchemaRegistry> {
+    let sources: Vec<SchemaSource> = config
+        .identity
+        .schemas
+        .iter()
+        .map(|s| SchemaSource {
+            id: s.id.clone(),
+            url: s.url.clone(),
+        })
+        .collect();
+    SchemaRegistry::load(&sources, &config.identity.default_schema_id)
+        .context("cannot load identity schemas")
+}
+
+/// Connects to the database and applies migrations where `serve` may (`--dev` or SQLite); otherwise refuses
+/// to start with pending migrations.
+pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
+    let db = Db::connect(config.dsn())
+        .await
+        .context("cannot connect to the database")?;
+    if config.dev || db.backend() == identity::store::Backend::Sqlite {
+        db.migrate().await.context("cannot apply migrations")?;
+    } else {
+        let pending = db.pending_migrations().await?;
+        if !pending.is_empty() {
+            anyhow::bail!(
+                "the database has {} pending migration(s); run `portcullis migrate sql --yes` first",
+                pending.len()
+            );
+        }
+    }
+    Ok(db)
+}
+
+async fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
+    let host = if host.is_empty() { "0.0.0.0" } else { host };
+    TcpListener::bind((host, port))
+        .await
+        .with_context(|| format!("cannot listen on {host}:{port}"))
+}
+
+fn base_url(configured: &Option<String>, addr: SocketAddr, host: &str) -> String {
+    let mut url = configured.clone().unwrap_or_else(|| {
+        let h = if host.is_empty() || host == "0.0.0.0" || host == "::" {
+            "127.0.0.1".to_owned()
+        } else {
+            host.to_owned()
+        };
+        format!("http://{h}:{}/", addr.port())
+    });
+    if !url.ends_with('/') {
+        url.push('/');
+    }
+    url
+}
+
+/// Boots every configured listener.
+pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> {
+    let db = open_db(&config).await?;
+    let schemas = Arc::new(schemas(&config)?);
+    let hasher = hasher(&config)?;
+
+    let public_listener = if config.serve.public.disabled {
+        None
+    } else {
+        Some(bind(&config.serve.public.host, config.serve.public.port).await?)
+    };
+    let admin_listener = if config.serve.admin.disabled {
+        None
+    } else {
+        Some(bind(&config.serve.admin.host, config.serve.admin.port).await?)
+    };
+    let public_addr = public_listener
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?;
+    let admin_addr = admin_listener
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?;
+    let unbound = SocketAddr::from(([127, 0, 0, 1], config.serve.public.port));
+    let public_base = base_url(
+        &config.serve.public.base_url,
+        public_addr.unwrap_or(unbound),
+        &config.serve.public.host,
+    );
+    let admin_base = base_url(
+        &config.serve.admin.base_url,
+        admin_addr.unwrap_or(SocketAddr::from(([127, 0, 0, 1], config.serve.admin.port))),
+        &config.serve.admin.host,
+    );
+
+    let state = AppState {
+        identities: IdentityManager::new(
+            Arc::new(db.clone()),
+            schemas,
+            hasher,
+            options.clock.clone(),
+        ),
+        db: db.clone(),
+        config: Arc::new(config),
+        public_base: public_base.clone(),
+        admin_base: admin_base.clone(),
+        clock: options.clock,
+    };
+
+    let (shutdown, rx) = watch::channel(false);
+    let shutdown_timeout = state.config.serve.shutdown_timeout.0;
+    let mut tasks = JoinSet::new();
+    if let Some(l) = public_listener {
+        tasks.spawn(serve(l, public::router(state.clone()), rx.clone()));
+        tracing::info!(url = %public_base, "public API listening");
+    }
+    if let Some(l) = admin_listener {
+        tasks.spawn(serve(l, admin::router(state.clone()), rx.clone()));
+        tracing::info!(url = %admin_base, "admin API listening");
+    }
+    Ok(Running {
+        public_addr,
+        admin_addr,
+        public_url: public_base,
+        admin_url: admin_base,
+        db,
+        shutdown,
+        shutdown_timeout,
+        tasks,
+    })
+}
+
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    // Every route answers with and without a trailing slash, as in Kratos.
+    let app = NormalizePathLayer::trim_trailing_slash().layer(router);
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|s| *s).await;
+    })
+    .await
+}

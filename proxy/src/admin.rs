@@ -1,0 +1,396 @@
+//! The admin listener: `/admin/identities`, health and version. Handlers adapt HTTP to `identity` and back.
+
+use crate::error::ApiError;
+use crate::extract::{query_get, query_pairs, query_u32, uuid, JsonBody};
+use crate::AppState;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use identity::manager::{CreateIdentity, UpdateIdentity};
+use identity::store::{ListIdentities, Page};
+use identity::view::{self, CredentialsView};
+use identity::{CredentialType, Identity};
+use serde_json::{json, Value};
+use std::str::FromStr;
+
+/// The admin router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/admin/identities",
+            get(list_identities)
+                .post(create_identity)
+                .patch(batch_identities),
+        )
+        .route(
+            "/admin/identities/{id}",
+            get(get_identity)
+                .put(update_identity)
+                .patch(patch_identity)
+                .delete(delete_identity),
+        )
+        .route(
+            "/admin/identities/by/external/{id}",
+            get(get_by_external_id),
+        )
+        .route(
+            "/admin/identities/{id}/credentials/{kind}",
+            axum::routing::delete(delete_credential),
+        )
+        .route("/admin/health/alive", get(crate::public::alive))
+        .route("/admin/health/ready", get(ready))
+        .route("/admin/version", get(version))
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(crate::extract::MAX_BODY))
+        .with_state(state)
+}
+
+/// Kratos answers admin paths without the `/admin` prefix with a 307 to the prefixed path, and public paths
+/// under `/admin` with a 307 to the public listener.
+async fn fallback(State(state): State<AppState>, uri: Uri) -> Response {
+    let path = uri.path();
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    if !path.starts_with("/admin") {
+        return Redirect::temporary(&format!("/admin{path}{query}")).into_response();
+    }
+    let rest = &path["/admin".len()..];
+    if rest.starts_with("/self-service")
+        || rest.starts_with("/schemas")
+        || rest == "/sessions/whoami"
+    {
+        let target = format!("{}{}{query}", state.public_base.trim_end_matches('/'), rest);
+        return Redirect::temporary(&target).into_response();
+    }
+    ApiError::new(StatusCode::NOT_FOUND).into_response()
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    match identity::IdentityPool::ping(&state.db).await {
+        Ok(()) => Json(json!({"status": "ok"})).into_response(),
+        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE)
+            .with_reason(format!("the database is not reachable: {e}"))
+            .into_response(),
+    }
+}
+
+async fn version() -> Json<Value> {
+    Json(json!({ "version": concat!("v", env!("CARGO_PKG_VERSION")) }))
+}
+
+fn include_credentials(pairs: &[(String, String)]) -> Result<Vec<CredentialType>, ApiError> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == "include_credential")
+        .map(|(_, v)| {
+            CredentialType::from_str(v).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "unknown credential type {v:?} in include_credential"
+                ))
+            })
+        })
+        .collect()
+}
+
+fn admin_view(
+    state: &AppState,
+    identity: &Identity,
+    with_config: Option<&[CredentialType]>,
+) -> Value {
+    let creds = match with_config {
+        Some(types) => CredentialsView::WithConfigFor(types),
+        None => CredentialsView::Omit,
+    };
+    view::admin_identity(identity, &state.public_base, creds)
+}
+
+const MAX_IDS: usize = 500;
+const MAX_PAGE_SIZE: u32 = 500;
+const DEFAULT_PAGE_SIZE: u32 = 250;
+
+async fn list_identities(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = query_pairs(raw.as_deref());
+    let include = include_credentials(&pairs)?;
+    let ids: Vec<uuid::Uuid> = pairs
+        .iter()
+        .filter(|(k, _)| k == "ids")
+        .map(|(_, v)| uuid(v))
+        .collect::<Result<_, _>>()?;
+    if ids.len() > MAX_IDS {
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_IDS} ids may be given"
+        )));
+    }
+    let exact = query_get(&pairs, "credentials_identifier").filter(|s| !s.is_empty());
+    let similar =
+        query_get(&pairs, "preview_credentials_identifier_similar").filter(|s| !s.is_empty());
+    let filters = usize::from(!ids.is_empty())
+        + usize::from(exact.is_some())
+        + usize::from(similar.is_some());
+    if filters > 1 {
+        return Err(ApiError::bad_request(
+            "ids, credentials_identifier and preview_credentials_identifier_similar cannot be combined",
+        ));
+    }
+    match query_get(&pairs, "consistency") {
+        None | Some("") | Some("strong") | Some("eventual") => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "consistency must be strong or eventual, got {other:?}"
+            )))
+        }
+    }
+    if query_get(&pairs, "organization_id").is_some_and(|s| !s.is_empty()) {
+        return Err(ApiError::bad_request(
+            "filtering by organization_id is not supported",
+        ));
+    }
+    let page_number = query_u32(&pairs, "page")?;
+    let per_page = query_u32(&pairs, "per_page")?;
+    let page = match page_number {
+        Some(page) => {
+            let per_page = per_page.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, 1000);
+            Page::Offset { page, per_page }
+        }
+        None => {
+            let size = query_u32(&pairs, "page_size")?
+                .or(per_page)
+                .unwrap_or(DEFAULT_PAGE_SIZE)
+                .clamp(1, MAX_PAGE_SIZE);
+            let after = query_get(&pairs, "page_token")
+                .filter(|t| !t.is_empty())
+                .map(|t| uuid(t).map_err(|_| ApiError::bad_request("the page_token is invalid")))
+                .transpose()?;
+            // One extra row tells whether a next page exists.
+            Page::Keyset {
+                after,
+                size: size + 1,
+            }
+        }
+    };
+    let with_credentials = !include.is_empty() || exact.is_some() || similar.is_some();
+    let params = ListIdentities {
+        page: page.clone(),
+        ids,
+        credentials_identifier: exact.map(str::to_owned),
+        credentials_identifier_similar: similar.map(str::to_owned),
+        with_credentials,
+    };
+    let (mut list, total) = state.identities.pool().list_identities(&params).await?;
+
+    let others: Vec<(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "page" | "per_page" | "page_size" | "page_token"))
+        .cloned()
+        .collect();
+    let link = |extra: &[(&str, String)]| {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in &others {
+            ser.append_pair(k, v);
+        }
+        for (k, v) in extra {
+            ser.append_pair(k, v);
+        }
+        format!("<{}admin/identities?{}>", state.admin_base, ser.finish())
+    };
+    let mut headers = HeaderMap::new();
+    let links = match page {
+        Page::Keyset { size, .. } => {
+            let size = size - 1;
+            let has_next = list.len() > size as usize;
+            list.truncate(size as usize);
+            let mut links = vec![format!(
+                "{}; rel=\"first\"",
+                link(&[("page_size", size.to_string())])
+            )];
+            if let (true, Some(last)) = (has_next, list.last()) {
+                links.push(format!(
+                    "{}; rel=\"next\"",
+                    link(&[
+                        ("page_size", size.to_string()),
+                        ("page_token", last.id.to_string())
+                    ])
+                ));
+            }
+            links
+        }
+        Page::Offset { page, per_page } => {
+            let total = total.unwrap_or(0);
+            headers.insert("x-total-count", HeaderValue::from(total));
+            let last = total.saturating_sub(1) / u64::from(per_page);
+            let at = |p: u64| link(&[("page", p.to_string()), ("per_page", per_page.to_string())]);
+            let mut links = vec![format!("{}; rel=\"first\"", at(0))];
+            if u64::from(page) < last {
+                links.push(format!("{}; rel=\"next\"", at(u64::from(page) + 1)));
+            }
+            if page > 0 {
+                links.push(format!("{}; rel=\"prev\"", at(u64::from(page) - 1)));
+            }
+            links.push(format!("{}; rel=\"last\"", at(last)));
+            links
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&links.join(",")) {
+        headers.insert(header::LINK, v);
+    }
+    let body: Vec<Value> = list
+        .iter()
+        .map(|i| admin_view(&state, i, with_credentials.then_some(include.as_slice())))
+        .collect();
+    Ok((headers, Json(body)).into_response())
+}
+
+async fn create_identity(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<CreateIdentity>,
+) -> Result<Response, ApiError> {
+    let identity = state.identities.create(body).await?;
+    let location = format!("{}admin/identities/{}", state.admin_base, identity.id);
+    let mut res = (
+        StatusCode::CREATED,
+        Json(admin_view(&state, &identity, Some(&[]))),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
+}
+
+const MAX_BATCH: usize = 1000;
+const MAX_BATCH_WITH_PASSWORDS: usize = 200;
+
+async fn batch_identities(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let Some(items) = body.get("identities").and_then(Value::as_array) else {
+        return Err(ApiError::bad_request(
+            "the body must be {\"identities\": [...]}",
+        ));
+    };
+    if let Some(other) = body
+        .as_object()
+        .and_then(|o| o.keys().find(|k| *k != "identities"))
+    {
+        return Err(ApiError::bad_request(format!(
+            "unknown field `{other}` in the body"
+        )));
+    }
+    if items.len() > MAX_BATCH {
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_BATCH} identities per request"
+        )));
+    }
+    let plaintext = items
+        .iter()
+        .filter(|i| {
+            i.pointer("/create/credentials/password/config/password")
+                .is_some()
+        })
+        .count();
+    if plaintext > 0 && items.len() > MAX_BATCH_WITH_PASSWORDS {
+        return Err(ApiError::bad_request(format!(
+            "at most {MAX_BATCH_WITH_PASSWORDS} identities per request when plaintext passwords are imported"
+        )));
+    }
+    let mut results = Vec::with_capacity(items.len());
+    for item in items {
+        let patch_id = item.get("patch_id").cloned();
+        let outcome = match item.get("create") {
+            None => Err(ApiError::bad_request("each item needs a `create` object")),
+            Some(create) => {
+                match crate::extract::parse_json::<CreateIdentity>(create.to_string().as_bytes()) {
+                    Err(e) => Err(e),
+                    Ok(body) => state.identities.create(body).await.map_err(ApiError::from),
+                }
+            }
+        };
+        let mut r = match outcome {
+            Ok(identity) => json!({"action": "create", "identity": identity.id}),
+            Err(e) => json!({"action": "error", "error": e.body()["error"]}),
+        };
+        if let Some(p) = patch_id.filter(|p| !p.is_null()) {
+            r["patch_id"] = p;
+        }
+        results.push(r);
+    }
+    Ok(Json(json!({ "identities": results })))
+}
+
+async fn get_identity(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let include = include_credentials(&query_pairs(raw.as_deref()))?;
+    let identity = state
+        .identities
+        .pool()
+        .get_identity(uuid(&id)?, true)
+        .await?;
+    Ok(Json(admin_view(&state, &identity, Some(&include))))
+}
+
+async fn get_by_external_id(
+    State(state): State<AppState>,
+    Path(external_id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let include = include_credentials(&query_pairs(raw.as_deref()))?;
+    if external_id.is_empty() {
+        return Err(ApiError::bad_request("the external id must not be empty"));
+    }
+    let identity = state
+        .identities
+        .pool()
+        .get_identity_by_external_id(&external_id, true)
+        .await?;
+    Ok(Json(admin_view(&state, &identity, Some(&include))))
+}
+
+async fn update_identity(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateIdentity>,
+) -> Result<Json<Value>, ApiError> {
+    let identity = state.identities.update(uuid(&id)?, body).await?;
+    Ok(Json(admin_view(&state, &identity, Some(&[]))))
+}
+
+async fn patch_identity(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let identity = state
+        .identities
+        .patch(uuid(&id)?, patch, &state.public_base)
+        .await?;
+    Ok(Json(admin_view(&state, &identity, Some(&[]))))
+}
+
+async fn delete_identity(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.identities.pool().delete_identity(uuid(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_credential(
+    State(state): State<AppState>,
+    Path((id, kind)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> Result<StatusCode, ApiError> {
+    let pairs = query_pairs(raw.as_deref());
+    state
+        .identities
+        .delete_credential(uuid(&id)?, &kind, query_get(&pairs, "identifier"))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

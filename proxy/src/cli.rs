@@ -1,0 +1,466 @@
+//! The `portcullis` command line.
+
+use crate::config::{Config, Sources};
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Portcullis: login, sessions and an authenticating reverse proxy for apps that have none.
+/// Wire-compatible with the Ory Kratos API.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (public and admin APIs).
+    Serve(ServeArgs),
+    /// Database migrations.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+    /// Inspect configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage identities through the admin API.
+    Identities(IdentitiesArgs),
+    /// Password hasher tools.
+    #[command(subcommand)]
+    Hashers(HashersCommand),
+}
+
+/// Where configuration comes from.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ConfigArgs {
+    /// YAML or JSON config file; repeat to merge several (later ones win).
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Vec<PathBuf>,
+    /// Override one key: `--set serve.admin.port=4434` (applied after files and environment).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Development mode: SQLite in ./portcullis.db, cookies without Secure, generated secrets.
+    #[arg(long)]
+    pub dev: bool,
+}
+
+impl ConfigArgs {
+    /// Loads the configuration these flags name.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        Ok(Config::load(&Sources {
+            files: self.config.clone(),
+            overrides: self.set.clone(),
+            dev: self.dev,
+            use_env: true,
+        })?)
+    }
+}
+
+/// `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration.
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// `migrate …`.
+#[derive(Debug, Subcommand)]
+pub enum MigrateCommand {
+    /// Apply SQL migrations. The DSN comes from the argument, or else from config and the DSN variable.
+    Sql {
+        /// Database to migrate (`postgres://…`, `sqlite://…`).
+        dsn: Option<String>,
+        /// Apply without asking.
+        #[arg(short, long)]
+        yes: bool,
+        /// Read the DSN from the DSN environment variable (Kratos compatibility; the default anyway).
+        #[arg(short = 'e', long = "read-from-env")]
+        read_from_env: bool,
+        /// Configuration.
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+/// `config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate config files; exits non-zero with the reason when they are invalid.
+    Check {
+        /// Files to check (merged, as `serve --config` would).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print every key with its default value as YAML.
+    Defaults,
+}
+
+/// `identities …`.
+#[derive(Debug, Args)]
+pub struct IdentitiesArgs {
+    /// Admin API base URL (default: from config, else http://127.0.0.1:4434).
+    #[arg(short, long, global = true, env = "PORTCULLIS_ADMIN_URL")]
+    pub endpoint: Option<String>,
+    /// Configuration (to find the admin URL).
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: IdentitiesCommand,
+}
+
+/// Identity subcommands.
+#[derive(Debug, Subcommand)]
+pub enum IdentitiesCommand {
+    /// Import identities from JSON files (one createIdentityBody or an array of them per file).
+    Import {
+        /// Files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List identities (all pages).
+    List {
+        /// Page size.
+        #[arg(long, default_value_t = 250)]
+        page_size: u32,
+    },
+    /// Show one identity.
+    Get {
+        /// Identity id.
+        id: String,
+        /// Include credential config of these types.
+        #[arg(long)]
+        include_credential: Vec<String>,
+    },
+    /// Delete identities.
+    Delete {
+        /// Identity ids.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+/// `hashers …`.
+#[derive(Debug, Subcommand)]
+pub enum HashersCommand {
+    /// Argon2 tools.
+    #[command(subcommand)]
+    Argon2(Argon2Command),
+}
+
+/// `hashers argon2 …`.
+#[derive(Debug, Subcommand)]
+pub enum Argon2Command {
+    /// Find argon2id parameters that take about the target duration on this machine.
+    Calibrate {
+        /// Target time per hash, e.g. 500ms.
+        #[arg(default_value = "500ms")]
+        target: String,
+        /// Lanes (default: twice the CPU count).
+        #[arg(long)]
+        parallelism: Option<u32>,
+        /// Largest memory to try, e.g. 1GB.
+        #[arg(long, default_value = "1GB")]
+        max_memory: String,
+    },
+}
+
+/// Runs the CLI; returns the process exit code.
+pub async fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Migrate(MigrateCommand::Sql {
+            dsn, yes, config, ..
+        }) => migrate(dsn, yes, config).await,
+        Command::Config(ConfigCommand::Check { files }) => config_check(files),
+        Command::Config(ConfigCommand::Defaults) => config_defaults(),
+        Command::Identities(args) => identities(args).await,
+        Command::Hashers(HashersCommand::Argon2(Argon2Command::Calibrate {
+            target,
+            parallelism,
+            max_memory,
+        })) => calibrate(&target, parallelism, &max_memory).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Sets up logging: JSON in production, readable text in `--dev`.
+pub fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let json = match config.log.format.as_deref() {
+        Some("json") => true,
+        Some(_) => false,
+        None => !config.dev,
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = args.config.load()?;
+    init_logging(&config);
+    if config.dev {
+        tracing::warn!("running in --dev mode: do not use this in production");
+    }
+    let mut running = crate::start(config, crate::Options::default()).await?;
+    let trigger = running.shutdown_trigger();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = trigger.send(true);
+    });
+    running.wait().await?;
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+async fn migrate(dsn: Option<String>, yes: bool, config: ConfigArgs) -> anyhow::Result<()> {
+    let dsn = match dsn {
+        Some(d) => d,
+        None => config.load()?.dsn().to_owned(),
+    };
+    let db = identity::Db::connect(&dsn)
+        .await
+        .context("cannot connect to the database")?;
+    let pending = db.pending_migrations().await?;
+    if pending.is_empty() {
+        println!("The database is up to date.");
+        return Ok(());
+    }
+    println!("Pending migrations: {pending:?}");
+    if !yes {
+        anyhow::bail!("not applied: re-run with --yes to apply them");
+    }
+    db.migrate().await?;
+    println!("Applied {} migration(s).", pending.len());
+    db.close().await;
+    Ok(())
+}
+
+fn config_check(files: Vec<PathBuf>) -> anyhow::Result<()> {
+    let config = Config::load(&Sources {
+        files: files.clone(),
+        overrides: Vec::new(),
+        dev: false,
+        use_env: false,
+    })?;
+    crate::schemas(&config)?;
+    crate::hasher(&config)?;
+    for f in files {
+        println!("{}: ok", f.display());
+    }
+    Ok(())
+}
+
+fn config_defaults() -> anyhow::Result<()> {
+    print!("{}", serde_yaml::to_string(&Config::default())?);
+    Ok(())
+}
+
+async fn identities(args: IdentitiesArgs) -> anyhow::Result<()> {
+    let endpoint = match args.endpoint {
+        Some(e) => e,
+        None => {
+            let c = if args.config.config.is_empty() {
+                None
+            } else {
+                Some(args.config.load()?)
+            };
+            match c.and_then(|c| c.serve.admin.base_url) {
+                Some(u) => u,
+                None => "http://127.0.0.1:4434".into(),
+            }
+        }
+    };
+    let base = format!("{}/admin/identities", endpoint.trim_end_matches('/'));
+    let http = reqwest::Client::new();
+    match args.command {
+        IdentitiesCommand::Import { files } => {
+            let mut failed = 0;
+            for f in files {
+                let text = std::fs::read_to_string(&f)
+                    .with_context(|| format!("cannot read {}", f.display()))?;
+                let value: Value = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not valid JSON", f.display()))?;
+                let bodies = match value {
+                    Value::Array(list) => list,
+                    other => vec![other],
+                };
+                for body in bodies {
+                    let res = http.post(&base).json(&body).send().await?;
+                    let status = res.status();
+                    let answer: Value = res.json().await.unwrap_or(Value::Null);
+                    if status.is_success() {
+                        println!(
+                            "{}\t{}",
+                            answer["id"].as_str().unwrap_or_default(),
+                            f.display()
+                        );
+                    } else {
+                        failed += 1;
+                        eprintln!("{}: {status}: {}", f.display(), answer["error"]);
+                    }
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} identities could not be imported");
+            }
+        }
+        IdentitiesCommand::List { page_size } => {
+            let mut token: Option<String> = None;
+            loop {
+                let mut req = http
+                    .get(&base)
+                    .query(&[("page_size", page_size.to_string())]);
+                if let Some(t) = &token {
+                    req = req.query(&[("page_token", t)]);
+                }
+                let res = checked(req.send().await?).await?;
+                let next = res
+                    .headers()
+                    .get(reqwest::header::LINK)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(next_page_token);
+                let list: Vec<Value> = res.json().await?;
+                for i in &list {
+                    println!(
+                        "{}\t{}\t{}",
+                        i["id"].as_str().unwrap_or_default(),
+                        i["state"].as_str().unwrap_or_default(),
+                        i["traits"]
+                    );
+                }
+                match next {
+                    Some(t) => token = Some(t),
+                    None => break,
+                }
+            }
+        }
+        IdentitiesCommand::Get {
+            id,
+            include_credential,
+        } => {
+            let query: Vec<(&str, &str)> = include_credential
+                .iter()
+                .map(|t| ("include_credential", t.as_str()))
+                .collect();
+            let res = checked(
+                http.get(format!("{base}/{id}"))
+                    .query(&query)
+                    .send()
+                    .await?,
+            )
+            .await?;
+            let v: Value = res.json().await?;
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        IdentitiesCommand::Delete { ids } => {
+            for id in ids {
+                checked(http.delete(format!("{base}/{id}")).send().await?).await?;
+                println!("{id}");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn checked(res: reqwest::Response) -> anyhow::Result<reqwest::Response> {
+    if res.status().is_success() {
+        return Ok(res);
+    }
+    let status = res.status();
+    let body: Value = res.json().await.unwrap_or(Value::Null);
+    anyhow::bail!("{status}: {}", body["error"])
+}
+
+/// The `page_token` of the `rel="next"` link of a `Link` header.
+pub fn next_page_token(link: &str) -> Option<String> {
+    link.split(',')
+        .find(|l| l.contains("rel=\"next\""))
+        .and_then(|l| {
+            let url = l
+                .split(';')
+                .next()?
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>');
+            let parsed = url::Url::parse(url).ok()?;
+            parsed
+                .query_pairs()
+                .find(|(k, _)| k == "page_token")
+                .map(|(_, v)| v.into_owned())
+        })
+}
+
+async fn calibrate(target: &str, parallelism: Option<u32>, max_memory: &str) -> anyhow::Result<()> {
+    let target = crate::config::parse_duration(target).map_err(anyhow::Error::msg)?;
+    let max_kib = identity::hash::parse_byte_size(max_memory)? / 1024;
+    let parallelism = parallelism.unwrap_or(identity::hash::Argon2Params::default().parallelism);
+    let max_kib = u32::try_from(max_kib).unwrap_or(u32::MAX);
+    println!("Calibrating argon2id for {target:?} per hash with {parallelism} lanes …");
+    let params = tokio::task::spawn_blocking(move || {
+        identity::hash::calibrate(target, parallelism, 32, 16, max_kib)
+    })
+    .await?;
+    let started = std::time::Instant::now();
+    let config = identity::hash::HasherConfig {
+        algorithm: identity::hash::Algorithm::Argon2,
+        argon2: params,
+        bcrypt: identity::hash::BcryptParams::default(),
+    };
+    let hash =
+        tokio::task::spawn_blocking(move || identity::hash::hash_blocking(b"calibration", &config))
+            .await??;
+    let hash_time = started.elapsed();
+    let started = std::time::Instant::now();
+    identity::hash::verify_blocking(b"calibration", &hash)?;
+    let verify_time = started.elapsed();
+    println!(
+        "hashers:\n  algorithm: argon2\n  argon2:\n    memory: {}KB\n    iterations: {}\n    parallelism: {}\n    salt_length: {}\n    key_length: {}\n# one hash took {hash_time:?}, one verify took {verify_time:?}",
+        params.memory_kib, params.iterations, params.parallelism, params.salt_length, params.key_length
+    );
+    Ok(())
+}

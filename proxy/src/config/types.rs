@@ -1,0 +1,1067 @@
+//! The typed configuration tree. Every struct rejects unknown keys and has a default for every key.
+
+use super::ConfigError;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Config format version (Kratos files carry one; informational).
+    pub version: Option<String>,
+    /// Database: `sqlite://…`, `postgres://…` or `memory`.
+    pub dsn: Option<Secret>,
+    /// Listeners.
+    pub serve: Serve,
+    /// Identity schemas.
+    pub identity: IdentityConfig,
+    /// Self-service flows and methods.
+    pub selfservice: SelfService,
+    /// Sessions.
+    pub session: SessionConfig,
+    /// Cookie defaults.
+    pub cookies: Cookies,
+    /// Secrets for signing and encryption.
+    pub secrets: Secrets,
+    /// Password hashing.
+    pub hashers: Hashers,
+    /// Encryption of stored tokens.
+    pub ciphers: Ciphers,
+    /// E-mail and SMS delivery.
+    pub courier: Courier,
+    /// Logging.
+    pub log: Log,
+    /// Kratos feature flags.
+    pub feature_flags: FeatureFlags,
+    /// Set by `--dev`, never by a file.
+    #[serde(skip)]
+    pub dev: bool,
+}
+
+/// A secret string: shown as `[redacted]` in `Debug` and when serialized.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    /// The secret value. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
+
+/// A Go-style duration (`500ms`, `1h30m`, `24h`, `1.5h`). Plain integers are seconds.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Duration(pub std::time::Duration);
+
+impl Duration {
+    /// From seconds.
+    pub const fn secs(s: u64) -> Self {
+        Self(std::time::Duration::from_secs(s))
+    }
+    /// From milliseconds.
+    pub const fn millis(ms: u64) -> Self {
+        Self(std::time::Duration::from_millis(ms))
+    }
+    /// As `time::Duration` (saturating).
+    pub fn as_time(&self) -> time::Duration {
+        time::Duration::try_from(self.0).unwrap_or(time::Duration::MAX)
+    }
+}
+
+impl fmt::Debug for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", format_duration(self.0))
+    }
+}
+
+impl Serialize for Duration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Duration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => parse_duration(&s)
+                .map(Self)
+                .map_err(serde::de::Error::custom),
+            Value::Number(n) => n
+                .as_u64()
+                .map(Self::secs)
+                .ok_or_else(|| serde::de::Error::custom("a duration must not be negative")),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a duration like \"1h30m\", found {}",
+                super::type_name(&other)
+            ))),
+        }
+    }
+}
+
+fn format_duration(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        "0s".into()
+    } else if ms % 3_600_000 == 0 {
+        format!("{}h", ms / 3_600_000)
+    } else if ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+/// Parses a Go duration: a sequence of decimal numbers with units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let input = s.trim();
+    if input == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    if input.is_empty() || input.starts_with('-') {
+        return Err(format!(
+            "invalid duration {s:?}: expected e.g. \"30s\", \"1h30m\""
+        ));
+    }
+    let mut rest = input.trim_start_matches('+');
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, tail) = rest.split_at(num_len);
+        let value: f64 = num
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?}: bad number {num:?}"))?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let factor = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "" => {
+                return Err(format!(
+                    "invalid duration {s:?}: missing unit (use s, m, h …)"
+                ))
+            }
+            other => return Err(format!("invalid duration {s:?}: unknown unit {other:?}")),
+        };
+        total += value * factor;
+        rest = tail;
+    }
+    std::time::Duration::try_from_secs_f64(total)
+        .map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+/// A byte size written as Kratos does (`64MB`, `1GB`; binary units).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ByteSize(pub String);
+
+impl ByteSize {
+    /// Bytes.
+    pub fn bytes(&self) -> Result<u64, String> {
+        identity::hash::parse_byte_size(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+impl fmt::Debug for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for ByteSize {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = match Value::deserialize(d)? {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "expected a size like \"128MB\", found {}",
+                    super::type_name(&other)
+                )))
+            }
+        };
+        identity::hash::parse_byte_size(&v).map_err(serde::de::Error::custom)?;
+        Ok(Self(v))
+    }
+}
+
+/// `serve.*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Serve {
+    /// The Kratos public API.
+    pub public: Listener,
+    /// The admin API.
+    pub admin: Listener,
+    /// How long SIGTERM waits for in-flight requests.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Serve {
+    fn default() -> Self {
+        Self {
+            public: Listener::with_port(4433),
+            admin: Listener::with_port(4434),
+            shutdown_timeout: Duration::secs(15),
+        }
+    }
+}
+
+/// One listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listener {
+    /// Interface to bind (empty: all interfaces).
+    pub host: String,
+    /// TCP port (0 picks a free one).
+    pub port: u16,
+    /// The URL clients use to reach this listener (derived from host and port when unset).
+    pub base_url: Option<String>,
+    /// Cross-origin requests (public listener).
+    pub cors: Cors,
+    /// Request logging.
+    pub request_log: RequestLog,
+    /// Turn the listener off.
+    pub disabled: bool,
+}
+
+impl Listener {
+    fn with_port(port: u16) -> Self {
+        Self {
+            host: String::new(),
+            port,
+            base_url: None,
+            cors: Cors::default(),
+            request_log: RequestLog::default(),
+            disabled: false,
+        }
+    }
+}
+
+impl Default for Listener {
+    fn default() -> Self {
+        Self::with_port(0)
+    }
+}
+
+/// `serve.public.cors`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cors {
+    /// Enable CORS.
+    pub enabled: bool,
+    /// Allowed origins (`*` and `https://*.example.com` wildcards).
+    pub allowed_origins: Vec<String>,
+    /// Allowed methods.
+    pub allowed_methods: Vec<String>,
+    /// Allowed request headers.
+    pub allowed_headers: Vec<String>,
+    /// Headers exposed to scripts.
+    pub exposed_headers: Vec<String>,
+    /// Allow credentials.
+    pub allow_credentials: bool,
+    /// Preflight cache seconds.
+    pub max_age: u64,
+    /// Debug CORS decisions.
+    pub debug: bool,
+}
+
+impl Default for Cors {
+    fn default() -> Self {
+        let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect();
+        Self {
+            enabled: false,
+            allowed_origins: s(&["*"]),
+            allowed_methods: s(&["POST", "GET", "PUT", "PATCH", "DELETE"]),
+            allowed_headers: s(&[
+                "Authorization",
+                "Content-Type",
+                "Max-Age",
+                "X-Session-Token",
+                "X-XSRF-TOKEN",
+                "X-CSRF-TOKEN",
+            ]),
+            exposed_headers: s(&["Content-Type"]),
+            allow_credentials: true,
+            max_age: 0,
+            debug: false,
+        }
+    }
+}
+
+/// `serve.*.request_log`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RequestLog {
+    /// Do not log health checks.
+    pub disable_for_health: bool,
+}
+
+/// `identity.*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// The schema new identities get when none is named.
+    pub default_schema_id: String,
+    /// Available schemas.
+    pub schemas: Vec<SchemaEntry>,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            default_schema_id: "default".into(),
+            schemas: Vec::new(),
+        }
+    }
+}
+
+/// One identity schema: `url` is `file://…`, `base64://…` or inline JSON.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaEntry {
+    /// Schema id.
+    pub id: String,
+    /// Where the schema is.
+    pub url: String,
+}
+
+/// `selfservice.*`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SelfService {
+    /// Where browsers go after a flow when nothing else is said.
+    pub default_browser_return_url: Option<String>,
+    /// Where `return_to` may point.
+    pub allowed_return_urls: Vec<String>,
+    /// Per-flow settings.
+    pub flows: Flows,
+    /// Per-method settings.
+    pub methods: Methods,
+}
+
+/// `selfservice.flows.*`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Flows {
+    /// Login.
+    pub login: FlowConfig,
+    /// Registration.
+    pub registration: FlowConfig,
+    /// Settings.
+    pub settings: FlowConfig,
+    /// Account recovery.
+    pub recovery: FlowConfig,
+    /// Address verification.
+    pub verification: FlowConfig,
+    /// Logout.
+    pub logout: LogoutFlow,
+    /// Error page.
+    pub error: ErrorFlow,
+}
+
+/// Settings every flow shares; keys a flow kind does not use are accepted and ignored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlowConfig {
+    /// Whether the flow is on (registration, recovery, verification).
+    pub enabled: Option<bool>,
+    /// The page that renders the flow.
+    pub ui_url: Option<String>,
+    /// How long a flow lives.
+    pub lifespan: Duration,
+    /// `unified` or `identifier_first` (login); `profile_first` or `unified` (registration).
+    pub style: Option<String>,
+    /// Registration: one-step legacy form.
+    pub enable_legacy_one_step: bool,
+    /// Registration: hint existing credentials on duplicates.
+    pub login_hints: bool,
+    /// Settings: how old a session may be for privileged changes.
+    pub privileged_session_max_age: Option<Duration>,
+    /// Settings: required AAL.
+    pub required_aal: Option<String>,
+    /// Recovery/verification: `code` or `link`.
+    #[serde(rename = "use")]
+    pub use_method: Option<String>,
+    /// Recovery/verification: send "invalid" messages to unknown addresses.
+    pub notify_unknown_recipients: bool,
+    /// Hooks before the flow starts.
+    pub before: BeforeHooks,
+    /// Hooks after the flow succeeds.
+    pub after: AfterHooks,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        Self {
+            enabled: None,
+            ui_url: None,
+            lifespan: Duration::secs(3600),
+            style: None,
+            enable_legacy_one_step: false,
+            login_hints: false,
+            privileged_session_max_age: None,
+            required_aal: None,
+            use_method: None,
+            notify_unknown_recipients: false,
+            before: BeforeHooks::default(),
+            after: AfterHooks::default(),
+        }
+    }
+}
+
+/// A hook: `session`, `web_hook`, `revoke_active_sessions`, `require_verified_address`, `show_verification_ui`,
+/// `verification`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Hook {
+    /// Hook name.
+    pub hook: String,
+    /// Hook-specific config.
+    #[serde(default)]
+    pub config: Option<Value>,
+}
+
+/// `…before`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BeforeHooks {
+    /// Hooks.
+    pub hooks: Vec<Hook>,
+}
+
+/// `…after` with optional per-method overrides.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AfterHooks {
+    /// Where browsers go afterwards.
+    pub default_browser_return_url: Option<String>,
+    /// Hooks for every method.
+    pub hooks: Vec<Hook>,
+    /// Password method.
+    pub password: Option<MethodAfter>,
+    /// OIDC method.
+    pub oidc: Option<MethodAfter>,
+    /// SAML method.
+    pub saml: Option<MethodAfter>,
+    /// Code method.
+    pub code: Option<MethodAfter>,
+    /// Link method.
+    pub link: Option<MethodAfter>,
+    /// WebAuthn method.
+    pub webauthn: Option<MethodAfter>,
+    /// Passkey method.
+    pub passkey: Option<MethodAfter>,
+    /// TOTP method.
+    pub totp: Option<MethodAfter>,
+    /// Lookup secret method.
+    pub lookup_secret: Option<MethodAfter>,
+    /// Profile method.
+    pub profile: Option<MethodAfter>,
+}
+
+/// `…after.<method>`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MethodAfter {
+    /// Where browsers go afterwards.
+    pub default_browser_return_url: Option<String>,
+    /// Hooks.
+    pub hooks: Vec<Hook>,
+}
+
+/// `selfservice.flows.logout`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogoutFlow {
+    /// After logout.
+    pub after: MethodAfter,
+}
+
+/// `selfservice.flows.error`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ErrorFlow {
+    /// The error page.
+    pub ui_url: Option<String>,
+}
+
+/// `selfservice.methods.*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Methods {
+    /// Passwords.
+    pub password: Method<PasswordConfig>,
+    /// Profile updates.
+    pub profile: Method<Value>,
+    /// One-time codes.
+    pub code: CodeMethod,
+    /// Magic links.
+    pub link: Method<LinkConfig>,
+    /// TOTP.
+    pub totp: Method<Value>,
+    /// Backup codes.
+    pub lookup_secret: Method<Value>,
+    /// WebAuthn.
+    pub webauthn: Method<Value>,
+    /// Passkeys.
+    pub passkey: Method<Value>,
+    /// Social sign-in.
+    pub oidc: Method<Value>,
+    /// SAML.
+    pub saml: Method<Value>,
+}
+
+impl Default for Methods {
+    fn default() -> Self {
+        let on = |config| Method {
+            enabled: true,
+            config,
+        };
+        let off = || Method {
+            enabled: false,
+            config: Value::Null,
+        };
+        Self {
+            password: Method {
+                enabled: true,
+                config: PasswordConfig::default(),
+            },
+            profile: on(Value::Null),
+            code: CodeMethod::default(),
+            link: Method {
+                enabled: false,
+                config: LinkConfig::default(),
+            },
+            totp: off(),
+            lookup_secret: off(),
+            webauthn: off(),
+            passkey: off(),
+            oidc: off(),
+            saml: off(),
+        }
+    }
+}
+
+/// A method switch with its config.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Method<C> {
+    /// Whether the method is on.
+    pub enabled: bool,
+    /// Method config.
+    pub config: C,
+}
+
+/// `selfservice.methods.code`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CodeMethod {
+    /// Whether the method is on (recovery/verification codes).
+    pub enabled: bool,
+    /// Passwordless login by code.
+    pub passwordless_enabled: bool,
+    /// Code as a second factor.
+    pub mfa_enabled: bool,
+    /// Fall back to sending a code to an address without a code credential.
+    pub missing_credential_fallback_enabled: bool,
+    /// Code settings.
+    pub config: CodeConfig,
+}
+
+impl Default for CodeMethod {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            passwordless_enabled: false,
+            mfa_enabled: false,
+            missing_credential_fallback_enabled: false,
+            config: CodeConfig::default(),
+        }
+    }
+}
+
+/// `selfservice.methods.code.config`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CodeConfig {
+    /// Code lifespan.
+    pub lifespan: Duration,
+    /// Wrong submissions allowed per flow.
+    pub max_submissions: u32,
+}
+
+impl Default for CodeConfig {
+    fn default() -> Self {
+        Self {
+            lifespan: Duration::secs(3600),
+            max_submissions: 5,
+        }
+    }
+}
+
+/// `selfservice.methods.link.config`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LinkConfig {
+    /// Link lifespan.
+    pub lifespan: Duration,
+    /// Base URL of links.
+    pub base_url: Option<String>,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        Self {
+            lifespan: Duration::secs(3600),
+            base_url: None,
+        }
+    }
+}
+
+/// `selfservice.methods.password.config`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordConfig {
+    /// Minimum length in bytes.
+    pub min_password_length: u32,
+    /// Maximum length in bytes (bcrypt cannot take more than 72).
+    pub max_password_length: u32,
+    /// Reject passwords too similar to the identifier.
+    pub identifier_similarity_check_enabled: bool,
+    /// Check the Have I Been Pwned range API.
+    pub haveibeenpwned_enabled: bool,
+    /// Host of the range API.
+    pub haveibeenpwned_host: String,
+    /// Breaches tolerated.
+    pub max_breaches: u32,
+    /// Accept passwords when the range API cannot be reached.
+    pub ignore_network_errors: bool,
+    /// Password migration hook.
+    pub migrate_hook: Option<Value>,
+}
+
+impl Default for PasswordConfig {
+    fn default() -> Self {
+        Self {
+            min_password_length: 8,
+            max_password_length: 1024,
+            identifier_similarity_check_enabled: true,
+            haveibeenpwned_enabled: true,
+            haveibeenpwned_host: "api.pwnedpasswords.com".into(),
+            max_breaches: 0,
+            ignore_network_errors: true,
+            migrate_hook: None,
+        }
+    }
+}
+
+/// `session.*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionConfig {
+    /// Session lifetime.
+    pub lifespan: Duration,
+    /// Admin extend only acts within this window before expiry (default: the lifespan).
+    pub earliest_possible_extend: Option<Duration>,
+    /// The session cookie.
+    pub cookie: SessionCookie,
+    /// `/sessions/whoami`.
+    pub whoami: Whoami,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        Self {
+            lifespan: Duration::secs(24 * 3600),
+            earliest_possible_extend: None,
+            cookie: SessionCookie::default(),
+            whoami: Whoami::default(),
+        }
+    }
+}
+
+/// `session.cookie.*` (unset keys fall back to `cookies.*`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionCookie {
+    /// Cookie name.
+    pub name: String,
+    /// Domain.
+    pub domain: Option<String>,
+    /// Path.
+    pub path: Option<String>,
+    /// `Lax`, `Strict` or `None`.
+    pub same_site: Option<String>,
+    /// `Secure` attribute (default: on unless `--dev`).
+    pub secure: Option<bool>,
+    /// Persist across browser restarts (`Max-Age`).
+    pub persistent: bool,
+}
+
+impl Default for SessionCookie {
+    fn default() -> Self {
+        Self {
+            name: "ory_kratos_session".into(),
+            domain: None,
+            path: None,
+            same_site: None,
+            secure: None,
+            persistent: true,
+        }
+    }
+}
+
+/// `session.whoami.*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Whoami {
+    /// `aal1` or `highest_available`.
+    pub required_aal: String,
+    /// Session-to-JWT templates.
+    pub tokenizer: Tokenizer,
+}
+
+impl Default for Whoami {
+    fn default() -> Self {
+        Self {
+            required_aal: "highest_available".into(),
+            tokenizer: Tokenizer::default(),
+        }
+    }
+}
+
+/// `session.whoami.tokenizer`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tokenizer {
+    /// Templates by name.
+    pub templates: BTreeMap<String, TokenizerTemplate>,
+}
+
+/// One session-to-JWT template.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenizerTemplate {
+    /// Signing keys.
+    pub jwks_url: String,
+    /// Claims mapper.
+    #[serde(default)]
+    pub claims_mapper_url: Option<String>,
+    /// Token lifetime.
+    #[serde(default = "one_minute")]
+    pub ttl: Duration,
+    /// `id` or `external_id`.
+    #[serde(default)]
+    pub subject_source: Option<String>,
+}
+
+fn one_minute() -> Duration {
+    Duration::secs(60)
+}
+
+/// `cookies.*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cookies {
+    /// Domain.
+    pub domain: Option<String>,
+    /// Path.
+    pub path: String,
+    /// `Lax`, `Strict` or `None`.
+    pub same_site: String,
+    /// `Secure` attribute (default: on unless `--dev`).
+    pub secure: Option<bool>,
+}
+
+impl Default for Cookies {
+    fn default() -> Self {
+        Self {
+            domain: None,
+            path: "/".into(),
+            same_site: "Lax".into(),
+            secure: None,
+        }
+    }
+}
+
+/// `secrets.*`: the first entry signs or encrypts, every entry still verifies (rotation).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Secrets {
+    /// Fallback for every other purpose.
+    pub default: Vec<Secret>,
+    /// Cookies.
+    pub cookie: Vec<Secret>,
+    /// Stored-token encryption.
+    pub cipher: Vec<Secret>,
+    /// Pagination tokens.
+    pub pagination: Vec<Secret>,
+}
+
+/// `hashers.*`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Hashers {
+    /// `argon2` (default) or `bcrypt`.
+    pub algorithm: identity::hash::Algorithm,
+    /// Argon2id parameters.
+    pub argon2: Argon2Config,
+    /// Bcrypt parameters.
+    pub bcrypt: BcryptConfig,
+}
+
+/// `hashers.argon2.*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Argon2Config {
+    /// Memory per hash (`128MB`).
+    pub memory: ByteSize,
+    /// Passes.
+    pub iterations: u32,
+    /// Lanes (default: twice the CPU count).
+    pub parallelism: Option<u32>,
+    /// Salt bytes.
+    pub salt_length: u32,
+    /// Output bytes.
+    pub key_length: u32,
+    /// Target time per hash (used by `hashers argon2 calibrate`).
+    pub expected_duration: Duration,
+    /// Allowed deviation from the target.
+    pub expected_deviation: Duration,
+    /// Memory the hasher may use in total.
+    pub dedicated_memory: ByteSize,
+}
+
+impl Default for Argon2Config {
+    fn default() -> Self {
+        Self {
+            memory: ByteSize("128MB".into()),
+            iterations: 1,
+            parallelism: None,
+            salt_length: 16,
+            key_length: 32,
+            expected_duration: Duration::millis(500),
+            expected_deviation: Duration::millis(500),
+            dedicated_memory: ByteSize("1GB".into()),
+        }
+    }
+}
+
+impl Argon2Config {
+    /// Memory in KiB, as argon2 takes it.
+    pub fn memory_kib(&self) -> Result<u32, ConfigError> {
+        let bytes = self.memory.bytes().map_err(|e| ConfigError::Key {
+            key: "hashers.argon2.memory".into(),
+            reason: e,
+        })?;
+        u32::try_from(bytes / 1024)
+            .ok()
+            .filter(|k| *k >= 8)
+            .ok_or_else(|| ConfigError::Key {
+                key: "hashers.argon2.memory".into(),
+                reason: "must be between 8KB and 4TB".into(),
+            })
+    }
+}
+
+/// `hashers.bcrypt.*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BcryptConfig {
+    /// Cost factor (12 or more outside `--dev`).
+    pub cost: u32,
+}
+
+impl Default for BcryptConfig {
+    fn default() -> Self {
+        Self { cost: 12 }
+    }
+}
+
+/// `ciphers.*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Ciphers {
+    /// `noop`, `aes` or `xchacha20-poly1305`.
+    pub algorithm: String,
+}
+
+impl Default for Ciphers {
+    fn default() -> Self {
+        Self {
+            algorithm: "noop".into(),
+        }
+    }
+}
+
+/// `courier.*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Courier {
+    /// `smtp` or `http`.
+    pub delivery_strategy: String,
+    /// SMTP delivery.
+    pub smtp: Smtp,
+    /// Attempts before a message is abandoned.
+    pub message_retries: u32,
+    /// Directory with template overrides.
+    pub template_override_path: Option<String>,
+    /// Template overrides by type.
+    pub templates: BTreeMap<String, Value>,
+    /// HTTP delivery.
+    pub http: Option<Value>,
+    /// Extra channels (SMS).
+    pub channels: Vec<Value>,
+    /// Worker tuning.
+    pub worker: CourierWorker,
+}
+
+impl Default for Courier {
+    fn default() -> Self {
+        Self {
+            delivery_strategy: "smtp".into(),
+            smtp: Smtp::default(),
+            message_retries: 5,
+            template_override_path: None,
+            templates: BTreeMap::new(),
+            http: None,
+            channels: Vec::new(),
+            worker: CourierWorker::default(),
+        }
+    }
+}
+
+/// `courier.smtp.*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Smtp {
+    /// `smtp://…`, `smtps://…` (may hold a password).
+    pub connection_uri: Option<Secret>,
+    /// Sender address.
+    pub from_address: String,
+    /// Sender name.
+    pub from_name: Option<String>,
+    /// Extra headers.
+    pub headers: BTreeMap<String, String>,
+    /// HELO name.
+    pub local_name: String,
+    /// Client certificate.
+    pub client_cert_path: Option<String>,
+    /// Client key.
+    pub client_key_path: Option<String>,
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Self {
+            connection_uri: None,
+            from_address: "no-reply@ory.kratos.sh".into(),
+            from_name: None,
+            headers: BTreeMap::new(),
+            local_name: "localhost".into(),
+            client_cert_path: None,
+            client_key_path: None,
+        }
+    }
+}
+
+/// `courier.worker.*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CourierWorker {
+    /// Messages per batch.
+    pub pull_count: u32,
+    /// Pause between empty polls.
+    pub pull_wait: Duration,
+}
+
+impl Default for CourierWorker {
+    fn default() -> Self {
+        Self {
+            pull_count: 10,
+            pull_wait: Duration::secs(1),
+        }
+    }
+}
+
+/// `log.*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Log {
+    /// `trace`, `debug`, `info`, `warn`, `error`.
+    pub level: String,
+    /// `json` or `text` (default: text with `--dev`, json otherwise).
+    pub format: Option<String>,
+    /// Log values that are normally redacted (never use in production).
+    pub leak_sensitive_values: bool,
+    /// Redaction text.
+    pub redaction_text: Option<String>,
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: None,
+            leak_sensitive_values: false,
+            redaction_text: None,
+        }
+    }
+}
+
+/// `feature_flags.*`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeatureFlags {
+    /// `Ory-Session-Cache-For` on whoami.
+    pub cacheable_sessions: bool,
+    /// Max age for the cache header.
+    pub cacheable_sessions_max_age: Option<Duration>,
+    /// Admin extend answers 204.
+    pub faster_session_extend: bool,
+    /// Recovery success answers 200 with `continue_with`.
+    pub use_continue_with_transitions: bool,
+    /// Recovery v2.
+    pub choose_recovery_address: bool,
+    /// Old 400 error for unverified logins.
+    pub legacy_require_verified_login_error: bool,
+    /// Legacy OIDC registration node group.
+    pub legacy_oidc_registration_node_group: bool,
+    /// Legacy continue-with verification UI.
+    pub legacy_continue_with_verification_ui: bool,
+}

@@ -1,0 +1,127 @@
+//! The public listener: identity schemas and health. Self-service flows and sessions join it later.
+
+use crate::error::ApiError;
+use crate::extract::{query_pairs, query_u32};
+use crate::AppState;
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+/// The public router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/schemas", get(list_schemas))
+        .route("/schemas/{id}", get(get_schema))
+        .route("/admin/schemas", get(list_schemas))
+        .route("/admin/schemas/{id}", get(get_schema))
+        .route("/health/alive", get(alive))
+        .route("/health/ready", get(ready))
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(crate::extract::MAX_BODY))
+        .with_state(state)
+}
+
+/// Admin-only paths asked of the public listener get a 307 to the admin listener, as in Kratos.
+async fn fallback(State(state): State<AppState>, uri: Uri) -> Response {
+    let path = uri.path();
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    let admin_path = if path.starts_with("/admin/identities") || path.starts_with("/admin/courier")
+    {
+        Some(path.to_owned())
+    } else if path.starts_with("/identities")
+        || path.starts_with("/recovery/code")
+        || path.starts_with("/recovery/link")
+    {
+        Some(format!("/admin{path}"))
+    } else {
+        None
+    };
+    match admin_path {
+        Some(p) => Redirect::temporary(&format!(
+            "{}{}{query}",
+            state.admin_base.trim_end_matches('/'),
+            p
+        ))
+        .into_response(),
+        None => ApiError::new(StatusCode::NOT_FOUND).into_response(),
+    }
+}
+
+/// `GET /health/alive`: the process is up.
+pub async fn alive() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /health/ready`: the database answers. The public listener does not say why it is not ready.
+async fn ready(State(state): State<AppState>) -> Response {
+    match identity::IdentityPool::ping(&state.db).await {
+        Ok(()) => Json(json!({"status": "ok"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE).into_response()
+        }
+    }
+}
+
+async fn list_schemas(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = query_pairs(raw.as_deref());
+    let per_page = query_u32(&pairs, "per_page")?
+        .or(query_u32(&pairs, "page_size")?)
+        .unwrap_or(250)
+        .clamp(1, 1000);
+    let page = match query_u32(&pairs, "page")? {
+        Some(p) => p,
+        None => match crate::extract::query_get(&pairs, "page_token").filter(|t| !t.is_empty()) {
+            Some(t) => t
+                .parse()
+                .map_err(|_| ApiError::bad_request("the page_token is invalid"))?,
+            None => 0,
+        },
+    };
+    let all: Vec<Value> = state
+        .identities
+        .schemas()
+        .iter()
+        .map(|s| json!({"id": s.id(), "schema": s.raw()}))
+        .collect();
+    let total = all.len() as u64;
+    let start = (u64::from(page) * u64::from(per_page)).min(total) as usize;
+    let end = (start + per_page as usize).min(all.len());
+    let last = total.saturating_sub(1) / u64::from(per_page);
+    let base = format!("{}schemas", state.public_base);
+    let at = |p: u64| {
+        format!("<{base}?page={p}&per_page={per_page}&page_token={p}&page_size={per_page}>")
+    };
+    let mut links = vec![format!("{}; rel=\"first\"", at(0))];
+    if u64::from(page) < last {
+        links.push(format!("{}; rel=\"next\"", at(u64::from(page) + 1)));
+    }
+    if page > 0 {
+        links.push(format!("{}; rel=\"prev\"", at(u64::from(page) - 1)));
+    }
+    links.push(format!("{}; rel=\"last\"", at(last)));
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", HeaderValue::from(total));
+    if let Ok(v) = HeaderValue::from_str(&links.join(",")) {
+        headers.insert(header::LINK, v);
+    }
+    Ok((headers, Json(Value::Array(all[start..end].to_vec()))).into_response())
+}
+
+async fn get_schema(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    state
+        .identities
+        .schemas()
+        .resolve(&id)
+        .map(|s| Json(s.raw().clone()))
+        .ok_or_else(ApiError::not_found)
+}
