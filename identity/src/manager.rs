@@ -372,8 +372,21 @@ impl IdentityManager {
                     .iter_mut()
                     .find(|a| a.id.to_string() == addr_id)
                 {
-                    if let Some(v) = patched.get("verified").and_then(Value::as_bool) {
-                        if v != a.verified {
+                    let verified = patched.get("verified").and_then(Value::as_bool);
+                    let status = patched
+                        .get("status")
+                        .and_then(Value::as_str)
+                        .map(|s| {
+                            VerificationStatus::from_str(s).map_err(|_| {
+                                Error::BadRequest(format!(
+                                    "unknown verifiable address status {s:?}"
+                                ))
+                            })
+                        })
+                        .transpose()?;
+                    match verified {
+                        // Flipping `verified` decides the status too.
+                        Some(v) if v != a.verified => {
                             a.verified = v;
                             a.verified_at = v.then_some(now);
                             a.status = if v {
@@ -383,11 +396,12 @@ impl IdentityManager {
                             };
                             a.updated_at = now;
                         }
-                    }
-                    if let Some(s) = patched.get("status").and_then(Value::as_str) {
-                        a.status = VerificationStatus::from_str(s).map_err(|_| {
-                            Error::BadRequest(format!("unknown verifiable address status {s:?}"))
-                        })?;
+                        _ => {
+                            if let Some(s) = status.filter(|s| *s != a.status) {
+                                a.status = s;
+                                a.updated_at = now;
+                            }
+                        }
                     }
                 }
             }

@@ -35,9 +35,11 @@ pub fn public_identity(identity: &Identity, public_base: &str) -> Value {
 
 /// `<public>/schemas/<unpadded base64url(schema_id)>`.
 pub fn schema_url(public_base: &str, schema_id: &str) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(schema_id);
-    format!("{}/schemas/{b64}", public_base.trim_end_matches('/'))
+    format!(
+        "{}/schemas/{}",
+        public_base.trim_end_matches('/'),
+        crate::schema::schema_url_id(schema_id)
+    )
 }
 
 fn render(

@@ -173,7 +173,18 @@ pub enum Argon2Command {
 
 /// Runs the CLI; returns the process exit code.
 pub async fn run(cli: Cli) -> ExitCode {
-    let result = match cli.command {
+    match execute(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one command.
+pub async fn execute(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Migrate(MigrateCommand::Sql {
             dsn, yes, config, ..
@@ -186,13 +197,6 @@ pub async fn run(cli: Cli) -> ExitCode {
             parallelism,
             max_memory,
         })) => calibrate(&target, parallelism, &max_memory).await,
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
     }
 }
 

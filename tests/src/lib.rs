@@ -1,1 +1,209 @@
+//! The integration-test harness: boots the whole product in-process on free ports against a real database.
+//!
+//! Every test gets its own database: a SQLite file in a temp dir, or (for the PostgreSQL variant, when
+//! `TEST_DATABASE_URL` is set) its own schema. A set but unreachable `TEST_DATABASE_URL` fails the test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use identity::ManualClock;
+use proxy::config::{Config, Sources};
+use proxy::Running;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Which SQL backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file.
+    Sqlite,
+    /// PostgreSQL from `TEST_DATABASE_URL`.
+    Postgres,
+}
+
+impl Backend {
+    /// The PostgreSQL URL for tests, if configured.
+    pub fn postgres_url() -> Option<String> {
+        std::env::var("TEST_DATABASE_URL")
+            .ok()
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// A running product plus what tests need to talk to it.
+pub struct TestEnv {
+    /// The running instance.
+    pub running: Option<Running>,
+    /// Public base URL (trailing slash).
+    pub public: String,
+    /// Admin base URL (trailing slash).
+    pub admin: String,
+    /// An HTTP client that does not follow redirects.
+    pub http: reqwest::Client,
+    /// The injected clock.
+    pub clock: ManualClock,
+    /// The DSN in use.
+    pub dsn: String,
+    /// Backend.
+    pub backend: Backend,
+    /// Temp dir holding the SQLite file and config files.
+    pub dir: tempfile::TempDir,
+}
+
+/// Builder for a [`TestEnv`].
+pub struct TestEnvBuilder {
+    backend: Backend,
+    overrides: Vec<String>,
+    files: Vec<(String, String)>,
+}
+
+impl TestEnv {
+    /// A builder for `backend`.
+    pub fn builder(backend: Backend) -> TestEnvBuilder {
+        TestEnvBuilder {
+            backend,
+            overrides: Vec::new(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Boots with test defaults.
+    pub async fn start(backend: Backend) -> Self {
+        Self::builder(backend).start().await
+    }
+
+    /// `GET` on the admin listener.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("{}{}", self.admin, path.trim_start_matches('/'))
+    }
+
+    /// `GET` on the public listener.
+    pub fn public_url(&self, path: &str) -> String {
+        format!("{}{}", self.public, path.trim_start_matches('/'))
+    }
+
+    /// Creates an identity through the admin API and returns the response body (panics unless 201).
+    pub async fn create_identity(&self, body: Value) -> Value {
+        let res = self
+            .http
+            .post(self.admin_url("admin/identities"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(status, 201, "create failed: {body}");
+        body
+    }
+
+    /// Stops the product and waits for it to drain.
+    pub async fn stop(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.shutdown().await;
+        }
+    }
+}
+
+impl TestEnvBuilder {
+    /// Sets a config key (`key.path=value`).
+    pub fn set(mut self, kv: impl Into<String>) -> Self {
+        self.overrides.push(kv.into());
+        self
+    }
+
+    /// Writes a file into the env's temp dir before boot; `{dir}` in config values refers to that dir.
+    pub fn file(mut self, name: &str, contents: &str) -> Self {
+        self.files.push((name.to_owned(), contents.to_owned()));
+        self
+    }
+
+    /// Boots the product.
+    pub async fn start(self) -> TestEnv {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, contents) in &self.files {
+            std::fs::write(dir.path().join(name), contents).unwrap();
+        }
+        let dsn = match self.backend {
+            Backend::Sqlite => format!("sqlite://{}/portcullis.db?mode=rwc", dir.path().display()),
+            Backend::Postgres => {
+                let url = Backend::postgres_url()
+                    .expect("the PostgreSQL variant needs TEST_DATABASE_URL");
+                let (db, dsn) = identity::store::testing::isolated_postgres(&url)
+                    .await
+                    .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but unusable: {e}"));
+                db.close().await;
+                dsn
+            }
+        };
+        let mut overrides = vec![
+            "serve.public.host=127.0.0.1".to_owned(),
+            "serve.public.port=0".to_owned(),
+            "serve.admin.host=127.0.0.1".to_owned(),
+            "serve.admin.port=0".to_owned(),
+            "hashers.argon2.memory=1MB".to_owned(),
+            "hashers.argon2.parallelism=1".to_owned(),
+            "hashers.bcrypt.cost=4".to_owned(),
+            "log.level=warn".to_owned(),
+        ];
+        let dir_str = dir.path().display().to_string();
+        overrides.extend(self.overrides.iter().map(|o| o.replace("{dir}", &dir_str)));
+        let mut config = Config::load_with_env(
+            &Sources {
+                files: Vec::new(),
+                overrides,
+                // Dev mode allows the cheap hasher settings above; the DSN is set explicitly.
+                dev: true,
+                use_env: false,
+            },
+            &[("DSN".to_owned(), dsn.clone())],
+        )
+        .unwrap();
+        config.dev = true;
+        let clock = ManualClock::new(time::macros::datetime!(2026-06-01 12:00 UTC));
+        let running = proxy::start(
+            config,
+            proxy::Options {
+                clock: Arc::new(clock.clone()),
+            },
+        )
+        .await
+        .unwrap();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        TestEnv {
+            public: running.public_url.clone(),
+            admin: running.admin_url.clone(),
+            running: Some(running),
+            http,
+            clock,
+            dsn,
+            backend: self.backend,
+            dir,
+        }
+    }
+}
+
+/// Generates one test per backend from an `async fn(Backend)`: `<name>_sqlite` always runs,
+/// `<name>_postgres` runs when `TEST_DATABASE_URL` is set.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        $(
+            #[allow(non_snake_case)]
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::Backend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if $crate::Backend::postgres_url().is_some() {
+                        super::$name($crate::Backend::Postgres).await;
+                    }
+                }
+            }
+        )*
+    };
+}

@@ -1,1 +1,8 @@
+//! The one integration-test binary. Each module drives the real product over HTTP.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin_identities;
+mod cli;
+mod errors;
+mod public;
+mod workspace;

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# SDK compatibility test: runs the official Python SDK (ory-kratos-client) against a
+# freshly started Portcullis server backed by a throwaway SQLite database.
+#
+# Usage: tests/sdk/run.sh [PATH_TO_PORTCULLIS_BINARY]   (default: target/debug/portcullis)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+
+BIN="${1:-target/debug/portcullis}"
+case "$BIN" in
+  /*) ;;
+  *) BIN="$ROOT/$BIN" ;;
+esac
+if [[ ! -x "$BIN" ]]; then
+  echo "sdk: portcullis binary not found or not executable: $BIN (build it with: cargo build -p proxy)" >&2
+  exit 2
+fi
+
+VENV="$ROOT/.venv-sdk"
+if [[ ! -x "$VENV/bin/python" ]]; then
+  echo "sdk: creating virtualenv $VENV"
+  python3 -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
+
+TMP="$(mktemp -d)"
+SERVER_PID=""
+LOG="$TMP/server.log"
+
+cleanup() {
+  local status=$?
+  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if [[ $status -ne 0 && -f "$LOG" ]]; then
+    echo "---- portcullis server log ($LOG) ----" >&2
+    cat "$LOG" >&2 || true
+    echo "---- end of server log ----" >&2
+  fi
+  rm -rf "$TMP"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Two distinct free ports, chosen by the OS.
+read -r PUBLIC_PORT ADMIN_PORT < <("$VENV/bin/python" - <<'PY'
+import socket
+socks = []
+for _ in range(2):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+for s in socks:
+    s.close()
+PY
+)
+
+cat > "$TMP/config.yml" <<YAML
+serve:
+  public: {host: 127.0.0.1, port: $PUBLIC_PORT}
+  admin: {host: 127.0.0.1, port: $ADMIN_PORT}
+hashers:
+  algorithm: bcrypt
+  bcrypt: {cost: 12}
+log: {level: warn}
+identity:
+  default_schema_id: default
+  schemas:
+    - id: default
+      url: file://$ROOT/tests/sdk/schema.json
+YAML
+
+ADMIN="http://127.0.0.1:$ADMIN_PORT"
+PUBLIC="http://127.0.0.1:$PUBLIC_PORT"
+
+echo "sdk: starting $BIN (public $PUBLIC, admin $ADMIN)"
+DSN="sqlite://$TMP/db.sqlite?mode=rwc" "$BIN" serve --config "$TMP/config.yml" >"$LOG" 2>&1 &
+SERVER_PID=$!
+
+# Readiness poll, bounded to ~30 s; gives up early if the server process exits.
+if ! "$VENV/bin/python" - "$ADMIN/admin/health/ready" "$SERVER_PID" <<'PY'
+import os, sys, time, urllib.request
+url, pid = sys.argv[1], int(sys.argv[2])
+deadline = time.monotonic() + 30
+last = "no answer yet"
+while time.monotonic() < deadline:
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat") as f:  # an exited, not yet reaped child is a zombie
+            alive = f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        alive = True  # no procfs: rely on kill(pid, 0) alone
+    except OSError:
+        alive = False
+    if not alive:
+        print("sdk: the server exited before becoming ready", file=sys.stderr)
+        sys.exit(1)
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:
+            if r.status == 200:
+                sys.exit(0)
+            last = f"HTTP {r.status}"
+    except Exception as e:  # connection refused while starting, or a non-2xx status
+        last = repr(e)
+    time.sleep(0.2)
+print(f"sdk: the server did not become ready at {url} within 30 s (last: {last})", file=sys.stderr)
+sys.exit(1)
+PY
+then
+  exit 1
+fi
+
+set +e
+"$VENV/bin/python" tests/sdk/identities.py --admin "$ADMIN" --public "$PUBLIC"
+status=$?
+set -e
+exit "$status"

@@ -1,0 +1,196 @@
+//! The `portcullis` command line, run in-process.
+
+use clap::Parser;
+use proxy::cli::{execute, Cli};
+use serde_json::{json, Value};
+use tests::{backend_tests, Backend, TestEnv};
+
+async fn run(args: &[&str]) -> anyhow::Result<()> {
+    let mut argv = vec!["portcullis"];
+    argv.extend_from_slice(args);
+    execute(Cli::try_parse_from(argv)?).await
+}
+
+backend_tests!(
+    identities_commands_talk_to_the_admin_api,
+    migrate_sql_applies_only_with_yes
+);
+
+#[tokio::test]
+async fn config_check_reports_bad_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.yml");
+    std::fs::write(&good, "dsn: memory\nserve:\n  admin:\n    port: 4444\n").unwrap();
+    run(&["config", "check", good.to_str().unwrap()])
+        .await
+        .unwrap();
+
+    let unknown = dir.path().join("unknown.yml");
+    std::fs::write(&unknown, "dsn: memory\nsession:\n  lifespam: 1h\n").unwrap();
+    let err = run(&["config", "check", unknown.to_str().unwrap()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("session") && err.contains("lifespam"), "{err}");
+
+    let bad_schema = dir.path().join("schema.yml");
+    std::fs::write(&bad_schema, "dsn: memory\nidentity:\n  schemas:\n    - id: default\n      url: file:///does/not/exist.json\n").unwrap();
+    let err = format!(
+        "{:#}",
+        run(&["config", "check", bad_schema.to_str().unwrap()])
+            .await
+            .unwrap_err()
+    );
+    assert!(err.contains("/does/not/exist.json"), "{err}");
+
+    let missing = dir.path().join("missing.yml");
+    let err = run(&["config", "check", missing.to_str().unwrap()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("missing.yml"), "{err}");
+}
+
+#[test]
+fn version_and_help_are_available() {
+    let err = Cli::try_parse_from(["portcullis", "--version"]).unwrap_err();
+    assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion);
+    let help = Cli::try_parse_from(["portcullis", "--help"])
+        .unwrap_err()
+        .to_string();
+    for cmd in ["serve", "migrate", "config", "identities", "hashers"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+    let err = Cli::try_parse_from(["portcullis", "identities", "get"]).unwrap_err();
+    assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+}
+
+#[tokio::test]
+async fn argon2_calibrate_finds_parameters() {
+    run(&[
+        "hashers",
+        "argon2",
+        "calibrate",
+        "5ms",
+        "--max-memory",
+        "16MB",
+        "--parallelism",
+        "1",
+    ])
+    .await
+    .unwrap();
+    assert!(run(&["hashers", "argon2", "calibrate", "soon"])
+        .await
+        .is_err());
+}
+
+async fn identities_commands_talk_to_the_admin_api(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let endpoint = env.admin.trim_end_matches('/').to_owned();
+    let file = env.dir.path().join("people.json");
+    std::fs::write(
+        &file,
+        serde_json::to_string(&json!([
+            {"schema_id": "default", "traits": {"email": "cli1@example.com"}},
+            {"schema_id": "default", "traits": {"email": "cli2@example.com"},
+             "credentials": {"password": {"config": {"hashed_password": "$2a$04$Z8abMGss14r0xn/AL7afHuQQbV7wxk8.xGo./g8/R4t.BQcHjhRle"}}}}
+        ]))
+        .unwrap(),
+    )
+    .unwrap();
+    run(&[
+        "identities",
+        "--endpoint",
+        &endpoint,
+        "import",
+        file.to_str().unwrap(),
+    ])
+    .await
+    .unwrap();
+    let list: Vec<Value> = env
+        .http
+        .get(env.admin_url("admin/identities"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 2);
+    run(&[
+        "identities",
+        "--endpoint",
+        &endpoint,
+        "list",
+        "--page-size",
+        "1",
+    ])
+    .await
+    .unwrap();
+    let id = list[0]["id"].as_str().unwrap();
+    run(&["identities", "--endpoint", &endpoint, "get", id])
+        .await
+        .unwrap();
+    run(&["identities", "--endpoint", &endpoint, "delete", id])
+        .await
+        .unwrap();
+    let res = env
+        .http
+        .get(env.admin_url(&format!("admin/identities/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    // Importing the same people again fails for the one that still exists and says so.
+    let err = run(&[
+        "identities",
+        "--endpoint",
+        &endpoint,
+        "import",
+        file.to_str().unwrap(),
+    ])
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("1 identities could not be imported"),
+        "{err}"
+    );
+    assert!(
+        run(&["identities", "--endpoint", &endpoint, "get", "not-a-uuid"])
+            .await
+            .is_err()
+    );
+}
+
+async fn migrate_sql_applies_only_with_yes(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let dsn = match backend {
+        Backend::Sqlite => format!("sqlite://{}/m.db?mode=rwc", dir.path().display()),
+        Backend::Postgres => {
+            // A fresh, empty schema.
+            let url = Backend::postgres_url().unwrap();
+            let schema = format!("m_{}", uuid::Uuid::new_v4().simple());
+            let db = identity::Db::connect(&url).await.unwrap();
+            if let identity::Db::Postgres(pool) = &db {
+                sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            }
+            db.close().await;
+            identity::store::testing::with_search_path(&url, &schema)
+        }
+    };
+    let err = run(&["migrate", "sql", &dsn]).await.unwrap_err();
+    assert!(err.to_string().contains("--yes"), "{err}");
+    let db = identity::Db::connect(&dsn).await.unwrap();
+    assert!(
+        !db.pending_migrations().await.unwrap().is_empty(),
+        "nothing applied without --yes"
+    );
+    run(&["migrate", "sql", &dsn, "--yes"]).await.unwrap();
+    assert!(db.pending_migrations().await.unwrap().is_empty());
+    run(&["migrate", "sql", &dsn, "--yes"]).await.unwrap();
+    db.close().await;
+}

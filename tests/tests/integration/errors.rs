@@ -1,0 +1,220 @@
+//! The error envelope, redirects between listeners, body limits and health.
+
+use serde_json::{json, Value};
+use tests::{backend_tests, Backend, TestEnv};
+
+backend_tests!(
+    malformed_bodies_get_the_kratos_envelope,
+    listeners_redirect_like_kratos,
+    health_and_version
+);
+
+async fn malformed_bodies_get_the_kratos_envelope(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let url = env.admin_url("admin/identities");
+    let res = env
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/json; charset=utf-8"
+    );
+    assert!(res.headers().contains_key("ory-error-id"));
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], 400);
+    assert_eq!(err["error"]["status"], "Bad Request");
+    assert_eq!(
+        err["error"]["message"],
+        "The request was malformed or contained invalid parameters"
+    );
+    assert!(err["error"]["reason"].as_str().unwrap().contains("JSON"));
+
+    let res = env
+        .http
+        .post(&url)
+        .json(&json!({"schema_id": "default", "traits": {"email": "a@example.com"}, "favourite_colour": "red"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let err: Value = res.json().await.unwrap();
+    assert!(
+        err["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("favourite_colour"),
+        "{err}"
+    );
+
+    let res = env
+        .http
+        .post(&url)
+        .json(&json!({"schema_id": "default", "traits": {"email": "a@example.com"}, "credentials": {"password": {"config": {"pasword": "x"}}}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let err: Value = res.json().await.unwrap();
+    assert!(
+        err["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("credentials.password.config"),
+        "{err}"
+    );
+
+    let huge = format!(
+        "{{\"schema_id\":\"default\",\"traits\":{{\"email\":\"{}\"}}}}",
+        "a".repeat(6 * 1024 * 1024)
+    );
+    let res = env
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 413);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], 413);
+
+    // Nothing was created by any of these.
+    let list: Vec<Value> = env
+        .http
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(list.is_empty());
+}
+
+async fn listeners_redirect_like_kratos(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let res = env
+        .http
+        .get(env.admin_url("identities?page_size=2"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 307);
+    assert_eq!(res.headers()["location"], "/admin/identities?page_size=2");
+    let res = env
+        .http
+        .get(env.public_url("admin/identities"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 307);
+    assert_eq!(
+        res.headers()["location"].to_str().unwrap(),
+        env.admin_url("admin/identities")
+    );
+    let res = env
+        .http
+        .get(env.public_url("identities/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 307);
+    assert_eq!(
+        res.headers()["location"].to_str().unwrap(),
+        env.admin_url("admin/identities/x")
+    );
+    let res = env
+        .http
+        .get(env.admin_url("admin/schemas/default"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 307);
+    assert_eq!(
+        res.headers()["location"].to_str().unwrap(),
+        env.public_url("schemas/default")
+    );
+    // Trailing slashes are accepted.
+    let res = env
+        .http
+        .get(env.admin_url("admin/identities/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = env
+        .http
+        .get(env.public_url("nowhere"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], 404);
+}
+
+async fn health_and_version(backend: Backend) {
+    let mut env = TestEnv::start(backend).await;
+    for url in [
+        env.admin_url("admin/health/alive"),
+        env.admin_url("admin/health/ready"),
+        env.public_url("health/alive"),
+        env.public_url("health/ready"),
+    ] {
+        let res = env.http.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{url}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["status"], "ok");
+    }
+    let v: Value = env
+        .http
+        .get(env.admin_url("admin/version"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["version"], concat!("v", env!("CARGO_PKG_VERSION")));
+    // When the database goes away, readiness fails and liveness does not.
+    env.running.as_ref().unwrap().db.close().await;
+    let res = env
+        .http
+        .get(env.admin_url("admin/health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    let err: Value = res.json().await.unwrap();
+    assert!(
+        err["error"]["reason"].is_string(),
+        "the admin listener says why"
+    );
+    let res = env
+        .http
+        .get(env.public_url("health/ready"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    let err: Value = res.json().await.unwrap();
+    assert!(
+        err["error"].get("reason").is_none(),
+        "the public listener does not"
+    );
+    let res = env
+        .http
+        .get(env.admin_url("admin/health/alive"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    env.stop().await;
+}
