@@ -302,12 +302,11 @@ class Suite:
         pw = creds["password"]
         expect(pw.identifiers == [addr], f"credentials.password.identifiers {pw.identifiers!r}")
         expect(pw.type in (None, "password"), f"credentials.password.type {pw.type!r}")
-        if pw.config:
-            expect(
-                PASSWORD not in json.dumps(pw.config),
-                "credentials.password.config contains the plaintext password",
-            )
-        ok("create: credentials.password.identifiers == [email]")
+        expect(
+            "hashed_password" not in (pw.config or {}) and PASSWORD not in json.dumps(pw.config or {}),
+            f"the create response exposes the password config without include_credential: {pw.config!r}",
+        )
+        ok("create: credentials.password.identifiers == [email], no password config exposed")
 
         expect(i.metadata_admin == meta_admin, f"metadata_admin {i.metadata_admin!r}")
         expect(i.metadata_public == meta_public, f"metadata_public {i.metadata_public!r}")
@@ -320,7 +319,13 @@ class Suite:
         expect(got.metadata_admin == meta_admin, f"get_identity metadata_admin {got.metadata_admin!r}")
         expect(got.metadata_public == meta_public, f"get_identity metadata_public {got.metadata_public!r}")
         expect(got.external_id == ext, f"get_identity external_id {got.external_id!r}")
-        ok("get_identity: same identity, metadata and external_id")
+        pw = (got.credentials or {}).get("password")
+        expect(pw is not None and pw.identifiers == [addr], f"get_identity: credentials {got.credentials!r}")
+        expect(
+            "hashed_password" not in (pw.config or {}),
+            f"get_identity without include_credential exposes the password config: {pw.config!r}",
+        )
+        ok("get_identity: same identity, metadata and external_id; credentials without config")
 
         got = self.ids.get_identity(i.id, include_credential=["password"])
         pw = (got.credentials or {}).get("password")
@@ -537,6 +542,10 @@ class Suite:
         pw = (got[0].credentials or {}).get("password")
         expect(pw is not None, f"credentials_identifier filter: no credentials in the result: {got[0].credentials!r}")
         expect(pw.identifiers == [addr], f"credentials_identifier filter: identifiers {pw.identifiers!r}")
+        expect(
+            "hashed_password" not in (pw.config or {}),
+            f"credentials_identifier filter without include_credential exposes the password config: {pw.config!r}",
+        )
         ok("list_identities(credentials_identifier=email) -> exactly one, with credentials")
 
         got = self.ids.list_identities(credentials_identifier=addr, include_credential=["password"])

@@ -2,7 +2,9 @@
 # SDK compatibility test: runs the official Python SDK (ory-kratos-client) against a
 # freshly started Portcullis server backed by a throwaway SQLite database.
 #
-# Usage: tests/sdk/run.sh [PATH_TO_PORTCULLIS_BINARY]   (default: target/debug/portcullis)
+# Usage: tests/sdk/run.sh [PATH_TO_PORTCULLIS_BINARY [EXTRA_ARGS...]]
+#   PATH_TO_PORTCULLIS_BINARY defaults to target/debug/portcullis (relative to the repo root);
+#   EXTRA_ARGS go to identities.py, e.g. --keep-going to run every section and list all failures.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -117,7 +119,7 @@ then
 fi
 
 set +e
-"$VENV/bin/python" tests/sdk/identities.py --admin "$ADMIN" --public "$PUBLIC"
+"$VENV/bin/python" tests/sdk/identities.py --admin "$ADMIN" --public "$PUBLIC" "${@:2}"
 status=$?
 set -e
 exit "$status"

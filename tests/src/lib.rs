@@ -207,3 +207,29 @@ macro_rules! backend_tests {
         )*
     };
 }
+
+/// A DSN for an empty, unmigrated database: a SQLite file in `dir`, or a fresh PostgreSQL schema.
+pub async fn empty_database(backend: Backend, dir: &std::path::Path) -> String {
+    match backend {
+        Backend::Sqlite => format!(
+            "sqlite://{}/{}.db?mode=rwc",
+            dir.display(),
+            uuid::Uuid::new_v4().simple()
+        ),
+        Backend::Postgres => {
+            let url = Backend::postgres_url().expect("TEST_DATABASE_URL");
+            let schema = format!("e_{}", uuid::Uuid::new_v4().simple());
+            let db = identity::Db::connect(&url)
+                .await
+                .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but unusable: {e}"));
+            if let identity::Db::Postgres(pool) = &db {
+                sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                    .execute(pool)
+                    .await
+                    .unwrap();
+            }
+            db.close().await;
+            identity::store::testing::with_search_path(&url, &schema)
+        }
+    }
+}

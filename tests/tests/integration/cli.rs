@@ -165,23 +165,7 @@ async fn identities_commands_talk_to_the_admin_api(backend: Backend) {
 
 async fn migrate_sql_applies_only_with_yes(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let dsn = match backend {
-        Backend::Sqlite => format!("sqlite://{}/m.db?mode=rwc", dir.path().display()),
-        Backend::Postgres => {
-            // A fresh, empty schema.
-            let url = Backend::postgres_url().unwrap();
-            let schema = format!("m_{}", uuid::Uuid::new_v4().simple());
-            let db = identity::Db::connect(&url).await.unwrap();
-            if let identity::Db::Postgres(pool) = &db {
-                sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                    .execute(pool)
-                    .await
-                    .unwrap();
-            }
-            db.close().await;
-            identity::store::testing::with_search_path(&url, &schema)
-        }
-    };
+    let dsn = tests::empty_database(backend, dir.path()).await;
     let err = run(&["migrate", "sql", &dsn]).await.unwrap_err();
     assert!(err.to_string().contains("--yes"), "{err}");
     let db = identity::Db::connect(&dsn).await.unwrap();
@@ -193,4 +177,33 @@ async fn migrate_sql_applies_only_with_yes(backend: Backend) {
     assert!(db.pending_migrations().await.unwrap().is_empty());
     run(&["migrate", "sql", &dsn, "--yes"]).await.unwrap();
     db.close().await;
+}
+
+backend_tests!(serve_migrates_only_where_it_may);
+
+/// `serve` migrates SQLite (and anything in `--dev`) itself, but refuses to start on a PostgreSQL database with
+/// pending migrations outside `--dev`.
+async fn serve_migrates_only_where_it_may(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let dsn = tests::empty_database(backend, dir.path()).await;
+    let load = |dev: bool| {
+        proxy::config::Config::load_with_env(
+            &proxy::config::Sources { dev, ..Default::default() },
+            &[("DSN".to_owned(), dsn.clone())],
+        )
+        .unwrap()
+    };
+    match backend {
+        Backend::Sqlite => {
+            let db = proxy::open_db(&load(false)).await.unwrap();
+            assert!(db.pending_migrations().await.unwrap().is_empty());
+        }
+        Backend::Postgres => {
+            let err = proxy::open_db(&load(false)).await.unwrap_err().to_string();
+            assert!(err.contains("migrate sql"), "{err}");
+            let db = proxy::open_db(&load(true)).await.unwrap();
+            assert!(db.pending_migrations().await.unwrap().is_empty());
+            proxy::open_db(&load(false)).await.unwrap();
+        }
+    }
 }
