@@ -21,18 +21,31 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        // Refuse from the declared length before reading anything.
+        let declared = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > MAX_BODY as u64) {
+            return Err(too_large());
+        }
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE)
-                        .with_reason(format!("request bodies are limited to {MAX_BODY} bytes"))
+                    too_large()
                 } else {
                     ApiError::bad_request(format!("unable to read the request body: {rejection}"))
                 }
             })?;
         parse_json(&bytes).map(JsonBody)
     }
+}
+
+fn too_large() -> ApiError {
+    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE)
+        .with_reason(format!("request bodies are limited to {MAX_BODY} bytes"))
 }
 
 /// Parses JSON, naming the offending field on error.

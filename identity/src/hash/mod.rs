@@ -510,6 +510,8 @@ pub fn calibrate(
         Some(samples[1])
     };
 
+    // The last memory size that stayed under the target, and its time.
+    let mut below: Option<(u32, Duration)> = None;
     while let Some(elapsed) = measure(memory, iterations) {
         tracing::debug!(
             memory_kib = memory,
@@ -518,9 +520,20 @@ pub fn calibrate(
             "argon2 calibration step"
         );
         if elapsed >= target {
+            // Doubling overshot: time grows linearly with memory, so interpolate between the two sizes
+            // (rounded down to whole MiB) instead of settling for up to twice the target.
+            if let (1, Some((low_mem, low_time))) = (iterations, below) {
+                let span_t = elapsed.saturating_sub(low_time).as_nanos().max(1);
+                let want_t = target.saturating_sub(low_time).as_nanos();
+                let span_m = u128::from(memory - low_mem);
+                let extra = u32::try_from(span_m * want_t / span_t).unwrap_or(0);
+                let interpolated = (low_mem.saturating_add(extra) / 1024) * 1024;
+                memory = interpolated.clamp(low_mem, memory).max(min_memory);
+            }
             break;
         }
         if memory < max_memory {
+            below = Some((memory, elapsed));
             memory = memory.saturating_mul(2).min(max_memory);
             continue;
         }

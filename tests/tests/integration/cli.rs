@@ -188,7 +188,10 @@ async fn serve_migrates_only_where_it_may(backend: Backend) {
     let dsn = tests::empty_database(backend, dir.path()).await;
     let load = |dev: bool| {
         proxy::config::Config::load_with_env(
-            &proxy::config::Sources { dev, ..Default::default() },
+            &proxy::config::Sources {
+                dev,
+                ..Default::default()
+            },
             &[("DSN".to_owned(), dsn.clone())],
         )
         .unwrap()
