@@ -2,14 +2,17 @@
 //!
 //! This crate never depends on an HTTP server framework: it takes and returns plain types.
 
+pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod hash;
 pub mod manager;
 pub mod model;
 pub mod schema;
+pub mod session;
 pub mod store;
 pub mod text;
+pub mod tokenize;
 pub mod view;
 
 pub use clock::{Clock, ManualClock, SharedClock, SystemClock};

@@ -2,6 +2,7 @@
 
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs, query_u32, uuid, JsonBody};
+use crate::sessions;
 use crate::AppState;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
@@ -38,6 +39,20 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/admin/identities/{id}/credentials/{kind}",
             axum::routing::delete(delete_credential),
+        )
+        .route("/admin/sessions", get(sessions::admin_list))
+        .route("/admin/sessions/whoami", axum::routing::any(fallback))
+        .route(
+            "/admin/sessions/{id}",
+            get(sessions::admin_get).delete(sessions::admin_revoke),
+        )
+        .route(
+            "/admin/sessions/{id}/extend",
+            axum::routing::patch(sessions::admin_extend),
+        )
+        .route(
+            "/admin/identities/{id}/sessions",
+            get(sessions::admin_identity_sessions).delete(sessions::admin_delete_identity_sessions),
         )
         .route("/admin/health/alive", get(crate::public::alive))
         .route("/admin/health/ready", get(ready))
@@ -312,7 +327,7 @@ async fn batch_identities(
         };
         let mut r = match outcome {
             Ok(identity) => json!({"action": "create", "identity": identity.id}),
-            Err(e) => json!({"action": "error", "error": e.body()["error"]}),
+            Err(e) => json!({"action": "error", "error": e.error_object()}),
         };
         if let Some(p) = patch_id.filter(|p| !p.is_null()) {
             r["patch_id"] = p;
@@ -359,6 +374,8 @@ async fn update_identity(
     JsonBody(body): JsonBody<UpdateIdentity>,
 ) -> Result<Json<Value>, ApiError> {
     let identity = state.identities.update(uuid(&id)?, body).await?;
+    // Cached sessions carry the old traits and state.
+    state.sessions.identity_changed(&identity).await?;
     Ok(Json(admin_view(&state, &identity, Some(&[]))))
 }
 
@@ -371,6 +388,7 @@ async fn patch_identity(
         .identities
         .patch(uuid(&id)?, patch, &state.public_base)
         .await?;
+    state.sessions.identity_changed(&identity).await?;
     Ok(Json(admin_view(&state, &identity, Some(&[]))))
 }
 
@@ -378,7 +396,11 @@ async fn delete_identity(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.identities.pool().delete_identity(uuid(&id)?).await?;
+    let id = uuid(&id)?;
+    // Deleting the identity deletes its sessions; remember their hashes to evict cached copies.
+    let hashes = state.sessions.pool().identity_token_hashes(id).await?;
+    state.identities.pool().delete_identity(id).await?;
+    state.sessions.evict(&hashes).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -33,6 +33,26 @@ pub enum Command {
     /// Password hasher tools.
     #[command(subcommand)]
     Hashers(HashersCommand),
+    /// Session tools that work on the database directly.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+}
+
+/// `sessions …`.
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Issue a session for an identity (support and testing: acts as that user until it expires or is revoked).
+    /// Prints `{"session_id", "session_token"}`.
+    Issue {
+        /// Identity id.
+        identity_id: String,
+        /// The authentication method to record.
+        #[arg(long, default_value = "password")]
+        method: String,
+        /// Configuration (for the DSN and session lifespan).
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 /// Where configuration comes from.
@@ -197,6 +217,11 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             parallelism,
             max_memory,
         })) => calibrate(&target, parallelism, &max_memory).await,
+        Command::Sessions(SessionsCommand::Issue {
+            identity_id,
+            method,
+            config,
+        }) => issue_session(&identity_id, &method, config).await,
     }
 }
 
@@ -466,5 +491,54 @@ async fn calibrate(target: &str, parallelism: Option<u32>, max_memory: &str) -> 
         "hashers:\n  algorithm: argon2\n  argon2:\n    memory: {}KB\n    iterations: {}\n    parallelism: {}\n    salt_length: {}\n    key_length: {}\n# one hash took {hash_time:?}, one verify took {verify_time:?}",
         params.memory_kib, params.iterations, params.parallelism, params.salt_length, params.key_length
     );
+    Ok(())
+}
+
+async fn issue_session(identity_id: &str, method: &str, config: ConfigArgs) -> anyhow::Result<()> {
+    use identity::session::manager::{DeviceInfo, SessionManager};
+    use identity::session::{Aal, AuthenticationMethod};
+    use identity::IdentityPool;
+    use std::sync::Arc;
+
+    let config = config.load()?;
+    let id = uuid::Uuid::parse_str(identity_id).context("the identity id must be a UUID")?;
+    let kind: identity::CredentialType = method
+        .parse()
+        .map_err(|_| anyhow::anyhow!("unknown method {method:?}"))?;
+    let db = crate::open_db(&config).await?;
+    let identity = db
+        .get_identity(id, false)
+        .await
+        .context("cannot load the identity")?;
+    let clock: identity::SharedClock = Arc::new(identity::SystemClock);
+    let manager = SessionManager::new(
+        Arc::new(db.clone()),
+        Arc::new(db.clone()),
+        identity::cache::SessionCache::local_only(identity::cache::CacheConfig::default()),
+        clock.clone(),
+        crate::session_settings(&config),
+        String::new(),
+    );
+    let issued = manager
+        .issue(
+            &identity,
+            vec![AuthenticationMethod {
+                method: kind.as_str().to_owned(),
+                aal: Aal::Aal1,
+                completed_at: clock.now(),
+                provider: None,
+                organization: None,
+            }],
+            DeviceInfo {
+                user_agent: Some("portcullis-cli".into()),
+                ..Default::default()
+            },
+        )
+        .await?;
+    println!(
+        "{}",
+        serde_json::json!({"session_id": issued.session.id, "session_token": issued.token})
+    );
+    db.close().await;
     Ok(())
 }

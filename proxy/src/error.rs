@@ -17,6 +17,8 @@ pub struct ApiError {
     pub reason: Option<String>,
     /// Structured detail.
     pub details: Option<Box<Value>>,
+    /// Top-level `redirect_browser_to` (AAL and refresh errors).
+    pub redirect_browser_to: Option<String>,
 }
 
 impl ApiError {
@@ -28,6 +30,7 @@ impl ApiError {
             message: None,
             reason: None,
             details: None,
+            redirect_browser_to: None,
         }
     }
 
@@ -71,8 +74,23 @@ impl ApiError {
         self
     }
 
-    /// The `error` object.
+    /// Sets the top-level `redirect_browser_to`.
+    pub fn with_redirect(mut self, url: impl Into<String>) -> Self {
+        self.redirect_browser_to = Some(url.into());
+        self
+    }
+
+    /// The whole body: `{"error": {...}}` plus top-level siblings.
     pub fn body(&self) -> Value {
+        let mut body = json!({ "error": self.error_object() });
+        if let Some(r) = &self.redirect_browser_to {
+            body["redirect_browser_to"] = json!(r);
+        }
+        body
+    }
+
+    /// The `error` object.
+    pub fn error_object(&self) -> Value {
         let mut e = Map::new();
         if let Some(id) = self.id {
             e.insert("id".into(), json!(id));
@@ -95,7 +113,7 @@ impl ApiError {
                 .clone()
                 .unwrap_or_else(|| default_message(self.status).to_owned())),
         );
-        json!({ "error": e })
+        Value::Object(e)
     }
 }
 

@@ -9,12 +9,17 @@ pub mod config;
 pub mod error;
 mod extract;
 pub mod public;
+pub mod sessions;
 
 use anyhow::Context;
 use axum::Router;
 use config::Config;
+use identity::cache::SessionCache;
 use identity::hash::{Argon2Params, BcryptParams, Hasher, HasherConfig};
 use identity::schema::{SchemaRegistry, SchemaSource};
+use identity::session::cookie::CookieCodec;
+use identity::session::manager::{SessionManager, SessionSettings};
+use identity::tokenize::Tokenizer;
 use identity::{Db, IdentityManager, SharedClock, SystemClock};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +44,12 @@ pub struct AppState {
     pub admin_base: String,
     /// Time.
     pub clock: SharedClock,
+    /// Sessions.
+    pub sessions: SessionManager,
+    /// Seals and opens session cookies.
+    pub cookie: CookieCodec,
+    /// Session-to-JWT templates.
+    pub tokenizer: Arc<Tokenizer>,
 }
 
 /// Things tests (and embedders) may replace.
@@ -57,7 +68,6 @@ impl Default for Options {
 }
 
 /// A running instance.
-#[derive(Debug)]
 pub struct Running {
     /// Where the public listener is.
     pub public_addr: Option<SocketAddr>,
@@ -69,9 +79,20 @@ pub struct Running {
     pub admin_url: String,
     /// The database (tests inspect it).
     pub db: Db,
+    /// Shared state (tests issue sessions and seal cookies with it).
+    pub state: AppState,
     shutdown: watch::Sender<bool>,
     shutdown_timeout: std::time::Duration,
     tasks: JoinSet<std::io::Result<()>>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("public_url", &self.public_url)
+            .field("admin_url", &self.admin_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Running {
@@ -131,6 +152,77 @@ pub fn schemas(config: &Config) -> anyhow::Result<SchemaRegistry> {
         .collect();
     SchemaRegistry::load(&sources, &config.identity.default_schema_id)
         .context("cannot load identity schemas")
+}
+
+/// The secrets that seal session cookies, newest first: `secrets.cookie`, else `secrets.default`. Without any,
+/// a random secret is made for this process (sessions then do not survive a restart or span replicas).
+pub fn cookie_secrets(config: &Config) -> Vec<String> {
+    let configured = if config.secrets.cookie.is_empty() {
+        &config.secrets.default
+    } else {
+        &config.secrets.cookie
+    };
+    if configured.is_empty() {
+        tracing::warn!(
+            "no secrets.cookie or secrets.default configured: using a random secret; session cookies will not \
+             survive a restart or work across replicas"
+        );
+        return vec![identity::session::token::new_session_token()];
+    }
+    configured.iter().map(|s| s.expose().to_owned()).collect()
+}
+
+/// `session.lifespan` and `session.earliest_possible_extend`.
+pub fn session_settings(config: &Config) -> SessionSettings {
+    SessionSettings {
+        lifespan: config.session.lifespan.as_time(),
+        earliest_possible_extend: config
+            .session
+            .earliest_possible_extend
+            .unwrap_or(config.session.lifespan)
+            .as_time(),
+    }
+}
+
+/// Builds the session cache from `cache.*`.
+pub async fn session_cache(config: &Config) -> anyhow::Result<SessionCache> {
+    let c = &config.cache;
+    let cache_config = identity::cache::CacheConfig {
+        redis_url: c.redis.url.as_ref().map(|u| u.expose().to_owned()),
+        ttl: c.ttl.0,
+        local_capacity: c.local.capacity,
+        local_ttl: c.local.ttl.0,
+        ..Default::default()
+    };
+    Ok(match cache_config.redis_url {
+        Some(_) => SessionCache::new(cache_config)
+            .await
+            .context("cannot set up the session cache")?,
+        None => SessionCache::local_only(cache_config),
+    })
+}
+
+/// Loads the session-to-JWT templates.
+pub fn tokenizer(config: &Config) -> anyhow::Result<Tokenizer> {
+    let templates = config
+        .session
+        .whoami
+        .tokenizer
+        .templates
+        .iter()
+        .map(|(name, t)| {
+            (
+                name.clone(),
+                identity::tokenize::TemplateConfig {
+                    jwks_url: t.jwks_url.clone(),
+                    claims_mapper_url: t.claims_mapper_url.clone(),
+                    ttl: t.ttl.0,
+                    subject_source: t.subject_source.clone(),
+                },
+            )
+        })
+        .collect();
+    Tokenizer::load(&templates).context("cannot load session.whoami.tokenizer.templates")
 }
 
 /// Connects to the database and applies migrations where `serve` may (`--dev` or SQLite); otherwise refuses
@@ -211,6 +303,17 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         &config.serve.admin.host,
     );
 
+    let cache = session_cache(&config).await?;
+    let sessions = SessionManager::new(
+        Arc::new(db.clone()),
+        Arc::new(db.clone()),
+        cache,
+        options.clock.clone(),
+        session_settings(&config),
+        public_base.clone(),
+    );
+    let cookie = CookieCodec::new(&cookie_secrets(&config));
+    let tokenizer = Arc::new(tokenizer(&config)?);
     let state = AppState {
         identities: IdentityManager::new(
             Arc::new(db.clone()),
@@ -218,6 +321,9 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             hasher,
             options.clock.clone(),
         ),
+        sessions,
+        cookie,
+        tokenizer,
         db: db.clone(),
         config: Arc::new(config),
         public_base: public_base.clone(),
@@ -225,6 +331,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         clock: options.clock,
     };
 
+    let state_for_running = state.clone();
     let (shutdown, rx) = watch::channel(false);
     let shutdown_timeout = state.config.serve.shutdown_timeout.0;
     let mut tasks = JoinSet::new();
@@ -242,6 +349,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         public_url: public_base,
         admin_url: admin_base,
         db,
+        state: state_for_running,
         shutdown,
         shutdown_timeout,
         tasks,

@@ -17,6 +17,18 @@ pub fn router(state: AppState) -> Router {
         .route("/schemas/{id}", get(get_schema))
         .route("/admin/schemas", get(list_schemas))
         .route("/admin/schemas/{id}", get(get_schema))
+        .route(
+            "/sessions/whoami",
+            axum::routing::any(crate::sessions::whoami),
+        )
+        .route(
+            "/sessions",
+            get(crate::sessions::list_mine).delete(crate::sessions::revoke_mine),
+        )
+        .route(
+            "/sessions/{id}",
+            axum::routing::delete(crate::sessions::revoke_one_of_mine),
+        )
         .route("/health/alive", get(alive))
         .route("/health/ready", get(ready))
         .fallback(fallback)

@@ -53,6 +53,7 @@ pub struct TestEnvBuilder {
     backend: Backend,
     overrides: Vec<String>,
     files: Vec<(String, String)>,
+    dsn: Option<String>,
 }
 
 impl TestEnv {
@@ -62,6 +63,7 @@ impl TestEnv {
             backend,
             overrides: Vec::new(),
             files: Vec::new(),
+            dsn: None,
         }
     }
 
@@ -95,6 +97,71 @@ impl TestEnv {
         body
     }
 
+    /// Issues a session for an identity (as a login would) and returns its token and id.
+    pub async fn issue_session(
+        &self,
+        identity_id: &str,
+        methods: &[(&str, identity::session::Aal)],
+    ) -> (String, String) {
+        let state = &self.running.as_ref().unwrap().state;
+        let identity =
+            identity::IdentityPool::get_identity(&state.db, identity_id.parse().unwrap(), false)
+                .await
+                .unwrap();
+        let now = identity::Clock::now(&self.clock);
+        let methods = methods
+            .iter()
+            .map(|(m, aal)| identity::session::AuthenticationMethod {
+                method: (*m).to_owned(),
+                aal: *aal,
+                completed_at: now,
+                provider: None,
+                organization: None,
+            })
+            .collect();
+        let issued = state
+            .sessions
+            .issue(
+                &identity,
+                methods,
+                identity::session::manager::DeviceInfo {
+                    ip_address: Some("203.0.113.9".into()),
+                    user_agent: Some("integration-test".into()),
+                    location: None,
+                },
+            )
+            .await
+            .unwrap();
+        (issued.token, issued.session.id.to_string())
+    }
+
+    /// A password session (aal1).
+    pub async fn login(&self, identity_id: &str) -> String {
+        self.issue_session(identity_id, &[("password", identity::session::Aal::Aal1)])
+            .await
+            .0
+    }
+
+    /// The session cookie for a token, sealed with this instance's secrets.
+    pub fn cookie_for(&self, token: &str) -> String {
+        let state = &self.running.as_ref().unwrap().state;
+        format!(
+            "{}={}",
+            state.config.session.cookie.name,
+            state.cookie.seal(token).unwrap()
+        )
+    }
+
+    /// `GET /sessions/whoami` with `X-Session-Token`.
+    pub async fn whoami(&self, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.public_url("sessions/whoami"))
+            .header("x-session-token", token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// Stops the product and waits for it to drain.
     pub async fn stop(&mut self) {
         if let Some(r) = self.running.take() {
@@ -110,6 +177,18 @@ impl TestEnvBuilder {
         self
     }
 
+    /// Uses an existing database (to run several instances on one database, like replicas).
+    pub fn dsn(mut self, dsn: &str) -> Self {
+        self.dsn = Some(dsn.to_owned());
+        self
+    }
+
+    /// Uses the Redis of `TEST_REDIS_URL` for the session cache (panics if unset).
+    pub fn test_redis(self) -> Self {
+        let url = redis_url().expect("TEST_REDIS_URL");
+        self.set(format!("cache.redis.url={url}"))
+    }
+
     /// Writes a file into the env's temp dir before boot; `{dir}` in config values refers to that dir.
     pub fn file(mut self, name: &str, contents: &str) -> Self {
         self.files.push((name.to_owned(), contents.to_owned()));
@@ -122,9 +201,12 @@ impl TestEnvBuilder {
         for (name, contents) in &self.files {
             std::fs::write(dir.path().join(name), contents).unwrap();
         }
-        let dsn = match self.backend {
-            Backend::Sqlite => format!("sqlite://{}/portcullis.db?mode=rwc", dir.path().display()),
-            Backend::Postgres => {
+        let dsn = match (self.dsn.clone(), self.backend) {
+            (Some(dsn), _) => dsn,
+            (None, Backend::Sqlite) => {
+                format!("sqlite://{}/portcullis.db?mode=rwc", dir.path().display())
+            }
+            (None, Backend::Postgres) => {
                 let url = Backend::postgres_url()
                     .expect("the PostgreSQL variant needs TEST_DATABASE_URL");
                 let (db, dsn) = identity::store::testing::isolated_postgres(&url)
@@ -231,5 +313,88 @@ pub async fn empty_database(backend: Backend, dir: &std::path::Path) -> String {
             db.close().await;
             identity::store::testing::with_search_path(&url, &schema)
         }
+    }
+}
+
+/// The Redis URL for tests, if configured. A set but unreachable URL fails the tests that use it.
+pub fn redis_url() -> Option<String> {
+    std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
+/// A `redis-server` of the test's own on a free port, killed on drop (for outage tests).
+pub struct OwnRedis {
+    /// `redis://127.0.0.1:<port>/`.
+    pub url: String,
+    /// The port.
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    /// Starts one and waits until it answers.
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut r = OwnRedis {
+            url: format!("redis://127.0.0.1:{port}/"),
+            port,
+            child: None,
+        };
+        r.restart();
+        r
+    }
+
+    /// Starts (again) on the same port.
+    pub fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (apt-get install redis-server)");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::{Read, Write};
+                let _ = s.write_all(b"PING\r\n");
+                let mut buf = [0u8; 7];
+                if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                    return;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Kills it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

@@ -5,6 +5,7 @@
 
 mod db;
 mod identities;
+mod sessions;
 
 pub use db::{Backend, Db};
 

@@ -36,6 +36,8 @@ pub struct Config {
     pub log: Log,
     /// Kratos feature flags.
     pub feature_flags: FeatureFlags,
+    /// The session cache.
+    pub cache: CacheConfig,
     /// Set by `--dev`, never by a file.
     #[serde(skip)]
     pub dev: bool,
@@ -1064,4 +1066,53 @@ pub struct FeatureFlags {
     pub legacy_oidc_registration_node_group: bool,
     /// Legacy continue-with verification UI.
     pub legacy_continue_with_verification_ui: bool,
+}
+
+/// `cache.*`: the session cache (in-process tier, then Redis, then SQL).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Redis.
+    pub redis: RedisConfig,
+    /// How long Redis keeps a session snapshot (capped by the session's expiry).
+    pub ttl: Duration,
+    /// The in-process tier.
+    pub local: LocalCache,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            redis: RedisConfig::default(),
+            ttl: Duration::secs(600),
+            local: LocalCache::default(),
+        }
+    }
+}
+
+/// `cache.redis.*`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://[:password@]host:port/db` (`rediss://` for TLS). Unset: in-process tier only (one replica).
+    pub url: Option<Secret>,
+}
+
+/// `cache.local.*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalCache {
+    /// Most sessions kept in memory.
+    pub capacity: usize,
+    /// How long a snapshot stays in memory (0 turns the tier off). Revocations evict at once either way.
+    pub ttl: Duration,
+}
+
+impl Default for LocalCache {
+    fn default() -> Self {
+        Self {
+            capacity: 100_000,
+            ttl: Duration::secs(30),
+        }
+    }
 }

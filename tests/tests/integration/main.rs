@@ -5,4 +5,5 @@ mod admin_identities;
 mod cli;
 mod errors;
 mod public;
+mod sessions;
 mod workspace;

@@ -38,7 +38,7 @@ fn migrations_are_paired() {
 #[test]
 fn domain_crates_never_depend_on_server_frameworks() {
     let out = std::process::Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["metadata", "--format-version", "1"])
         .current_dir(root())
         .output()
         .unwrap();

@@ -1,0 +1,168 @@
+//! Sessions: the model, tokens, assurance levels, issuing and persistence.
+
+pub mod cookie;
+pub mod manager;
+pub mod pool;
+pub mod token;
+
+pub use token::TokenHash;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Authenticator assurance level.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Aal {
+    /// No authentication.
+    #[default]
+    Aal0,
+    /// One factor.
+    Aal1,
+    /// Two factors.
+    Aal2,
+    /// Reserved.
+    Aal3,
+}
+
+impl Aal {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aal0 => "aal0",
+            Self::Aal1 => "aal1",
+            Self::Aal2 => "aal2",
+            Self::Aal3 => "aal3",
+        }
+    }
+}
+
+impl std::str::FromStr for Aal {
+    type Err = crate::model::UnknownValue;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "aal0" => Ok(Self::Aal0),
+            "aal1" => Ok(Self::Aal1),
+            "aal2" => Ok(Self::Aal2),
+            "aal3" => Ok(Self::Aal3),
+            other => Err(crate::model::UnknownValue(other.to_owned())),
+        }
+    }
+}
+
+/// One completed authentication step (an AMR entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthenticationMethod {
+    /// `password`, `oidc`, `totp`, … (Kratos' credential type names).
+    pub method: String,
+    /// The level this step counts for.
+    pub aal: Aal,
+    /// When it was completed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub completed_at: OffsetDateTime,
+    /// OIDC/SAML provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Organization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<Uuid>,
+}
+
+/// The assurance level a list of completed methods gives, as Kratos computes it: aal2 needs a first and a second
+/// factor, aal1 a first factor, anything else is aal0.
+pub fn aal_of(methods: &[AuthenticationMethod]) -> Aal {
+    let first = methods.iter().any(|m| m.aal == Aal::Aal1);
+    let second = methods.iter().any(|m| m.aal >= Aal::Aal2);
+    match (first, second) {
+        (true, true) => Aal::Aal2,
+        (true, false) => Aal::Aal1,
+        _ => Aal::Aal0,
+    }
+}
+
+/// A device a session was used from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Row id.
+    pub id: Uuid,
+    /// Client IP.
+    pub ip_address: Option<String>,
+    /// User agent.
+    pub user_agent: Option<String>,
+    /// `City, CC` from CDN headers.
+    pub location: Option<String>,
+    /// First seen.
+    pub created_at: OffsetDateTime,
+    /// Last seen.
+    pub updated_at: OffsetDateTime,
+}
+
+/// A session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    /// Session id.
+    pub id: Uuid,
+    /// Whose session.
+    pub identity_id: Uuid,
+    /// SHA-256 of the session token (the token itself is never stored).
+    pub token_hash: TokenHash,
+    /// SHA-256 of the logout token.
+    pub logout_token_hash: TokenHash,
+    /// Stored active flag (revocation clears it).
+    pub active: bool,
+    /// Issue time.
+    pub issued_at: OffsetDateTime,
+    /// Last authentication.
+    pub authenticated_at: OffsetDateTime,
+    /// Expiry.
+    pub expires_at: OffsetDateTime,
+    /// Assurance level.
+    pub aal: Aal,
+    /// Completed methods.
+    pub authentication_methods: Vec<AuthenticationMethod>,
+    /// Devices.
+    pub devices: Vec<Device>,
+    /// Creation.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+impl Session {
+    /// Whether the session may be used at `now` (the identity's state is checked separately).
+    pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {
+        self.active && self.expires_at > now
+    }
+}
+
+/// What the session cache keeps per token: enough to answer whoami and feed mutators without touching SQL or
+/// parsing the identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionSnapshot {
+    /// Session id.
+    pub session_id: Uuid,
+    /// Identity id.
+    pub identity_id: Uuid,
+    /// Expiry as unix seconds.
+    pub expires_at: i64,
+    /// Assurance level.
+    pub aal: Aal,
+    /// Whether the identity has a second factor available (for `required_aal: highest_available`).
+    pub identity_has_aal2: bool,
+    /// The whoami body (the session JSON with its identity), pre-rendered.
+    pub body: String,
+    /// The identity's traits as JSON text (for mutators).
+    pub traits: String,
+    /// The identity's public metadata as JSON text.
+    pub metadata_public: String,
+}
+
+impl SessionSnapshot {
+    /// Whether the snapshot is still usable at `now`.
+    pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {
+        self.expires_at > now.unix_timestamp()
+    }
+}

@@ -1,0 +1,447 @@
+//! Session endpoints: `/sessions/whoami`, `/sessions` on the public listener and `/admin/sessions` on the admin
+//! listener.
+
+use crate::error::ApiError;
+use crate::extract::{query_get, query_pairs, query_u32, uuid};
+use crate::AppState;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use identity::session::{Aal, Session, SessionSnapshot};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Finds the session token of a request, in Kratos' order: `X-Session-Token`, the session cookie,
+/// `Authorization: Bearer`.
+pub fn request_token(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    if let Some(t) = headers.get("x-session-token").and_then(|v| v.to_str().ok()) {
+        if !t.is_empty() {
+            return Some(t.trim().to_owned());
+        }
+    }
+    let name = state.config.session.cookie.name.as_str();
+    for value in headers.get_all(header::COOKIE) {
+        let Ok(value) = value.to_str() else { continue };
+        for pair in value.split(';') {
+            if let Some((k, v)) = pair.trim().split_once('=') {
+                if k == name {
+                    if let Some(token) = state.cookie.open(v.trim_matches('"')) {
+                        return Some(token);
+                    }
+                }
+            }
+        }
+    }
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+/// Kratos' 401 for a missing or invalid session.
+pub fn unauthorized(reason: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED).with_reason(reason)
+}
+
+const NO_CREDENTIALS: &str = "No valid session credentials found in the request.";
+
+/// The session of a request, or Kratos' 401.
+async fn current(
+    state: &AppState,
+    headers: &HeaderMap,
+    reason: &str,
+) -> Result<Arc<SessionSnapshot>, ApiError> {
+    let Some(token) = request_token(state, headers) else {
+        return Err(unauthorized(reason));
+    };
+    state
+        .sessions
+        .authenticate(&token)
+        .await?
+        .ok_or_else(|| unauthorized(reason))
+}
+
+/// 403 when `session.whoami.required_aal` is `highest_available` and the identity could do better.
+fn check_aal(state: &AppState, snapshot: &SessionSnapshot) -> Result<(), ApiError> {
+    let highest = state.config.session.whoami.required_aal == "highest_available";
+    if highest && snapshot.identity_has_aal2 && snapshot.aal < Aal::Aal2 {
+        let redirect = format!("{}self-service/login/browser?aal=aal2", state.public_base);
+        return Err(ApiError::new(StatusCode::FORBIDDEN)
+            .with_id("session_aal2_required")
+            .with_reason("An active session was found but it does not fulfill the Authenticator Assurance Level, implying that the session must first be authenticated with a second factor.")
+            .with_message("aal2 is required")
+            .with_details(json!({ "redirect_browser_to": redirect }))
+            .with_redirect(redirect));
+    }
+    Ok(())
+}
+
+/// `/sessions/whoami` on every method.
+pub async fn whoami(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let snapshot = current(&state, &headers, NO_CREDENTIALS).await?;
+    check_aal(&state, &snapshot)?;
+    let pairs = query_pairs(raw.as_deref());
+    let body = match query_get(&pairs, "tokenize_as").filter(|t| !t.is_empty()) {
+        None => snapshot.body.clone(),
+        Some(template) => {
+            let mut session: Value =
+                serde_json::from_str(&snapshot.body).map_err(|e| ApiError::internal(&e))?;
+            let jwt = state
+                .tokenizer
+                .tokenize(
+                    template,
+                    &session,
+                    state.public_base.trim_end_matches('/'),
+                    state.clock.now(),
+                )
+                .map_err(tokenize_error)?;
+            session["tokenized"] = json!(jwt);
+            session.to_string()
+        }
+    };
+    let mut res = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&snapshot.identity_id.to_string()) {
+        res.headers_mut()
+            .insert("x-kratos-authenticated-identity-id", v);
+    }
+    Ok(res)
+}
+
+fn tokenize_error(e: identity::tokenize::TokenizeError) -> ApiError {
+    use identity::tokenize::TokenizeError as T;
+    match e {
+        T::UnknownTemplate(name) => ApiError::bad_request(format!(
+            "Unable to find a tokenizer template named {name:?} in session.whoami.tokenizer.templates"
+        )),
+        // Kratos answers 400 when a session cannot be tokenized (for example a missing external id).
+        T::Mapper(reason) => ApiError::bad_request(format!("Unable to tokenize the session: {reason}")),
+        T::Sign(_) | T::Config { .. } => ApiError::internal(&e),
+    }
+}
+
+/// Pagination of the "migration" style (`page`/`per_page` or `page_token`/`page_size`).
+struct OffsetPage {
+    page: u64,
+    per_page: u32,
+}
+
+fn offset_page(pairs: &[(String, String)]) -> Result<OffsetPage, ApiError> {
+    let per_page = query_u32(pairs, "per_page")?
+        .or(query_u32(pairs, "page_size")?)
+        .unwrap_or(250)
+        .clamp(1, 1000);
+    let page = match query_u32(pairs, "page")? {
+        Some(p) => u64::from(p),
+        None => match query_get(pairs, "page_token").filter(|t| !t.is_empty()) {
+            Some(t) => t
+                .parse()
+                .map_err(|_| ApiError::bad_request("the page_token is invalid"))?,
+            None => 0,
+        },
+    };
+    Ok(OffsetPage { page, per_page })
+}
+
+fn offset_links(base: &str, p: &OffsetPage, total: u64) -> HeaderMap {
+    let last = total.saturating_sub(1) / u64::from(p.per_page);
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let at = |n: u64| {
+        format!(
+            "<{base}{sep}page={n}&per_page={pp}&page_token={n}&page_size={pp}>",
+            pp = p.per_page
+        )
+    };
+    let mut links = vec![format!("{}; rel=\"first\"", at(0))];
+    if p.page < last {
+        links.push(format!("{}; rel=\"next\"", at(p.page + 1)));
+    }
+    if p.page > 0 {
+        links.push(format!("{}; rel=\"prev\"", at(p.page - 1)));
+    }
+    links.push(format!("{}; rel=\"last\"", at(last)));
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", HeaderValue::from(total));
+    if let Ok(v) = HeaderValue::from_str(&links.join(",")) {
+        headers.insert(header::LINK, v);
+    }
+    headers
+}
+
+async fn render_all(
+    state: &AppState,
+    sessions: &[Session],
+    identity: bool,
+    devices: bool,
+) -> Result<Vec<Value>, ApiError> {
+    let mut out = Vec::with_capacity(sessions.len());
+    for s in sessions {
+        let ident = if identity {
+            match state.sessions.identity_of(s).await {
+                Ok(i) => Some(i),
+                Err(identity::StoreError::NotFound) => None,
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            None
+        };
+        out.push(state.sessions.render(s, ident.as_ref(), devices));
+    }
+    Ok(out)
+}
+
+/// `GET /sessions`: the caller's other active sessions.
+pub async fn list_mine(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let me = current(&state, &headers, "No valid session cookie found.").await?;
+    check_aal(&state, &me)?;
+    let pairs = query_pairs(raw.as_deref());
+    let page = offset_page(&pairs)?;
+    let filter = state.sessions.active_filter(Some(true));
+    // One more than asked, so the current session can be dropped from the page.
+    let (list, total) = state
+        .sessions
+        .pool()
+        .list_identity_sessions(
+            me.identity_id,
+            filter,
+            page.page * u64::from(page.per_page),
+            page.per_page + 1,
+        )
+        .await?;
+    let others: Vec<Session> = list
+        .into_iter()
+        .filter(|s| s.id != me.session_id)
+        .take(page.per_page as usize)
+        .collect();
+    let body = render_all(&state, &others, true, true).await?;
+    let headers = offset_links(
+        &format!("{}sessions", state.public_base),
+        &page,
+        total.saturating_sub(1),
+    );
+    Ok((headers, Json(body)).into_response())
+}
+
+/// `DELETE /sessions`: revoke every other session of the caller.
+pub async fn revoke_mine(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let me = current(&state, &headers, NO_CREDENTIALS).await?;
+    check_aal(&state, &me)?;
+    let count = state
+        .sessions
+        .revoke_others(me.identity_id, Some(me.session_id))
+        .await?;
+    Ok(Json(json!({ "count": count })))
+}
+
+/// `DELETE /sessions/{id}`: revoke one other session of the caller (a no-op for sessions of others).
+pub async fn revoke_one_of_mine(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = uuid(&id)?;
+    let me = current(&state, &headers, NO_CREDENTIALS).await?;
+    check_aal(&state, &me)?;
+    if id == me.session_id {
+        return Err(ApiError::bad_request(
+            "You tried to revoke the session you are currently using. Use the logout flow instead.",
+        ));
+    }
+    match state.sessions.pool().get_session(id).await {
+        Ok(s) if s.identity_id == me.identity_id => state.sessions.revoke(id).await?,
+        Ok(_) | Err(identity::StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `expand=identity|devices`.
+fn expand(pairs: &[(String, String)]) -> Result<(bool, bool), ApiError> {
+    let mut identity = false;
+    let mut devices = false;
+    for (k, v) in pairs.iter().filter(|(k, _)| k == "expand") {
+        match v.as_str() {
+            "identity" => identity = true,
+            "devices" => devices = true,
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "{k}={other:?}: expand takes identity or devices"
+                )))
+            }
+        }
+    }
+    Ok((identity, devices))
+}
+
+fn active_param(pairs: &[(String, String)]) -> Result<Option<bool>, ApiError> {
+    query_get(pairs, "active")
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse::<bool>().map_err(|_| {
+                ApiError::bad_request(format!("active must be true or false, got {v:?}"))
+            })
+        })
+        .transpose()
+}
+
+/// `GET /admin/sessions`.
+pub async fn admin_list(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = query_pairs(raw.as_deref());
+    let (with_identity, with_devices) = expand(&pairs)?;
+    let active = active_param(&pairs)?;
+    let size = query_u32(&pairs, "page_size")?
+        .unwrap_or(250)
+        .clamp(1, 1000);
+    let after = query_get(&pairs, "page_token")
+        .filter(|t| !t.is_empty())
+        .map(|t| uuid(t).map_err(|_| ApiError::bad_request("the page_token is invalid")))
+        .transpose()?;
+    let mut list = state
+        .sessions
+        .pool()
+        .list_sessions(state.sessions.active_filter(active), after, size + 1)
+        .await?;
+    let has_next = list.len() > size as usize;
+    list.truncate(size as usize);
+    let body = render_all(&state, &list, with_identity, with_devices).await?;
+    let keep: Vec<(String, String)> = pairs
+        .iter()
+        .filter(|(k, _)| k != "page_token" && k != "page_size")
+        .cloned()
+        .collect();
+    let link = |extra: &[(&str, String)]| {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in keep.iter() {
+            ser.append_pair(k, v);
+        }
+        for (k, v) in extra {
+            ser.append_pair(k, v);
+        }
+        format!("<{}admin/sessions?{}>", state.admin_base, ser.finish())
+    };
+    let mut links = vec![format!(
+        "{}; rel=\"first\"",
+        link(&[("page_size", size.to_string())])
+    )];
+    if let (true, Some(last)) = (has_next, list.last()) {
+        links.push(format!(
+            "{}; rel=\"next\"",
+            link(&[
+                ("page_size", size.to_string()),
+                ("page_token", last.id.to_string())
+            ])
+        ));
+    }
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&links.join(",")) {
+        headers.insert(header::LINK, v);
+    }
+    Ok((headers, Json(body)).into_response())
+}
+
+/// `GET /admin/sessions/{id}`.
+pub async fn admin_get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let (with_identity, with_devices) = expand(&query_pairs(raw.as_deref()))?;
+    let session = state.sessions.pool().get_session(uuid(&id)?).await?;
+    let body = render_all(
+        &state,
+        std::slice::from_ref(&session),
+        with_identity,
+        with_devices,
+    )
+    .await?;
+    Ok(Json(body.into_iter().next().unwrap_or(Value::Null)))
+}
+
+/// `DELETE /admin/sessions/{id}`: deactivate.
+pub async fn admin_revoke(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.sessions.revoke(uuid(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `PATCH /admin/sessions/{id}/extend`.
+pub async fn admin_extend(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let session = state.sessions.extend(uuid(&id)?).await?;
+    if state.config.feature_flags.faster_session_extend {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let body = render_all(&state, std::slice::from_ref(&session), true, false).await?;
+    Ok(Json(body.into_iter().next().unwrap_or(Value::Null)).into_response())
+}
+
+/// `GET /admin/identities/{id}/sessions`.
+pub async fn admin_identity_sessions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let id = uuid(&id)?;
+    let pairs = query_pairs(raw.as_deref());
+    let active = active_param(&pairs)?;
+    let page = offset_page(&pairs)?;
+    let (list, total) = state
+        .sessions
+        .pool()
+        .list_identity_sessions(
+            id,
+            state.sessions.active_filter(active),
+            page.page * u64::from(page.per_page),
+            page.per_page,
+        )
+        .await?;
+    let body = render_all(&state, &list, true, true).await?;
+    let headers = offset_links(
+        &format!("{}admin/identities/{id}/sessions", state.admin_base),
+        &page,
+        total,
+    );
+    Ok((headers, Json(body)).into_response())
+}
+
+/// `DELETE /admin/identities/{id}/sessions`: hard-delete all; 404 when there were none.
+pub async fn admin_delete_identity_sessions(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let n = state.sessions.delete_identity_sessions(uuid(&id)?).await?;
+    if n == 0 {
+        return Err(ApiError::not_found());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
