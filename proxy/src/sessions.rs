@@ -445,3 +445,96 @@ pub async fn admin_delete_identity_sessions(
     }
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// The `Set-Cookie` value that carries a session: sealed with `secrets.cookie`, attributes from `session.cookie.*`
+/// falling back to `cookies.*`; `Secure` unless `--dev` (or configured); `Max-Age` until expiry when persistent.
+pub fn session_set_cookie(
+    config: &crate::config::Config,
+    codec: &identity::session::cookie::CookieCodec,
+    token: &str,
+    seconds_left: i64,
+) -> Option<String> {
+    let c = &config.session.cookie;
+    let value = codec.seal(token)?;
+    let mut out = format!(
+        "{}={value}; Path={}",
+        c.name,
+        c.path.as_deref().unwrap_or(&config.cookies.path)
+    );
+    if let Some(domain) = c
+        .domain
+        .as_ref()
+        .or(config.cookies.domain.as_ref())
+        .filter(|d| !d.is_empty())
+    {
+        out.push_str(&format!("; Domain={domain}"));
+    }
+    if c.persistent {
+        out.push_str(&format!("; Max-Age={}", seconds_left.max(0)));
+    }
+    out.push_str("; HttpOnly");
+    if c.secure.or(config.cookies.secure).unwrap_or(!config.dev) {
+        out.push_str("; Secure");
+    }
+    let same_site = c.same_site.as_deref().unwrap_or(&config.cookies.same_site);
+    out.push_str(&format!("; SameSite={same_site}"));
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session_set_cookie;
+    use crate::config::{Config, Sources};
+    use identity::session::cookie::CookieCodec;
+
+    fn config(dev: bool, sets: &[&str]) -> Config {
+        Config::load_with_env(
+            &Sources {
+                overrides: sets.iter().map(|s| (*s).to_owned()).collect(),
+                dev,
+                ..Default::default()
+            },
+            &[("DSN".into(), "memory".into())],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn cookie_attributes_follow_config() {
+        let codec = CookieCodec::new(&["a-cookie-secret-0123456789"]);
+        let prod = session_set_cookie(&config(false, &[]), &codec, "ory_st_x", 3600).unwrap();
+        assert!(prod.starts_with("ory_kratos_session="), "{prod}");
+        assert!(
+            prod.contains("; Path=/; Max-Age=3600; HttpOnly; Secure; SameSite=Lax"),
+            "{prod}"
+        );
+        let value = prod.split(';').next().unwrap().split_once('=').unwrap().1;
+        assert_eq!(codec.open(value).as_deref(), Some("ory_st_x"));
+
+        let dev = session_set_cookie(&config(true, &[]), &codec, "ory_st_x", 10).unwrap();
+        assert!(!dev.contains("Secure"), "{dev}");
+
+        let custom = session_set_cookie(
+            &config(
+                false,
+                &[
+                    "session.cookie.name=sid",
+                    "cookies.domain=example.com",
+                    "session.cookie.same_site=Strict",
+                    "session.cookie.persistent=false",
+                    "session.cookie.path=/app",
+                ],
+            ),
+            &codec,
+            "ory_st_x",
+            10,
+        )
+        .unwrap();
+        assert!(custom.starts_with("sid="), "{custom}");
+        assert!(
+            custom.contains("; Path=/app; Domain=example.com; HttpOnly; Secure; SameSite=Strict"),
+            "{custom}"
+        );
+        assert!(!custom.contains("Max-Age"));
+    }
+}

@@ -734,3 +734,64 @@ async fn redis_outage_falls_back_to_sql(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+backend_tests!(whoami_tokenizes_sessions_as_jwt);
+
+const EC_JWK: &str = r#"{"kty": "EC", "kid": "ec-key-1", "crv": "P-256", "x": "0zm5fD9vcq5Zxq03vWkHn-uEeIWBwhc-Uf_jtELp1TI", "y": "xkkw0lpWg0dfcuxqkA1hAAVETDdW48VNGSCqX-OJZHc", "d": "CUHSMI_91zs8PrbwMwWw9gMU67N1in6pLEH_De-sNAM"}"#;
+
+async fn whoami_tokenizes_sessions_as_jwt(backend: Backend) {
+    use base64::Engine;
+    use p256::ecdsa::signature::Verifier;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let env = TestEnv::builder(backend)
+        .file("jwks.json", &format!(r#"{{"keys": [{EC_JWK}]}}"#))
+        .file("mapper.json", r#"{"claims": {"email": "{{ session.identity.traits.email }}", "tier": "gold"}}"#)
+        .set(r#"session.whoami.tokenizer.templates={"api": {"jwks_url": "file://{dir}/jwks.json", "claims_mapper_url": "file://{dir}/mapper.json", "ttl": "10m"}}"#)
+        .start()
+        .await;
+    let id = someone(&env, "jwt@example.com").await;
+    let (token, sid) = env.issue_session(&id, &[("password", Aal::Aal1)]).await;
+    let res = env
+        .http
+        .get(env.public_url("sessions/whoami?tokenize_as=api"))
+        .header("x-session-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["id"], sid.as_str());
+    let jwt = body["tokenized"].as_str().unwrap();
+    let parts: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(parts.len(), 3);
+    let header: Value = serde_json::from_slice(&b64.decode(parts[0]).unwrap()).unwrap();
+    assert_eq!(header["alg"], "ES256");
+    assert_eq!(header["kid"], "ec-key-1");
+    let claims: Value = serde_json::from_slice(&b64.decode(parts[1]).unwrap()).unwrap();
+    assert_eq!(claims["sub"], id.as_str());
+    assert_eq!(claims["sid"], sid.as_str());
+    assert_eq!(claims["email"], "jwt@example.com");
+    assert_eq!(claims["tier"], "gold");
+    assert_eq!(claims["iss"], env.public.trim_end_matches('/'));
+    let iat = time::macros::datetime!(2026-06-01 12:00 UTC).unix_timestamp();
+    assert_eq!(claims["iat"], iat, "the injected clock");
+    assert_eq!(claims["exp"], iat + 600);
+    // The signature verifies with the public key alone.
+    let jwk: Value = serde_json::from_str(EC_JWK).unwrap();
+    let mut point = vec![4u8];
+    point.extend(b64.decode(jwk["x"].as_str().unwrap()).unwrap());
+    point.extend(b64.decode(jwk["y"].as_str().unwrap()).unwrap());
+    let key = p256::ecdsa::VerifyingKey::from_sec1_bytes(&point).unwrap();
+    let sig = p256::ecdsa::Signature::from_slice(&b64.decode(parts[2]).unwrap()).unwrap();
+    key.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
+        .unwrap();
+
+    let res = env
+        .http
+        .get(env.public_url("sessions/whoami?tokenize_as=nope"))
+        .header("x-session-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+}
