@@ -57,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/health/alive", get(crate::public::alive))
         .route("/admin/health/ready", get(ready))
         .route("/admin/version", get(version))
+        .route("/admin/metrics/prometheus", get(crate::metrics::prometheus))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(crate::extract::MAX_BODY))
         .with_state(state)

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 mod extract;
+pub mod metrics;
 pub mod public;
 pub mod sessions;
 

@@ -796,17 +796,14 @@ class Suite:
     ]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--admin", required=True, help="admin base URL, e.g. http://127.0.0.1:4434")
-    ap.add_argument("--public", required=True, help="public base URL, e.g. http://127.0.0.1:4433")
-    ap.add_argument("--keep-going", action="store_true", help="run every section and report all failures")
-    args = ap.parse_args()
+def run_sections(suite: Any, sections: List[tuple[str, str]], keep_going: bool, label: str = "sdk") -> int:
+    """Run `suite`'s sections in order, one `== title` header each; returns the exit status.
 
-    suite = Suite(args.admin, args.public)
+    Shared with sessions.py so both scripts report failures the same way.
+    """
     failed: List[str] = []
     passed = 0
-    for title, method in Suite.SECTIONS:
+    for title, method in sections:
         print(f"== {title}", flush=True)
         try:
             getattr(suite, method)()
@@ -825,14 +822,24 @@ def main() -> int:
             print(f"FAIL  {title}: {type(e).__name__}: {e}", flush=True)
             traceback.print_exc()
             failed.append(title)
-        if failed and not args.keep_going:
+        if failed and not keep_going:
             break
-    skipped = len(Suite.SECTIONS) - passed - len(failed)
-    print(f"sdk: {passed} passed, {len(failed)} failed" + (f", {skipped} skipped" if skipped else ""))
+    skipped = len(sections) - passed - len(failed)
+    print(f"{label}: {passed} passed, {len(failed)} failed" + (f", {skipped} skipped" if skipped else ""))
     if failed:
-        print("sdk: failing sections: " + "; ".join(failed), file=sys.stderr)
+        print(f"{label}: failing sections: " + "; ".join(failed), file=sys.stderr)
         return 1
     return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--admin", required=True, help="admin base URL, e.g. http://127.0.0.1:4434")
+    ap.add_argument("--public", required=True, help="public base URL, e.g. http://127.0.0.1:4433")
+    ap.add_argument("--keep-going", action="store_true", help="run every section and report all failures")
+    args = ap.parse_args()
+
+    return run_sections(Suite(args.admin, args.public), Suite.SECTIONS, args.keep_going)
 
 
 if __name__ == "__main__":

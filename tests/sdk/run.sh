@@ -4,7 +4,10 @@
 #
 # Usage: tests/sdk/run.sh [PATH_TO_PORTCULLIS_BINARY [EXTRA_ARGS...]]
 #   PATH_TO_PORTCULLIS_BINARY defaults to target/debug/portcullis (relative to the repo root);
-#   EXTRA_ARGS go to identities.py, e.g. --keep-going to run every section and list all failures.
+#   EXTRA_ARGS go to identities.py and sessions.py, e.g. --keep-going to run every section (and
+#   sessions.py even when identities.py failed) and list all failures.
+# sessions.py issues sessions with `portcullis sessions issue`, so it gets the binary, the config file and
+# the server's DSN (in the environment).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -81,8 +84,11 @@ YAML
 ADMIN="http://127.0.0.1:$ADMIN_PORT"
 PUBLIC="http://127.0.0.1:$PUBLIC_PORT"
 
+# The server and sessions.py (through `portcullis sessions issue`) share this database.
+DSN="sqlite://$TMP/db.sqlite?mode=rwc"
+
 echo "sdk: starting $BIN (public $PUBLIC, admin $ADMIN)"
-DSN="sqlite://$TMP/db.sqlite?mode=rwc" "$BIN" serve --config "$TMP/config.yml" >"$LOG" 2>&1 &
+DSN="$DSN" "$BIN" serve --config "$TMP/config.yml" >"$LOG" 2>&1 &
 SERVER_PID=$!
 
 # Readiness poll, bounded to ~30 s; gives up early if the server process exits.
@@ -118,8 +124,21 @@ then
   exit 1
 fi
 
+keep_going=0
+for arg in "${@:2}"; do
+  [[ "$arg" == "--keep-going" ]] && keep_going=1
+done
+
 set +e
 "$VENV/bin/python" tests/sdk/identities.py --admin "$ADMIN" --public "$PUBLIC" "${@:2}"
 status=$?
+if [[ $status -eq 0 || $keep_going -eq 1 ]]; then
+  DSN="$DSN" "$VENV/bin/python" tests/sdk/sessions.py --admin "$ADMIN" --public "$PUBLIC" \
+    --bin "$BIN" --config "$TMP/config.yml" "${@:2}"
+  sessions_status=$?
+  [[ $sessions_status -ne 0 ]] && status=$sessions_status
+else
+  echo "sdk: skipping sessions.py because identities.py failed (pass --keep-going to run it anyway)" >&2
+fi
 set -e
 exit "$status"
