@@ -36,6 +36,7 @@ from ory_kratos_client.models.delete_my_sessions_count import DeleteMySessionsCo
 from ory_kratos_client.models.identity import Identity
 from ory_kratos_client.models.json_patch import JsonPatch
 from ory_kratos_client.models.session import Session
+from ory_kratos_client.models.update_identity_body import UpdateIdentityBody
 
 from identities import (
     BCRYPT_HASH,
@@ -365,6 +366,21 @@ class Sessions:
         expect(s.id == sid and s.active is True, f"to_session after re-enabling: {s.id!r} active {s.active!r}")
         expect(s.identity.state == "active", f"to_session after re-enabling: identity.state {s.identity.state!r}")
         ok("patch_identity(/state active) -> the same session is valid again")
+
+        traits = {**i.traits, "name": {"first": "Renamed", "last": "state"}}
+        self.ids.update_identity(
+            i.id, update_identity_body=UpdateIdentityBody(schema_id="default", state="inactive", traits=traits)
+        )
+        self.expect_no_session("to_session right after update_identity(state=inactive)", token)
+        ok("update_identity (PUT) with state=inactive -> to_session 401 right away")
+
+        self.ids.update_identity(
+            i.id, update_identity_body=UpdateIdentityBody(schema_id="default", state="active", traits=traits)
+        )
+        s = self.whoami(token, "to_session after update_identity(state=active)")
+        expect(s.id == sid, f"to_session after update_identity(state=active): id {s.id!r}")
+        expect(s.identity.traits == traits, f"to_session after a traits change: stale traits {s.identity.traits!r}")
+        ok("update_identity (PUT) with state=active and new traits -> valid again, whoami shows the new traits")
 
     # ------------------------------------------------------------------ 5. deleting the identity
     def test_identity_deletion(self) -> None:
