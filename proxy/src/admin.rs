@@ -2,10 +2,11 @@
 
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs, query_u32, uuid, JsonBody};
+use crate::pagination;
 use crate::sessions;
 use crate::AppState;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -83,12 +84,7 @@ async fn fallback(State(state): State<AppState>, uri: Uri) -> Response {
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
-    match identity::IdentityPool::ping(&state.db).await {
-        Ok(()) => Json(json!({"status": "ok"})).into_response(),
-        Err(e) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE)
-            .with_reason(format!("the database is not reachable: {e}"))
-            .into_response(),
-    }
+    crate::public::readiness(&state, true).await
 }
 
 async fn version() -> Json<Value> {
@@ -198,61 +194,21 @@ async fn list_identities(
     };
     let (mut list, total) = state.identities.pool().list_identities(&params).await?;
 
-    let others: Vec<(String, String)> = pairs
-        .iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "page" | "per_page" | "page_size" | "page_token"))
-        .cloned()
-        .collect();
-    let link = |extra: &[(&str, String)]| {
-        let mut ser = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &others {
-            ser.append_pair(k, v);
-        }
-        for (k, v) in extra {
-            ser.append_pair(k, v);
-        }
-        format!("<{}admin/identities?{}>", state.admin_base, ser.finish())
-    };
-    let mut headers = HeaderMap::new();
-    let links = match page {
+    let url = format!("{}admin/identities", state.admin_base);
+    let headers = match page {
         Page::Keyset { size, .. } => {
             let size = size - 1;
             let has_next = list.len() > size as usize;
             list.truncate(size as usize);
-            let mut links = vec![format!(
-                "{}; rel=\"first\"",
-                link(&[("page_size", size.to_string())])
-            )];
-            if let (true, Some(last)) = (has_next, list.last()) {
-                links.push(format!(
-                    "{}; rel=\"next\"",
-                    link(&[
-                        ("page_size", size.to_string()),
-                        ("page_token", last.id.to_string())
-                    ])
-                ));
-            }
-            links
+            let next = list.last().filter(|_| has_next).map(|i| i.id.to_string());
+            pagination::keyset_headers(&url, &pairs, size, next)
         }
-        Page::Offset { page, per_page } => {
-            let total = total.unwrap_or(0);
-            headers.insert("x-total-count", HeaderValue::from(total));
-            let last = total.saturating_sub(1) / u64::from(per_page);
-            let at = |p: u64| link(&[("page", p.to_string()), ("per_page", per_page.to_string())]);
-            let mut links = vec![format!("{}; rel=\"first\"", at(0))];
-            if u64::from(page) < last {
-                links.push(format!("{}; rel=\"next\"", at(u64::from(page) + 1)));
-            }
-            if page > 0 {
-                links.push(format!("{}; rel=\"prev\"", at(u64::from(page) - 1)));
-            }
-            links.push(format!("{}; rel=\"last\"", at(last)));
-            links
+        Page::Offset { page, per_page } => pagination::OffsetPage {
+            page: u64::from(page),
+            per_page,
         }
+        .headers(&url, &pairs, total.unwrap_or(0)),
     };
-    if let Ok(v) = HeaderValue::from_str(&links.join(",")) {
-        headers.insert(header::LINK, v);
-    }
     let body: Vec<Value> = list
         .iter()
         .map(|i| admin_view(&state, i, with_credentials.then_some(include.as_slice())))

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 mod extract;
 pub mod metrics;
+pub mod pagination;
 pub mod public;
 pub mod sessions;
 

@@ -1,10 +1,11 @@
 //! The public listener: identity schemas and health. Self-service flows and sessions join it later.
 
 use crate::error::ApiError;
-use crate::extract::{query_pairs, query_u32};
+use crate::extract::query_pairs;
+use crate::pagination::OffsetPage;
 use crate::AppState;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -67,13 +68,24 @@ pub async fn alive() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /health/ready`: the database answers. The public listener does not say why it is not ready.
+/// `GET /health/ready`.
 async fn ready(State(state): State<AppState>) -> Response {
+    readiness(&state, false).await
+}
+
+/// 200 when the database answers, else 503. Only the admin listener says why (`explain`), as in Kratos.
+pub async fn readiness(state: &AppState, explain: bool) -> Response {
     match identity::IdentityPool::ping(&state.db).await {
         Ok(()) => Json(json!({"status": "ok"})).into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "readiness check failed");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE).into_response()
+            let err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE);
+            if explain {
+                err.with_reason(format!("the database is not reachable: {e}"))
+            } else {
+                err
+            }
+            .into_response()
         }
     }
 }
@@ -83,19 +95,7 @@ async fn list_schemas(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(raw.as_deref());
-    let per_page = query_u32(&pairs, "per_page")?
-        .or(query_u32(&pairs, "page_size")?)
-        .unwrap_or(250)
-        .clamp(1, 1000);
-    let page = match query_u32(&pairs, "page")? {
-        Some(p) => p,
-        None => match crate::extract::query_get(&pairs, "page_token").filter(|t| !t.is_empty()) {
-            Some(t) => t
-                .parse()
-                .map_err(|_| ApiError::bad_request("the page_token is invalid"))?,
-            None => 0,
-        },
-    };
+    let page = OffsetPage::from_query(&pairs, 250, 1000)?;
     let all: Vec<Value> = state
         .identities
         .schemas()
@@ -103,26 +103,9 @@ async fn list_schemas(
         .map(|s| json!({"id": s.id(), "schema": s.raw()}))
         .collect();
     let total = all.len() as u64;
-    let start = (u64::from(page) * u64::from(per_page)).min(total) as usize;
-    let end = (start + per_page as usize).min(all.len());
-    let last = total.saturating_sub(1) / u64::from(per_page);
-    let base = format!("{}schemas", state.public_base);
-    let at = |p: u64| {
-        format!("<{base}?page={p}&per_page={per_page}&page_token={p}&page_size={per_page}>")
-    };
-    let mut links = vec![format!("{}; rel=\"first\"", at(0))];
-    if u64::from(page) < last {
-        links.push(format!("{}; rel=\"next\"", at(u64::from(page) + 1)));
-    }
-    if page > 0 {
-        links.push(format!("{}; rel=\"prev\"", at(u64::from(page) - 1)));
-    }
-    links.push(format!("{}; rel=\"last\"", at(last)));
-    let mut headers = HeaderMap::new();
-    headers.insert("x-total-count", HeaderValue::from(total));
-    if let Ok(v) = HeaderValue::from_str(&links.join(",")) {
-        headers.insert(header::LINK, v);
-    }
+    let start = usize::try_from(page.offset().min(total)).unwrap_or(all.len());
+    let end = (start + page.per_page as usize).min(all.len());
+    let headers = page.headers(&format!("{}schemas", state.public_base), &pairs, total);
     Ok((headers, Json(Value::Array(all[start..end].to_vec()))).into_response())
 }
 

@@ -3,6 +3,7 @@
 
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs, query_u32, uuid};
+use crate::pagination::{self, OffsetPage};
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -136,54 +137,6 @@ fn tokenize_error(e: identity::tokenize::TokenizeError) -> ApiError {
     }
 }
 
-/// Pagination of the "migration" style (`page`/`per_page` or `page_token`/`page_size`).
-struct OffsetPage {
-    page: u64,
-    per_page: u32,
-}
-
-fn offset_page(pairs: &[(String, String)]) -> Result<OffsetPage, ApiError> {
-    let per_page = query_u32(pairs, "per_page")?
-        .or(query_u32(pairs, "page_size")?)
-        .unwrap_or(250)
-        .clamp(1, 1000);
-    let page = match query_u32(pairs, "page")? {
-        Some(p) => u64::from(p),
-        None => match query_get(pairs, "page_token").filter(|t| !t.is_empty()) {
-            Some(t) => t
-                .parse()
-                .map_err(|_| ApiError::bad_request("the page_token is invalid"))?,
-            None => 0,
-        },
-    };
-    Ok(OffsetPage { page, per_page })
-}
-
-fn offset_links(base: &str, p: &OffsetPage, total: u64) -> HeaderMap {
-    let last = total.saturating_sub(1) / u64::from(p.per_page);
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let at = |n: u64| {
-        format!(
-            "<{base}{sep}page={n}&per_page={pp}&page_token={n}&page_size={pp}>",
-            pp = p.per_page
-        )
-    };
-    let mut links = vec![format!("{}; rel=\"first\"", at(0))];
-    if p.page < last {
-        links.push(format!("{}; rel=\"next\"", at(p.page + 1)));
-    }
-    if p.page > 0 {
-        links.push(format!("{}; rel=\"prev\"", at(p.page - 1)));
-    }
-    links.push(format!("{}; rel=\"last\"", at(last)));
-    let mut headers = HeaderMap::new();
-    headers.insert("x-total-count", HeaderValue::from(total));
-    if let Ok(v) = HeaderValue::from_str(&links.join(",")) {
-        headers.insert(header::LINK, v);
-    }
-    headers
-}
-
 async fn render_all(
     state: &AppState,
     sessions: &[Session],
@@ -215,30 +168,21 @@ pub async fn list_mine(
     let me = current(&state, &headers, "No valid session cookie found.").await?;
     check_aal(&state, &me)?;
     let pairs = query_pairs(raw.as_deref());
-    let page = offset_page(&pairs)?;
+    let page = OffsetPage::from_query(&pairs, 250, 1000)?;
     let filter = state.sessions.active_filter(Some(true));
-    // One more than asked, so the current session can be dropped from the page.
-    let (list, total) = state
+    let (others, total) = state
         .sessions
         .pool()
         .list_identity_sessions(
             me.identity_id,
             filter,
-            page.page * u64::from(page.per_page),
-            page.per_page + 1,
+            Some(me.session_id),
+            page.offset(),
+            page.per_page,
         )
         .await?;
-    let others: Vec<Session> = list
-        .into_iter()
-        .filter(|s| s.id != me.session_id)
-        .take(page.per_page as usize)
-        .collect();
     let body = render_all(&state, &others, true, true).await?;
-    let headers = offset_links(
-        &format!("{}sessions", state.public_base),
-        &page,
-        total.saturating_sub(1),
-    );
+    let headers = page.headers(&format!("{}sessions", state.public_base), &pairs, total);
     Ok((headers, Json(body)).into_response())
 }
 
@@ -330,38 +274,13 @@ pub async fn admin_list(
     let has_next = list.len() > size as usize;
     list.truncate(size as usize);
     let body = render_all(&state, &list, with_identity, with_devices).await?;
-    let keep: Vec<(String, String)> = pairs
-        .iter()
-        .filter(|(k, _)| k != "page_token" && k != "page_size")
-        .cloned()
-        .collect();
-    let link = |extra: &[(&str, String)]| {
-        let mut ser = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in keep.iter() {
-            ser.append_pair(k, v);
-        }
-        for (k, v) in extra {
-            ser.append_pair(k, v);
-        }
-        format!("<{}admin/sessions?{}>", state.admin_base, ser.finish())
-    };
-    let mut links = vec![format!(
-        "{}; rel=\"first\"",
-        link(&[("page_size", size.to_string())])
-    )];
-    if let (true, Some(last)) = (has_next, list.last()) {
-        links.push(format!(
-            "{}; rel=\"next\"",
-            link(&[
-                ("page_size", size.to_string()),
-                ("page_token", last.id.to_string())
-            ])
-        ));
-    }
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&links.join(",")) {
-        headers.insert(header::LINK, v);
-    }
+    let next = list.last().filter(|_| has_next).map(|s| s.id.to_string());
+    let headers = pagination::keyset_headers(
+        &format!("{}admin/sessions", state.admin_base),
+        &pairs,
+        size,
+        next,
+    );
     Ok((headers, Json(body)).into_response())
 }
 
@@ -414,21 +333,22 @@ pub async fn admin_identity_sessions(
     let id = uuid(&id)?;
     let pairs = query_pairs(raw.as_deref());
     let active = active_param(&pairs)?;
-    let page = offset_page(&pairs)?;
+    let page = OffsetPage::from_query(&pairs, 250, 1000)?;
     let (list, total) = state
         .sessions
         .pool()
         .list_identity_sessions(
             id,
             state.sessions.active_filter(active),
-            page.page * u64::from(page.per_page),
+            None,
+            page.offset(),
             page.per_page,
         )
         .await?;
     let body = render_all(&state, &list, true, true).await?;
-    let headers = offset_links(
+    let headers = page.headers(
         &format!("{}admin/identities/{id}/sessions", state.admin_base),
-        &page,
+        &pairs,
         total,
     );
     Ok((headers, Json(body)).into_response())

@@ -38,11 +38,13 @@ pub trait SessionPool: Send + Sync {
         size: u32,
     ) -> Result<Vec<Session>, StoreError>;
 
-    /// Lists one identity's sessions, newest first, with offset pagination; returns the total too.
+    /// Lists one identity's sessions except `except`, newest first, with offset pagination; returns the total
+    /// too.
     async fn list_identity_sessions(
         &self,
         identity_id: Uuid,
         active: ActiveFilter,
+        except: Option<Uuid>,
         offset: u64,
         limit: u32,
     ) -> Result<(Vec<Session>, u64), StoreError>;

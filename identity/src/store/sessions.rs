@@ -250,19 +250,22 @@ impl SessionPool for Db {
         &self,
         identity_id: Uuid,
         active: ActiveFilter,
+        except: Option<Uuid>,
         offset: u64,
         limit: u32,
     ) -> Result<(Vec<Session>, u64), StoreError> {
-        let (cond, at) = active_condition(active, 2);
+        let (cond, at) = active_condition(active, 3);
         let extra = cond.map(|c| format!(" AND {c}")).unwrap_or_default();
         let sql = format!(
-            "SELECT {COLUMNS} FROM sessions WHERE identity_id = $1{extra} \
+            "SELECT {COLUMNS} FROM sessions WHERE identity_id = $1 AND id <> $2{extra} \
              ORDER BY created_at DESC, id DESC LIMIT {limit} OFFSET {offset}"
         );
-        let count_sql = format!("SELECT COUNT(*) FROM sessions WHERE identity_id = $1{extra}");
+        let count_sql =
+            format!("SELECT COUNT(*) FROM sessions WHERE identity_id = $1 AND id <> $2{extra}");
         let (rows, total): (Vec<SessionRow>, i64) = on_pool!(self, pool, {
-            let mut q = sqlx::query_as(&sql).bind(identity_id);
-            let mut c = sqlx::query_scalar(&count_sql).bind(identity_id);
+            let skip = except.unwrap_or(Uuid::nil());
+            let mut q = sqlx::query_as(&sql).bind(identity_id).bind(skip);
+            let mut c = sqlx::query_scalar(&count_sql).bind(identity_id).bind(skip);
             if let Some(t) = at {
                 q = q.bind(t);
                 c = c.bind(t);
