@@ -1,1 +1,10 @@
-//! placeholder
+//! Self-service flows for Portcullis, independent of any HTTP server: flow state, its persistence, the UI node
+//! model, password policy, CSRF tokens and `return_to` validation. The proxy crate adapts these to HTTP.
+
+pub mod flow;
+pub mod password_policy;
+pub mod security;
+pub mod store;
+
+pub use flow::{Flow, FlowKind, FlowType};
+pub use store::{FlowPool, SqlFlowPool};

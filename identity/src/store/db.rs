@@ -30,6 +30,7 @@ pub enum Db {
 
 /// Runs `$body` with `$pool` bound to the concrete pool of `$db`. The body is compiled once per backend, so
 /// the same query text and row types serve both.
+#[macro_export]
 macro_rules! on_pool {
     ($db:expr, $pool:ident, $body:expr) => {
         match $db {
@@ -38,7 +39,6 @@ macro_rules! on_pool {
         }
     };
 }
-pub(crate) use on_pool;
 
 impl Db {
     /// Connects to the database named by `dsn`:

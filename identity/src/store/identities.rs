@@ -1,10 +1,10 @@
 //! [`IdentityPool`] on SQL.
 
-use super::db::on_pool;
 use super::{Db, IdentityPool, ListIdentities, Page, StoreError};
 use crate::model::{
     Credential, CredentialType, Identity, IdentityState, RecoveryAddress, VerifiableAddress,
 };
+use crate::on_pool;
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::types::Json;

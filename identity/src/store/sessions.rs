@@ -1,7 +1,7 @@
 //! [`SessionPool`] on SQL.
 
-use super::db::on_pool;
 use super::{Db, StoreError};
+use crate::on_pool;
 use crate::session::pool::{ActiveFilter, SessionPool};
 use crate::session::{Aal, AuthenticationMethod, Device, Session, TokenHash};
 use async_trait::async_trait;

@@ -1,0 +1,185 @@
+//! The state every self-service flow shares, whatever its kind.
+
+use identity::session::Aal;
+use serde_json::Value;
+use std::fmt;
+use std::str::FromStr;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// Which flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlowKind {
+    /// Sign in.
+    Login,
+    /// Sign up.
+    Registration,
+    /// Change profile or credentials.
+    Settings,
+    /// Regain access.
+    Recovery,
+    /// Prove an address.
+    Verification,
+}
+
+/// Browser (cookies, CSRF, redirects) or API (native apps, tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlowType {
+    /// Native apps.
+    Api,
+    /// Browsers, including SPAs.
+    Browser,
+}
+
+macro_rules! names {
+    ($ty:ty { $($variant:ident => $name:literal),* $(,)? }) => {
+        impl $ty {
+            /// The wire and storage name.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $name),* }
+            }
+        }
+        impl FromStr for $ty {
+            type Err = identity::model::UnknownValue;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($name => Ok(Self::$variant),)*
+                    other => Err(identity::model::UnknownValue(other.to_owned())),
+                }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+names!(FlowKind {
+    Login => "login",
+    Registration => "registration",
+    Settings => "settings",
+    Recovery => "recovery",
+    Verification => "verification",
+});
+
+names!(FlowType {
+    Api => "api",
+    Browser => "browser",
+});
+
+/// One flow.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flow {
+    /// Flow id (the `?flow=` value).
+    pub id: Uuid,
+    /// Kind.
+    pub kind: FlowKind,
+    /// API or browser.
+    pub flow_type: FlowType,
+    /// `choose_method`, `sent_email`, `passed_challenge`, `show_form`, `success`, …
+    pub state: String,
+    /// Expiry.
+    pub expires_at: OffsetDateTime,
+    /// Creation.
+    pub issued_at: OffsetDateTime,
+    /// The init request's full URL.
+    pub request_url: String,
+    /// Validated `return_to`.
+    pub return_to: Option<String>,
+    /// Method in use.
+    pub active: Option<String>,
+    /// The UI container as JSON.
+    pub ui: Value,
+    /// The flow's CSRF token (unmasked; empty for API flows).
+    pub csrf_token: String,
+    /// Owner (settings flows).
+    pub identity_id: Option<Uuid>,
+    /// Session (settings flows, refresh logins).
+    pub session_id: Option<Uuid>,
+    /// Re-authentication requested (login).
+    pub refresh: bool,
+    /// Requested assurance level (login).
+    pub requested_aal: Aal,
+    /// Echoed from submits.
+    pub transient_payload: Option<Value>,
+    /// Strategy state that never leaves the server.
+    pub internal_context: Value,
+    /// Creation.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+impl Flow {
+    /// A new flow that lives for `lifespan`.
+    pub fn new(
+        kind: FlowKind,
+        flow_type: FlowType,
+        request_url: String,
+        now: OffsetDateTime,
+        lifespan: Duration,
+    ) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            kind,
+            flow_type,
+            state: "choose_method".into(),
+            expires_at: now + lifespan,
+            issued_at: now,
+            request_url,
+            return_to: None,
+            active: None,
+            ui: Value::Object(Default::default()),
+            csrf_token: String::new(),
+            identity_id: None,
+            session_id: None,
+            refresh: false,
+            requested_aal: Aal::Aal1,
+            transient_payload: None,
+            internal_context: Value::Object(Default::default()),
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Whether the flow can no longer be submitted at `now`.
+    pub fn is_expired(&self, now: OffsetDateTime) -> bool {
+        self.expires_at <= now
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for k in [
+            FlowKind::Login,
+            FlowKind::Registration,
+            FlowKind::Settings,
+            FlowKind::Recovery,
+            FlowKind::Verification,
+        ] {
+            assert_eq!(k.as_str().parse::<FlowKind>(), Ok(k));
+        }
+        assert_eq!("api".parse::<FlowType>(), Ok(FlowType::Api));
+        assert!("web".parse::<FlowType>().is_err());
+    }
+
+    #[test]
+    fn expiry_is_exclusive_of_the_last_instant() {
+        let now = time::macros::datetime!(2026-01-01 00:00 UTC);
+        let f = Flow::new(
+            FlowKind::Login,
+            FlowType::Api,
+            "x".into(),
+            now,
+            Duration::hours(1),
+        );
+        assert!(!f.is_expired(now + Duration::minutes(59)));
+        assert!(f.is_expired(now + Duration::hours(1)));
+    }
+}
