@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 mod extract;
+pub mod hibp;
 pub mod metrics;
 pub mod pagination;
 pub mod public;
