@@ -5,6 +5,7 @@ pub mod flow;
 pub mod password_policy;
 pub mod security;
 pub mod store;
+pub mod ui;
 
 pub use flow::{Flow, FlowKind, FlowType};
 pub use store::{FlowPool, SqlFlowPool};
