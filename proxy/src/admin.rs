@@ -192,7 +192,18 @@ async fn list_identities(
         credentials_identifier_similar: similar.map(str::to_owned),
         with_credentials,
     };
-    let (mut list, total) = state.identities.pool().list_identities(&params).await?;
+    let (mut list, mut total) = state.identities.pool().list_identities(&params).await?;
+    // Password and code identifiers are stored trimmed and lower-cased; find `Ada@Example.com ` too.
+    if let (true, Some(raw)) = (list.is_empty(), params.credentials_identifier.as_deref()) {
+        let normalized = raw.trim().to_lowercase();
+        if normalized != raw {
+            let retry = ListIdentities {
+                credentials_identifier: Some(normalized),
+                ..params.clone()
+            };
+            (list, total) = state.identities.pool().list_identities(&retry).await?;
+        }
+    }
 
     let url = format!("{}admin/identities", state.admin_base);
     let headers = match page {
