@@ -150,6 +150,41 @@ impl Flow {
     }
 }
 
+/// The flow as the Kratos API shows it (`loginFlow`, `registrationFlow`, …).
+pub fn flow_json(flow: &Flow) -> serde_json::Value {
+    use identity::view::timestamp;
+    let mut m = serde_json::Map::new();
+    m.insert("id".into(), serde_json::json!(flow.id));
+    if matches!(flow.kind, FlowKind::Login | FlowKind::Registration) {
+        m.insert("organization_id".into(), Value::Null);
+    }
+    m.insert("type".into(), serde_json::json!(flow.flow_type.as_str()));
+    m.insert("expires_at".into(), timestamp(flow.expires_at));
+    m.insert("issued_at".into(), timestamp(flow.issued_at));
+    m.insert("request_url".into(), serde_json::json!(flow.request_url));
+    if let Some(r) = flow.return_to.as_deref().filter(|r| !r.is_empty()) {
+        m.insert("return_to".into(), serde_json::json!(r));
+    }
+    if let Some(a) = flow.active.as_deref().filter(|a| !a.is_empty()) {
+        m.insert("active".into(), serde_json::json!(a));
+    }
+    m.insert("ui".into(), flow.ui.clone());
+    if flow.kind == FlowKind::Login {
+        m.insert("created_at".into(), timestamp(flow.created_at));
+        m.insert("updated_at".into(), timestamp(flow.updated_at));
+        m.insert("refresh".into(), serde_json::json!(flow.refresh));
+        m.insert(
+            "requested_aal".into(),
+            serde_json::json!(flow.requested_aal.as_str()),
+        );
+    }
+    m.insert("state".into(), serde_json::json!(flow.state));
+    if let Some(p) = &flow.transient_payload {
+        m.insert("transient_payload".into(), p.clone());
+    }
+    Value::Object(m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,10 +2,11 @@
 //! model, password policy, CSRF tokens and `return_to` validation. The proxy crate adapts these to HTTP.
 
 pub mod flow;
+pub mod password;
 pub mod password_policy;
 pub mod security;
 pub mod store;
 pub mod ui;
 
-pub use flow::{Flow, FlowKind, FlowType};
+pub use flow::{flow_json, Flow, FlowKind, FlowType};
 pub use store::{FlowPool, SqlFlowPool};

@@ -19,6 +19,8 @@ pub struct ApiError {
     pub details: Option<Box<Value>>,
     /// Top-level `redirect_browser_to` (AAL and refresh errors).
     pub redirect_browser_to: Option<String>,
+    /// Other top-level siblings of `error` (`use_flow_id`, `expired_at`, …).
+    pub extra: Option<Box<serde_json::Map<String, Value>>>,
 }
 
 impl ApiError {
@@ -31,6 +33,7 @@ impl ApiError {
             reason: None,
             details: None,
             redirect_browser_to: None,
+            extra: None,
         }
     }
 
@@ -80,9 +83,20 @@ impl ApiError {
         self
     }
 
+    /// Adds a top-level sibling of `error`.
+    pub fn with_extra(mut self, key: &str, value: Value) -> Self {
+        self.extra
+            .get_or_insert_with(Default::default)
+            .insert(key.to_owned(), value);
+        self
+    }
+
     /// The whole body: `{"error": {...}}` plus top-level siblings.
     pub fn body(&self) -> Value {
         let mut body = json!({ "error": self.error_object() });
+        for (k, v) in self.extra.iter().flat_map(|m| m.iter()) {
+            body[k.as_str()] = v.clone();
+        }
         if let Some(r) = &self.redirect_browser_to {
             body["redirect_browser_to"] = json!(r);
         }

@@ -12,6 +12,7 @@ pub mod hibp;
 pub mod metrics;
 pub mod pagination;
 pub mod public;
+pub mod selfservice;
 pub mod sessions;
 
 use anyhow::Context;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub cookie: CookieCodec,
     /// Session-to-JWT templates.
     pub tokenizer: Arc<Tokenizer>,
+    /// Password login and registration.
+    pub password_flows: flows::password::PasswordFlows,
 }
 
 /// Things tests (and embedders) may replace.
@@ -173,6 +176,56 @@ pub fn cookie_secrets(config: &Config) -> Vec<String> {
         return vec![identity::session::token::new_session_token()];
     }
     configured.iter().map(|s| s.expose().to_owned()).collect()
+}
+
+/// The Have I Been Pwned client, when the check is on.
+fn breach_checker(config: &Config) -> Option<Arc<dyn flows::password_policy::BreachRange>> {
+    let p = &config.selfservice.methods.password.config;
+    p.haveibeenpwned_enabled.then(|| {
+        Arc::new(hibp::HibpClient::new(
+            &p.haveibeenpwned_host,
+            std::time::Duration::from_secs(5),
+        )) as Arc<dyn flows::password_policy::BreachRange>
+    })
+}
+
+/// Password flow settings from `selfservice.*`.
+fn password_flow_settings(
+    config: &Config,
+    public_base: &str,
+) -> flows::password::PasswordFlowSettings {
+    let p = &config.selfservice.methods.password.config;
+    let registration = &config.selfservice.flows.registration;
+    let session_hook = registration
+        .after
+        .hooks
+        .iter()
+        .chain(
+            registration
+                .after
+                .password
+                .iter()
+                .flat_map(|m| m.hooks.iter()),
+        )
+        .any(|h| h.hook == "session");
+    flows::password::PasswordFlowSettings {
+        public_base: public_base.to_owned(),
+        login_lifespan: config.selfservice.flows.login.lifespan.as_time(),
+        registration_lifespan: registration.lifespan.as_time(),
+        registration_enabled: registration.enabled.unwrap_or(true),
+        session_after_registration: session_hook,
+        policy: flows::password_policy::PolicyConfig {
+            min_length: p.min_password_length as usize,
+            max_length: match config.hashers.algorithm {
+                identity::hash::Algorithm::Bcrypt => 72,
+                identity::hash::Algorithm::Argon2 => p.max_password_length as usize,
+            },
+            identifier_similarity_check: p.identifier_similarity_check_enabled,
+            haveibeenpwned_enabled: p.haveibeenpwned_enabled,
+            max_breaches: u64::from(p.max_breaches),
+            ignore_network_errors: p.ignore_network_errors,
+        },
+    }
 }
 
 /// `session.lifespan` and `session.earliest_possible_extend`.
@@ -317,13 +370,19 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     );
     let cookie = CookieCodec::new(&cookie_secrets(&config));
     let tokenizer = Arc::new(tokenizer(&config)?);
+    let identities =
+        IdentityManager::new(Arc::new(db.clone()), schemas, hasher, options.clock.clone());
+    let password_flows = flows::password::PasswordFlows::new(
+        Arc::new(flows::SqlFlowPool::new(db.clone())),
+        identities.clone(),
+        sessions.clone(),
+        breach_checker(&config),
+        options.clock.clone(),
+        password_flow_settings(&config, &public_base),
+    );
     let state = AppState {
-        identities: IdentityManager::new(
-            Arc::new(db.clone()),
-            schemas,
-            hasher,
-            options.clock.clone(),
-        ),
+        identities,
+        password_flows,
         sessions,
         cookie,
         tokenizer,
@@ -368,7 +427,7 @@ async fn serve(
     let app = NormalizePathLayer::trim_trailing_slash().layer(router);
     axum::serve(
         listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app),
     )
     .with_graceful_shutdown(async move {
         let _ = stop.wait_for(|s| *s).await;

@@ -30,6 +30,31 @@ pub fn router(state: AppState) -> Router {
             "/sessions/{id}",
             axum::routing::delete(crate::sessions::revoke_one_of_mine),
         )
+        .route("/self-service/login/api", get(crate::selfservice::init_api))
+        .route(
+            "/self-service/registration/api",
+            get(crate::selfservice::init_api),
+        )
+        .route(
+            "/self-service/login/flows",
+            get(crate::selfservice::get_flow),
+        )
+        .route(
+            "/self-service/registration/flows",
+            get(crate::selfservice::get_flow),
+        )
+        .route(
+            "/self-service/login",
+            axum::routing::post(crate::selfservice::submit),
+        )
+        .route(
+            "/self-service/registration",
+            axum::routing::post(crate::selfservice::submit),
+        )
+        .route(
+            "/self-service/logout/api",
+            axum::routing::delete(crate::selfservice::logout_api),
+        )
         .route("/health/alive", get(alive))
         .route("/health/ready", get(ready))
         .fallback(fallback)

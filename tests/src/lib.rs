@@ -225,6 +225,8 @@ impl TestEnvBuilder {
             "hashers.argon2.parallelism=1".to_owned(),
             "hashers.bcrypt.cost=4".to_owned(),
             "log.level=warn".to_owned(),
+            // No network in tests: the breach check is tested against a local range server.
+            "selfservice.methods.password.config.haveibeenpwned_enabled=false".to_owned(),
         ];
         let dir_str = dir.path().display().to_string();
         overrides.extend(self.overrides.iter().map(|o| o.replace("{dir}", &dir_str)));

@@ -4,6 +4,7 @@
 mod admin_identities;
 mod cli;
 mod errors;
+mod native_flows;
 mod public;
 mod sessions;
 mod workspace;
