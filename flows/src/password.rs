@@ -258,17 +258,7 @@ impl PasswordFlows {
         let now = self.clock.now();
         let session = self
             .sessions
-            .issue(
-                &identity,
-                vec![AuthenticationMethod {
-                    method: CredentialType::Password.as_str().into(),
-                    aal: Aal::Aal1,
-                    completed_at: now,
-                    provider: None,
-                    organization: None,
-                }],
-                device,
-            )
+            .issue(&identity, password_amr(now), device)
             .await?;
         flow.state = "passed_challenge".into();
         flow.active = Some("password".into());
@@ -285,15 +275,7 @@ impl PasswordFlows {
             state: Some(identity.state.as_str().into()),
             metadata_public: identity.metadata_public.clone(),
             metadata_admin: identity.metadata_admin.clone(),
-            credentials: Some(ImportCredentials {
-                password: Some(ImportPassword {
-                    config: ImportPasswordConfig {
-                        password: Some(password.to_owned()),
-                        ..Default::default()
-                    },
-                }),
-                ..Default::default()
-            }),
+            credentials: Some(password_import(password)),
             external_id: identity.external_id.clone(),
         };
         if let Err(e) = self.identities.update(identity.id, body).await {
@@ -357,15 +339,7 @@ impl PasswordFlows {
             state: None,
             metadata_public: None,
             metadata_admin: None,
-            credentials: Some(ImportCredentials {
-                password: Some(ImportPassword {
-                    config: ImportPasswordConfig {
-                        password: Some(password.to_owned()),
-                        ..Default::default()
-                    },
-                }),
-                ..Default::default()
-            }),
+            credentials: Some(password_import(password)),
             verifiable_addresses: None,
             recovery_addresses: None,
             organization_id: None,
@@ -383,17 +357,7 @@ impl PasswordFlows {
         let session = if self.settings.session_after_registration {
             Some(
                 self.sessions
-                    .issue(
-                        &identity,
-                        vec![AuthenticationMethod {
-                            method: CredentialType::Password.as_str().into(),
-                            aal: Aal::Aal1,
-                            completed_at: now,
-                            provider: None,
-                            organization: None,
-                        }],
-                        device,
-                    )
+                    .issue(&identity, password_amr(now), device)
                     .await?,
             )
         } else {
@@ -404,5 +368,29 @@ impl PasswordFlows {
         flow.updated_at = now;
         self.flows.update_flow(&flow).await?;
         Ok(Outcome::Registered { identity, session })
+    }
+}
+
+/// The AMR entry of a password login.
+fn password_amr(now: time::OffsetDateTime) -> Vec<AuthenticationMethod> {
+    vec![AuthenticationMethod {
+        method: CredentialType::Password.as_str().into(),
+        aal: Aal::Aal1,
+        completed_at: now,
+        provider: None,
+        organization: None,
+    }]
+}
+
+/// A plaintext password for the identity manager to hash.
+fn password_import(password: &str) -> ImportCredentials {
+    ImportCredentials {
+        password: Some(ImportPassword {
+            config: ImportPasswordConfig {
+                password: Some(password.to_owned()),
+                ..Default::default()
+            },
+        }),
+        ..Default::default()
     }
 }
