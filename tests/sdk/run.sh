@@ -4,10 +4,12 @@
 #
 # Usage: tests/sdk/run.sh [PATH_TO_PORTCULLIS_BINARY [EXTRA_ARGS...]]
 #   PATH_TO_PORTCULLIS_BINARY defaults to target/debug/portcullis (relative to the repo root);
-#   EXTRA_ARGS go to identities.py and sessions.py, e.g. --keep-going to run every section (and
-#   sessions.py even when identities.py failed) and list all failures.
+#   EXTRA_ARGS go to identities.py, sessions.py and native_flows.py, e.g. --keep-going to run every
+#   section (and each script even when an earlier one failed) and list all failures.
 # sessions.py issues sessions with `portcullis sessions issue`, so it gets the binary, the config file and
-# the server's DSN (in the environment).
+# the server's DSN (in the environment). native_flows.py signs up, in and out through the native (API)
+# self-service flows; the config enables the registration session hook for it and turns off the Have I
+# Been Pwned look-up so that no network is used.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -79,6 +81,17 @@ identity:
   schemas:
     - id: default
       url: file://$ROOT/tests/sdk/schema.json
+selfservice:
+  flows:
+    registration:
+      after:
+        password:
+          hooks:
+            - hook: session
+  methods:
+    password:
+      config:
+        haveibeenpwned_enabled: false
 YAML
 
 ADMIN="http://127.0.0.1:$ADMIN_PORT"
@@ -139,6 +152,13 @@ if [[ $status -eq 0 || $keep_going -eq 1 ]]; then
   [[ $sessions_status -ne 0 ]] && status=$sessions_status
 else
   echo "sdk: skipping sessions.py because identities.py failed (pass --keep-going to run it anyway)" >&2
+fi
+if [[ $status -eq 0 || $keep_going -eq 1 ]]; then
+  "$VENV/bin/python" tests/sdk/native_flows.py --admin "$ADMIN" --public "$PUBLIC" "${@:2}"
+  flows_status=$?
+  [[ $flows_status -ne 0 ]] && status=$flows_status
+else
+  echo "sdk: skipping native_flows.py because an earlier script failed (pass --keep-going to run it anyway)" >&2
 fi
 set -e
 exit "$status"

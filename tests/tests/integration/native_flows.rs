@@ -156,6 +156,14 @@ async fn native_registration_login_and_logout(backend: Backend) {
         .send()
         .await
         .unwrap();
+    assert_eq!(res.status(), 204, "logging out twice is fine, as in Kratos");
+    let res = env
+        .http
+        .delete(env.public_url("self-service/logout/api"))
+        .json(&json!({"session_token": "ory_st_unknownunknownunknownunknownun"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 403);
     let res = env
         .http
