@@ -302,18 +302,9 @@ pub async fn empty_database(backend: Backend, dir: &std::path::Path) -> String {
         ),
         Backend::Postgres => {
             let url = Backend::postgres_url().expect("TEST_DATABASE_URL");
-            let schema = format!("e_{}", uuid::Uuid::new_v4().simple());
-            let db = identity::Db::connect(&url)
+            identity::store::testing::empty_postgres(&url)
                 .await
-                .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but unusable: {e}"));
-            if let identity::Db::Postgres(pool) = &db {
-                sqlx::query(&format!("CREATE SCHEMA {schema}"))
-                    .execute(pool)
-                    .await
-                    .unwrap();
-            }
-            db.close().await;
-            identity::store::testing::with_search_path(&url, &schema)
+                .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but unusable: {e}"))
         }
     }
 }

@@ -5,11 +5,9 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::Connection;
 use std::str::FromStr;
 
-/// Creates a fresh, migrated database for one test.
-///
-/// Without `TEST_DATABASE_URL` it is a SQLite file in `dir`. With it, every call gets its own PostgreSQL schema,
-/// so tests can run in parallel. If `TEST_DATABASE_URL` is set but unreachable this fails; it never falls back.
-pub async fn isolated_postgres(url: &str) -> Result<(Db, String), StoreError> {
+/// A fresh, empty PostgreSQL schema for one test; returns a DSN whose connections use it. Every call gets its own
+/// schema, so tests run in parallel. An unreachable server is an error; it never falls back.
+pub async fn empty_postgres(url: &str) -> Result<String, StoreError> {
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let base = PgConnectOptions::from_str(url).map_err(|e| StoreError::Dsn(e.to_string()))?;
     let mut conn = sqlx::PgConnection::connect_with(&base).await?;
@@ -17,7 +15,12 @@ pub async fn isolated_postgres(url: &str) -> Result<(Db, String), StoreError> {
         .execute(&mut conn)
         .await?;
     conn.close().await?;
-    let dsn = with_search_path(url, &schema);
+    Ok(with_search_path(url, &schema))
+}
+
+/// As [`empty_postgres`], migrated and connected.
+pub async fn isolated_postgres(url: &str) -> Result<(Db, String), StoreError> {
+    let dsn = empty_postgres(url).await?;
     let db = Db::connect(&dsn).await?;
     db.migrate().await?;
     Ok((db, dsn))
