@@ -25,7 +25,7 @@ if [[ ! -x "$BIN" ]]; then
   exit 2
 fi
 
-VENV="$ROOT/.venv-sdk"
+VENV="$ROOT/target/sdk-venv"
 if [[ ! -x "$VENV/bin/python" ]]; then
   echo "sdk: creating virtualenv $VENV"
   python3 -m venv "$VENV"
