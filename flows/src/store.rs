@@ -22,6 +22,32 @@ pub trait FlowPool: Send + Sync {
     async fn delete_expired_flows(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
+/// A stored self-service error (`GET /self-service/errors?id=`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredError {
+    /// Error id.
+    pub id: Uuid,
+    /// The Kratos error object (`{code, status, reason, message, ...}`).
+    pub error: Value,
+    /// When the error UI first fetched it.
+    pub seen_at: Option<OffsetDateTime>,
+    /// Creation.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// Self-service error storage.
+#[async_trait]
+pub trait ErrorPool: Send + Sync {
+    /// Stores an error; returns its id.
+    async fn create_error(&self, error: &Value, now: OffsetDateTime) -> Result<Uuid, StoreError>;
+    /// Loads an error and marks it seen.
+    async fn read_error(&self, id: Uuid, now: OffsetDateTime) -> Result<StoredError, StoreError>;
+    /// Deletes errors created before `before`; returns how many.
+    async fn delete_old_errors(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
 const COLUMNS: &str = "id, kind, type, state, expires_at, issued_at, request_url, return_to, active, ui, \
      csrf_token, identity_id, session_id, refresh, requested_aal, transient_payload, internal_context, \
      created_at, updated_at";
@@ -183,6 +209,74 @@ impl FlowPool for SqlFlowPool {
     }
 }
 
+#[derive(FromRow)]
+struct ErrorRow {
+    id: Uuid,
+    error: Json<Value>,
+    seen_at: Option<OffsetDateTime>,
+    created_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+}
+
+#[async_trait]
+impl ErrorPool for SqlFlowPool {
+    async fn create_error(&self, error: &Value, now: OffsetDateTime) -> Result<Uuid, StoreError> {
+        let id = Uuid::new_v4();
+        on_pool!(&self.db, pool, {
+            sqlx::query(
+                "INSERT INTO selfservice_errors (id, error, seen_at, was_seen, created_at, updated_at) \
+                 VALUES ($1, $2, NULL, FALSE, $3, $3)",
+            )
+            .bind(id)
+            .bind(Json(error))
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        Ok(id)
+    }
+
+    async fn read_error(&self, id: Uuid, now: OffsetDateTime) -> Result<StoredError, StoreError> {
+        let row: Option<ErrorRow> = on_pool!(&self.db, pool, {
+            sqlx::query_as(
+                "SELECT id, error, seen_at, created_at, updated_at FROM selfservice_errors WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        let row = row.ok_or(StoreError::NotFound)?;
+        if row.seen_at.is_none() {
+            on_pool!(&self.db, pool, {
+                sqlx::query(
+                    "UPDATE selfservice_errors SET seen_at = $2, was_seen = TRUE, updated_at = $2 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(pool)
+                .await?;
+            });
+        }
+        Ok(StoredError {
+            id: row.id,
+            error: row.error.0,
+            seen_at: row.seen_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+
+    async fn delete_old_errors(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        Ok(on_pool!(&self.db, pool, {
+            sqlx::query("DELETE FROM selfservice_errors WHERE created_at < $1")
+                .bind(before)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
+    }
+}
+
 #[cfg(test)]
 mod conformance {
     use super::*;
@@ -253,6 +347,37 @@ mod conformance {
             Err(StoreError::NotFound)
         ));
         assert!(pool.get_flow(FlowKind::Login, f.id).await.is_ok());
+        errors(&pool, now).await;
+    }
+
+    async fn errors(pool: &SqlFlowPool, now: OffsetDateTime) {
+        let body = json!({"code": 403, "status": "Forbidden", "id": "security_csrf_violation", "message": "m"});
+        let id = pool.create_error(&body, now).await.unwrap();
+        let first = pool
+            .read_error(id, now + Duration::seconds(5))
+            .await
+            .unwrap();
+        assert_eq!(first.error, body);
+        assert_eq!(first.seen_at, None, "the first read sees it unseen");
+        let second = pool
+            .read_error(id, now + Duration::seconds(9))
+            .await
+            .unwrap();
+        assert_eq!(second.seen_at, Some(now + Duration::seconds(5)));
+        assert!(matches!(
+            pool.read_error(Uuid::new_v4(), now).await,
+            Err(StoreError::NotFound)
+        ));
+        assert_eq!(
+            pool.delete_old_errors(now + Duration::seconds(1))
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(matches!(
+            pool.read_error(id, now).await,
+            Err(StoreError::NotFound)
+        ));
     }
 
     #[tokio::test]
