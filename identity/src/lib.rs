@@ -12,6 +12,7 @@ pub mod schema;
 pub mod session;
 pub mod store;
 pub mod text;
+pub mod throttle;
 pub mod tokenize;
 pub mod view;
 
