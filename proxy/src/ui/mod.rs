@@ -1,0 +1,277 @@
+//! The built-in pages under `/ui/`: login, registration, error, "signed in as" and logout confirmation. They read
+//! flows in-process and render them generically from their UI nodes, so they need no JavaScript and no second
+//! service.
+
+pub mod render;
+
+use crate::extract::{query_get, query_pairs};
+use crate::selfservice::login::flow_matches_cookie;
+use crate::selfservice::logout::{logout_token, logout_url};
+use crate::selfservice::{see_other, with_query};
+use crate::sessions::request_token;
+use crate::AppState;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use flows::{flow_json, FlowKind};
+use render::{Branding, Link, Page};
+use serde_json::{json, Value};
+
+/// The `/ui/` routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/ui", get(index))
+        .route("/ui/style.css", get(stylesheet))
+        .route("/ui/login", get(login))
+        .route("/ui/registration", get(registration))
+        .route("/ui/error", get(error))
+        .route("/ui/welcome", get(welcome))
+        .route("/ui/logout", get(logout))
+}
+
+fn branding(state: &AppState) -> Branding {
+    let ui = &state.config.ui;
+    Branding {
+        product_name: ui.product_name.clone(),
+        logo_url: ui.logo_url.clone(),
+        stylesheet_url: ui
+            .stylesheet_url
+            .clone()
+            .unwrap_or_else(|| format!("{}ui/style.css", state.public_base)),
+    }
+}
+
+/// An HTML page with headers that keep it out of frames and caches and forbid scripts.
+fn html(status: StatusCode, body: String) -> Response {
+    let mut res = (status, body).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data: https:; style-src 'self' https:; script-src 'none'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
+async fn index(State(state): State<AppState>) -> Response {
+    see_other(&format!("{}ui/welcome", state.public_base), &[])
+}
+
+async fn stylesheet() -> Response {
+    let mut res = render::STYLESHEET.into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    res
+}
+
+/// The init URL of a flow kind, keeping `return_to`.
+fn init_url(state: &AppState, kind: FlowKind, return_to: Option<&str>) -> String {
+    let url = format!(
+        "{}self-service/{}/browser",
+        state.public_base,
+        kind.as_str()
+    );
+    match return_to {
+        Some(r) => with_query(&url, "return_to", r),
+        None => url,
+    }
+}
+
+async fn flow_page(
+    state: AppState,
+    headers: HeaderMap,
+    raw: Option<String>,
+    kind: FlowKind,
+) -> Response {
+    let pairs = query_pairs(raw.as_deref());
+    let restart = |return_to: Option<&str>| see_other(&init_url(&state, kind, return_to), &[]);
+    let Some(id) = query_get(&pairs, "flow").and_then(|f| uuid::Uuid::parse_str(f).ok()) else {
+        return restart(query_get(&pairs, "return_to"));
+    };
+    let flow = match state.password_flows.load(kind, id).await {
+        Ok(f) => f,
+        Err(flows::password::FlowError::NotFound) => return restart(None),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot load a flow for the built-in UI");
+            return restart(None);
+        }
+    };
+    // An expired flow, or one started in another browser, is replaced by a fresh one.
+    if flow.is_expired(state.clock.now()) || !flow_matches_cookie(&state, &headers, &flow) {
+        return restart(flow.return_to.as_deref());
+    }
+    let json = flow_json(&flow);
+    let registration_on = state
+        .config
+        .selfservice
+        .flows
+        .registration
+        .enabled
+        .unwrap_or(true);
+    let keep = |url: String| match &flow.return_to {
+        Some(r) => with_query(&url, "return_to", r),
+        None => url,
+    };
+    let (title, links) = match kind {
+        FlowKind::Registration => (
+            "Create an account",
+            vec![Link {
+                text: "Already have an account? Sign in".into(),
+                href: keep(format!("{}self-service/login/browser", state.public_base)),
+            }],
+        ),
+        _ if flow.refresh => ("Confirm it's you", Vec::new()),
+        _ => (
+            "Sign in",
+            if registration_on {
+                vec![Link {
+                    text: "Don't have an account? Create one".into(),
+                    href: keep(format!(
+                        "{}self-service/registration/browser",
+                        state.public_base
+                    )),
+                }]
+            } else {
+                Vec::new()
+            },
+        ),
+    };
+    let page = Page::Flow {
+        title,
+        flow: &json,
+        links,
+    };
+    html(StatusCode::OK, render::render(&page, &branding(&state)))
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    flow_page(state, headers, raw, FlowKind::Login).await
+}
+
+async fn registration(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    flow_page(state, headers, raw, FlowKind::Registration).await
+}
+
+async fn error(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
+    let pairs = query_pairs(raw.as_deref());
+    let stored = match query_get(&pairs, "id").and_then(|i| uuid::Uuid::parse_str(i).ok()) {
+        Some(id) => state.errors.read_error(id, state.clock.now()).await.ok(),
+        None => None,
+    };
+    let error = stored.map(|e| e.error).unwrap_or_else(|| {
+        json!({"code": 404, "status": "Not Found", "message": "This error is unknown or has been removed."})
+    });
+    let status = error
+        .get("code")
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok())
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .filter(|s| s.is_client_error() || s.is_server_error())
+        .unwrap_or(StatusCode::BAD_REQUEST);
+    let page = Page::Error {
+        error: &error,
+        links: vec![Link {
+            text: "Back to sign in".into(),
+            href: format!("{}self-service/login/browser", state.public_base),
+        }],
+    };
+    html(status, render::render(&page, &branding(&state)))
+}
+
+/// The signed-in session as JSON, or a redirect to sign in and come back.
+async fn session_or_login(
+    state: &AppState,
+    headers: &HeaderMap,
+    back: &str,
+) -> Result<(uuid::Uuid, Value), Response> {
+    let login = || {
+        see_other(
+            &init_url(
+                state,
+                FlowKind::Login,
+                Some(&format!("{}{back}", state.public_base)),
+            ),
+            &[],
+        )
+    };
+    let Some(token) = request_token(state, headers) else {
+        return Err(login());
+    };
+    let snapshot = match state.sessions.authenticate(&token).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return Err(login()),
+        Err(e) => {
+            tracing::warn!(error = %e, "session lookup failed");
+            return Err(login());
+        }
+    };
+    match serde_json::from_str::<Value>(&snapshot.body) {
+        Ok(v) => Ok((snapshot.session_id, v)),
+        Err(_) => Err(login()),
+    }
+}
+
+async fn welcome(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (_, session) = match session_or_login(&state, &headers, "ui/welcome").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let logout = format!("{}ui/logout", state.public_base);
+    let page = Page::Welcome {
+        session: &session,
+        logout_url: &logout,
+        links: Vec::new(),
+    };
+    html(StatusCode::OK, render::render(&page, &branding(&state)))
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let (session_id, _) = match session_or_login(&state, &headers, "ui/logout").await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let token = logout_token(&state, session_id);
+    let action = format!("{}self-service/logout", state.public_base);
+    let cancel = format!("{}ui/welcome", state.public_base);
+    let _ = logout_url;
+    let page = Page::Logout {
+        action: &action,
+        token: &token,
+        return_to: None,
+        cancel_href: &cancel,
+    };
+    html(StatusCode::OK, render::render(&page, &branding(&state)))
+}
