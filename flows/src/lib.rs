@@ -2,6 +2,7 @@
 //! model, password policy, CSRF tokens and `return_to` validation. The proxy crate adapts these to HTTP.
 
 pub mod flow;
+pub mod hooks;
 pub mod password;
 pub mod password_policy;
 pub mod security;
@@ -9,4 +10,4 @@ pub mod store;
 pub mod ui;
 
 pub use flow::{flow_json, Flow, FlowKind, FlowType};
-pub use store::{FlowPool, SqlFlowPool};
+pub use store::{ErrorPool, FlowPool, SqlFlowPool, StoredError};

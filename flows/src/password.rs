@@ -2,6 +2,7 @@
 //! [`FlowError`] to Kratos' status matrix.
 
 use crate::flow::{Flow, FlowKind, FlowType};
+use crate::hooks::{HookFailure, HookRequest, HookRunner, NoHooks};
 use crate::password_policy::{self, BreachRange, PolicyConfig};
 use crate::store::FlowPool;
 use crate::ui::UiContainer;
@@ -9,6 +10,7 @@ use identity::manager::{CreateIdentity, ImportCredentials, ImportPassword, Impor
 use identity::session::manager::{DeviceInfo, IssuedSession, SessionManager};
 use identity::session::{Aal, AuthenticationMethod};
 use identity::text::{self, UiText, UiTextType};
+use identity::throttle::{Throttle, ThrottleKey, ThrottleSettings};
 use identity::{CredentialType, Identity, IdentityManager, SharedClock, StoreError};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
@@ -32,6 +34,23 @@ pub struct PasswordFlowSettings {
     pub policy: PolicyConfig,
 }
 
+/// What starts a flow.
+#[derive(Debug, Clone)]
+pub struct InitRequest {
+    /// Login or registration.
+    pub kind: FlowKind,
+    /// Browser or API.
+    pub flow_type: FlowType,
+    /// The init request's full URL.
+    pub request_url: String,
+    /// A validated `return_to`.
+    pub return_to: Option<String>,
+    /// The masked CSRF token (browser flows; empty for API flows).
+    pub csrf_token: String,
+    /// Login `refresh=true` for this (session, identity).
+    pub refresh_for: Option<(Uuid, Uuid)>,
+}
+
 /// What a submit led to.
 #[derive(Debug)]
 pub enum Outcome {
@@ -51,6 +70,24 @@ pub enum Outcome {
     },
     /// The form needs another try: the flow carries the messages (HTTP 400).
     Retry(Flow),
+    /// Too many failed logins: the flow carries a message; try again after `retry_after` (HTTP 429).
+    Throttled {
+        /// The flow with the message.
+        flow: Flow,
+        /// When another attempt is allowed.
+        retry_after: std::time::Duration,
+    },
+}
+
+/// Where a submit came from.
+#[derive(Debug, Clone, Default)]
+pub struct SubmitContext {
+    /// For the new session's device entry.
+    pub device: DeviceInfo,
+    /// The client address, for throttling.
+    pub client_ip: Option<std::net::IpAddr>,
+    /// For web hooks.
+    pub request: HookRequest,
 }
 
 /// Why a flow request cannot proceed.
@@ -82,6 +119,9 @@ pub enum FlowError {
     /// Identity operations failed.
     #[error(transparent)]
     Identity(#[from] identity::Error),
+    /// A hook could not run.
+    #[error("a hook failed: {0}")]
+    Hook(String),
 }
 
 /// Password login and registration.
@@ -93,6 +133,8 @@ pub struct PasswordFlows {
     breaches: Option<Arc<dyn BreachRange>>,
     clock: SharedClock,
     settings: PasswordFlowSettings,
+    throttle: Throttle,
+    hooks: Arc<dyn HookRunner>,
 }
 
 impl std::fmt::Debug for PasswordFlows {
@@ -116,9 +158,29 @@ impl PasswordFlows {
             identities,
             sessions,
             breaches,
+            throttle: Throttle::in_process(
+                ThrottleSettings {
+                    enabled: false,
+                    ..Default::default()
+                },
+                clock.clone(),
+            ),
+            hooks: Arc::new(NoHooks),
             clock,
             settings,
         }
+    }
+
+    /// Throttles failed logins.
+    pub fn with_throttle(mut self, throttle: Throttle) -> Self {
+        self.throttle = throttle;
+        self
+    }
+
+    /// Runs these hooks after logins and registrations.
+    pub fn with_hooks(mut self, hooks: Arc<dyn HookRunner>) -> Self {
+        self.hooks = hooks;
+        self
     }
 
     fn action(&self, kind: FlowKind, id: Uuid) -> String {
@@ -129,46 +191,135 @@ impl PasswordFlows {
         )
     }
 
-    fn fresh_ui(&self, kind: FlowKind, id: Uuid) -> Result<Value, FlowError> {
+    fn fresh_ui(&self, kind: FlowKind, id: Uuid) -> Result<UiContainer, FlowError> {
         let action = self.action(kind, id);
         let schema = self.identities.schemas().default_schema();
-        let ui = match kind {
+        Ok(match kind {
             FlowKind::Registration => UiContainer::password_registration(action, "", schema),
             _ => UiContainer::password_login(action, "", Some(schema)),
-        };
-        serde_json::to_value(ui).map_err(|e| FlowError::BadRequest(e.to_string()))
+        })
     }
 
     /// Starts a native (API) login or registration flow.
     pub async fn init_api(&self, kind: FlowKind, request_url: String) -> Result<Flow, FlowError> {
-        if kind == FlowKind::Registration && !self.settings.registration_enabled {
+        self.init(InitRequest {
+            kind,
+            flow_type: FlowType::Api,
+            request_url,
+            return_to: None,
+            csrf_token: String::new(),
+            refresh_for: None,
+        })
+        .await
+    }
+
+    /// Starts a login or registration flow.
+    pub async fn init(&self, req: InitRequest) -> Result<Flow, FlowError> {
+        if req.kind == FlowKind::Registration && !self.settings.registration_enabled {
             return Err(FlowError::RegistrationDisabled);
         }
-        let lifespan = match kind {
+        let lifespan = match req.kind {
             FlowKind::Registration => self.settings.registration_lifespan,
             _ => self.settings.login_lifespan,
         };
-        let mut flow = Flow::new(kind, FlowType::Api, request_url, self.clock.now(), lifespan);
-        flow.ui = self.fresh_ui(kind, flow.id)?;
+        let mut flow = Flow::new(
+            req.kind,
+            req.flow_type,
+            req.request_url,
+            self.clock.now(),
+            lifespan,
+        );
+        flow.return_to = req.return_to;
+        flow.csrf_token = req.csrf_token;
+        let mut ui = self.fresh_ui(req.kind, flow.id)?;
+        if !flow.csrf_token.is_empty() {
+            ui.set_csrf(&flow.csrf_token);
+        }
+        if let (FlowKind::Login, Some((session_id, identity_id))) = (req.kind, req.refresh_for) {
+            self.prepare_refresh(&mut flow, &mut ui, session_id, identity_id)
+                .await?;
+        }
+        flow.ui = serde_json::to_value(ui).map_err(|e| FlowError::BadRequest(e.to_string()))?;
         self.flows.create_flow(&flow).await?;
         Ok(flow)
     }
 
-    /// Loads a flow; an expired one yields [`FlowError::Expired`] with a replacement.
+    /// `refresh=true`: the identifier is fixed to the signed-in identity's and the user is asked to confirm.
+    async fn prepare_refresh(
+        &self,
+        flow: &mut Flow,
+        ui: &mut UiContainer,
+        session_id: Uuid,
+        identity_id: Uuid,
+    ) -> Result<(), FlowError> {
+        let identity = self
+            .identities
+            .pool()
+            .get_identity(identity_id, true)
+            .await?;
+        let identifier = identity
+            .credentials
+            .get(&CredentialType::Password)
+            .and_then(|c| c.identifiers.first().cloned())
+            .unwrap_or_default();
+        flow.refresh = true;
+        flow.session_id = Some(session_id);
+        flow.identity_id = Some(identity_id);
+        if let Some(node) = ui.node_mut("identifier") {
+            if let crate::ui::Attributes::Input(a) = &mut node.attributes {
+                a.type_ = crate::ui::InputType::Hidden;
+                a.value = Some(json!(identifier));
+            }
+        }
+        ui.add_message(UiText {
+            id: 1_010_003,
+            text: "Please confirm this action by verifying that it is you.".into(),
+            kind: UiTextType::Info,
+            context: None,
+        });
+        Ok(())
+    }
+
+    /// Loads a flow, expired or not.
+    pub async fn load(&self, kind: FlowKind, id: Uuid) -> Result<Flow, FlowError> {
+        match self.flows.get_flow(kind, id).await {
+            Ok(f) => Ok(f),
+            Err(StoreError::NotFound) => Err(FlowError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Loads a flow; an expired one yields [`FlowError::Expired`] with a replacement of the same kind, type,
+    /// `return_to` and CSRF token.
     pub async fn get(&self, kind: FlowKind, id: Uuid) -> Result<Flow, FlowError> {
-        let flow = match self.flows.get_flow(kind, id).await {
-            Ok(f) => f,
-            Err(StoreError::NotFound) => return Err(FlowError::NotFound),
-            Err(e) => return Err(e.into()),
-        };
+        let flow = self.load(kind, id).await?;
         if flow.is_expired(self.clock.now()) {
-            let replacement = self.init_api(kind, flow.request_url.clone()).await?;
+            let replacement = self
+                .init(InitRequest {
+                    kind,
+                    flow_type: flow.flow_type,
+                    request_url: flow.request_url.clone(),
+                    return_to: flow.return_to.clone(),
+                    csrf_token: flow.csrf_token.clone(),
+                    refresh_for: None,
+                })
+                .await?;
             return Err(FlowError::Expired {
                 expired: Box::new(flow),
                 replacement: Box::new(replacement),
             });
         }
         Ok(flow)
+    }
+
+    /// Adds a form-level message to a flow and stores it (e.g. "already signed in", throttling).
+    pub async fn with_message(&self, flow: Flow, message: UiText) -> Result<Flow, FlowError> {
+        let mut ui = Self::ui_of(&flow)?;
+        ui.add_message(message);
+        match self.retry(flow, ui).await? {
+            Outcome::Retry(f) => Ok(f),
+            _ => Err(FlowError::BadRequest("unexpected outcome".into())),
+        }
     }
 
     async fn retry(&self, mut flow: Flow, ui: UiContainer) -> Result<Outcome, FlowError> {
@@ -193,13 +344,13 @@ impl PasswordFlows {
     }
 
     /// `method=password` on a login flow. Unknown identifiers and wrong passwords give the same message and
-    /// cost the same hashing work.
+    /// cost the same hashing work; failures count towards the throttle of the identifier and the client address.
     pub async fn login(
         &self,
         flow_id: Uuid,
         identifier: &str,
         password: &str,
-        device: DeviceInfo,
+        ctx: SubmitContext,
     ) -> Result<Outcome, FlowError> {
         let mut flow = self.get(FlowKind::Login, flow_id).await?;
         Self::open(&flow)?;
@@ -214,6 +365,18 @@ impl PasswordFlows {
             };
             ui.add_message_to_node(missing, text::validation_required(missing));
             return self.retry(flow, ui).await;
+        }
+        let mut keys = vec![ThrottleKey::Identifier(normalized.clone())];
+        keys.extend(ctx.client_ip.map(ThrottleKey::Ip));
+        if let Err(t) = self.throttle.check(&keys).await {
+            ui.add_message(throttled_message(t.retry_after));
+            let Outcome::Retry(flow) = self.retry(flow, ui).await? else {
+                return Err(FlowError::BadRequest("unexpected outcome".into()));
+            };
+            return Ok(Outcome::Throttled {
+                flow,
+                retry_after: t.retry_after,
+            });
         }
         let hasher = self.identities.hasher();
         let found = match self
@@ -234,15 +397,20 @@ impl PasswordFlows {
             (Some(i), Some(h)) => (i, h),
             _ => {
                 hasher.verify_dummy(password).await;
+                self.throttle.record_failure(&keys).await;
                 ui.add_message(text::validation_invalid_credentials());
                 return self.retry(flow, ui).await;
             }
         };
         let ok = hasher.verify(password, &hash).await.unwrap_or(false);
         if !ok {
+            self.throttle.record_failure(&keys).await;
             ui.add_message(text::validation_invalid_credentials());
             return self.retry(flow, ui).await;
         }
+        self.throttle
+            .clear(&ThrottleKey::Identifier(normalized))
+            .await;
         if !identity.is_active() {
             ui.add_message(UiText {
                 id: 4_000_010,
@@ -255,16 +423,54 @@ impl PasswordFlows {
         if hasher.needs_rehash(&hash) {
             self.rehash(&identity, password).await;
         }
+        let identity_json = self.identity_json(&identity);
+        match self
+            .hooks
+            .before_persist(FlowKind::Login, &flow, &identity_json, &ctx.request)
+            .await
+        {
+            Ok(_) => {}
+            Err(HookFailure::Interrupted(messages)) => {
+                add_hook_messages(&mut ui, messages);
+                return self.retry(flow, ui).await;
+            }
+            Err(HookFailure::Failed(reason)) => return Err(FlowError::Hook(reason)),
+        }
         let now = self.clock.now();
         let session = self
             .sessions
-            .issue(&identity, password_amr(now), device)
+            .issue(&identity, password_amr(now), ctx.device)
             .await?;
+        if self.hooks.revoke_active_sessions(FlowKind::Login) {
+            self.sessions
+                .revoke_others(identity.id, Some(session.session.id))
+                .await?;
+        }
         flow.state = "passed_challenge".into();
         flow.active = Some("password".into());
         flow.updated_at = now;
         self.flows.update_flow(&flow).await?;
+        let session_json = self
+            .sessions
+            .render(&session.session, Some(&identity), false);
+        self.hooks
+            .after_persist(
+                FlowKind::Login,
+                &flow,
+                &identity_json,
+                Some(&session_json),
+                &ctx.request,
+            )
+            .await;
         Ok(Outcome::LoggedIn { session, identity })
+    }
+
+    fn identity_json(&self, identity: &Identity) -> Value {
+        identity::view::admin_identity(
+            identity,
+            &self.settings.public_base,
+            identity::view::CredentialsView::Omit,
+        )
     }
 
     /// Stores a fresh hash with the current parameters; failures are logged, never fatal to the login.
@@ -289,7 +495,7 @@ impl PasswordFlows {
         flow_id: Uuid,
         traits: Value,
         password: &str,
-        device: DeviceInfo,
+        ctx: SubmitContext,
     ) -> Result<Outcome, FlowError> {
         let mut flow = self.get(FlowKind::Registration, flow_id).await?;
         Self::open(&flow)?;
@@ -333,7 +539,7 @@ impl PasswordFlows {
             );
             return self.retry(flow, ui).await;
         }
-        let body = CreateIdentity {
+        let mut body = CreateIdentity {
             schema_id,
             traits,
             state: None,
@@ -345,10 +551,41 @@ impl PasswordFlows {
             organization_id: None,
             external_id: None,
         };
+        let preview = json!({
+            "schema_id": body.schema_id,
+            "traits": body.traits,
+            "state": "active",
+            "metadata_public": null,
+            "metadata_admin": null,
+        });
+        match self
+            .hooks
+            .before_persist(FlowKind::Registration, &flow, &preview, &ctx.request)
+            .await
+        {
+            Ok(Some(patch)) => {
+                if let Some(t) = patch.get("traits") {
+                    body.traits = t.clone();
+                }
+                body.metadata_public = patch.get("metadata_public").cloned();
+                body.metadata_admin = patch.get("metadata_admin").cloned();
+            }
+            Ok(None) => {}
+            Err(HookFailure::Interrupted(messages)) => {
+                add_hook_messages(&mut ui, messages);
+                return self.retry(flow, ui).await;
+            }
+            Err(HookFailure::Failed(reason)) => return Err(FlowError::Hook(reason)),
+        }
         let identity = match self.identities.create(body).await {
             Ok(i) => i,
             Err(identity::Error::Conflict) => {
                 ui.add_message(text::validation_duplicate_credentials());
+                return self.retry(flow, ui).await;
+            }
+            Err(identity::Error::Validation(messages)) => {
+                // A hook's patch broke the schema.
+                ui.add_field_messages(&messages);
                 return self.retry(flow, ui).await;
             }
             Err(e) => return Err(e.into()),
@@ -357,7 +594,7 @@ impl PasswordFlows {
         let session = if self.settings.session_after_registration {
             Some(
                 self.sessions
-                    .issue(&identity, password_amr(now), device)
+                    .issue(&identity, password_amr(now), ctx.device)
                     .await?,
             )
         } else {
@@ -367,7 +604,52 @@ impl PasswordFlows {
         flow.active = Some("password".into());
         flow.updated_at = now;
         self.flows.update_flow(&flow).await?;
+        let session_json = session
+            .as_ref()
+            .map(|s| self.sessions.render(&s.session, Some(&identity), false));
+        self.hooks
+            .after_persist(
+                FlowKind::Registration,
+                &flow,
+                &self.identity_json(&identity),
+                session_json.as_ref(),
+                &ctx.request,
+            )
+            .await;
         Ok(Outcome::Registered { identity, session })
+    }
+}
+
+/// Puts hook messages on the nodes their JSON pointers name (`#/traits/email` → `traits.email`), or on the form.
+fn add_hook_messages(ui: &mut UiContainer, messages: Vec<(String, UiText)>) {
+    for (pointer, message) in messages {
+        let name = pointer
+            .trim_start_matches('#')
+            .trim_start_matches('/')
+            .replace('/', ".");
+        if name.is_empty() || ui.node(&name).is_none() {
+            ui.add_message(message);
+        } else {
+            ui.add_message_to_node(&name, message);
+        }
+    }
+}
+
+/// The form message of a throttled login.
+pub fn throttled_message(retry_after: std::time::Duration) -> UiText {
+    let secs = retry_after.as_secs().max(1);
+    UiText {
+        id: 4_000_001,
+        text: format!("Too many failed sign-in attempts. Please try again in {secs} seconds."),
+        kind: UiTextType::Error,
+        context: Some(
+            [
+                ("reason".to_owned(), json!("too many failed attempts")),
+                ("retry_after_seconds".to_owned(), json!(secs)),
+            ]
+            .into_iter()
+            .collect(),
+        ),
     }
 }
 

@@ -9,11 +9,14 @@ pub mod config;
 pub mod error;
 mod extract;
 pub mod hibp;
+pub mod hooks;
 pub mod metrics;
 pub mod pagination;
 pub mod public;
 pub mod selfservice;
 pub mod sessions;
+pub mod ui;
+pub mod webhook;
 
 use anyhow::Context;
 use axum::Router;
@@ -56,6 +59,12 @@ pub struct AppState {
     pub tokenizer: Arc<Tokenizer>,
     /// Password login and registration.
     pub password_flows: flows::password::PasswordFlows,
+    /// Stored self-service errors.
+    pub errors: Arc<dyn flows::ErrorPool>,
+    /// The CSRF cookie's name (`csrf_token_<sha256 of the public base URL>`).
+    pub csrf_cookie: String,
+    /// Secrets that seal cookies and derive logout tokens, newest first.
+    pub cookie_secrets: Arc<Vec<String>>,
 }
 
 /// Things tests (and embedders) may replace.
@@ -228,6 +237,28 @@ fn password_flow_settings(
     }
 }
 
+/// The login throttle: in Redis when `cache.redis.url` is set (every replica counts together), else in-process.
+pub async fn throttle(
+    config: &Config,
+    clock: SharedClock,
+) -> anyhow::Result<identity::throttle::Throttle> {
+    let b = &config.security.brute_force;
+    let settings = identity::throttle::ThrottleSettings {
+        enabled: b.enabled,
+        window: b.window.as_time(),
+        max_per_identifier: b.max_failures_per_identifier,
+        max_per_ip: b.max_failures_per_ip,
+    };
+    Ok(match &config.cache.redis.url {
+        Some(url) => {
+            identity::throttle::Throttle::redis(settings, clock, url.expose(), "portcullis:")
+                .await
+                .context("cannot use cache.redis.url for login throttling")?
+        }
+        None => identity::throttle::Throttle::in_process(settings, clock),
+    })
+}
+
 /// `session.lifespan` and `session.earliest_possible_extend`.
 pub fn session_settings(config: &Config) -> SessionSettings {
     SessionSettings {
@@ -368,19 +399,34 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         session_settings(&config),
         public_base.clone(),
     );
-    let cookie = CookieCodec::new(&cookie_secrets(&config));
+    let secrets = Arc::new(cookie_secrets(&config));
+    let cookie = CookieCodec::new(&secrets);
     let tokenizer = Arc::new(tokenizer(&config)?);
     let identities =
         IdentityManager::new(Arc::new(db.clone()), schemas, hasher, options.clock.clone());
+    let flow_pool = Arc::new(flows::SqlFlowPool::new(db.clone()));
     let password_flows = flows::password::PasswordFlows::new(
-        Arc::new(flows::SqlFlowPool::new(db.clone())),
+        flow_pool.clone(),
         identities.clone(),
         sessions.clone(),
         breach_checker(&config),
         options.clock.clone(),
         password_flow_settings(&config, &public_base),
+    )
+    .with_throttle(throttle(&config, options.clock.clone()).await?)
+    .with_hooks(Arc::new(hooks::ConfiguredHooks::from_config(&config)?));
+    let csrf_cookie = flows::security::csrf_cookie_name(
+        config
+            .serve
+            .public
+            .base_url
+            .as_deref()
+            .unwrap_or(&public_base),
     );
     let state = AppState {
+        errors: flow_pool,
+        csrf_cookie,
+        cookie_secrets: secrets,
         identities,
         password_flows,
         sessions,

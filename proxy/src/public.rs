@@ -1,4 +1,4 @@
-//! The public listener: identity schemas and health. Self-service flows and sessions join it later.
+//! The public listener: identity schemas, sessions, self-service flows, the built-in UI and health.
 
 use crate::error::ApiError;
 use crate::extract::query_pairs;
@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 /// The public router.
 pub fn router(state: AppState) -> Router {
+    let ui_on = state.config.ui.enabled;
     Router::new()
         .route("/schemas", get(list_schemas))
         .route("/schemas/{id}", get(get_schema))
@@ -30,33 +31,61 @@ pub fn router(state: AppState) -> Router {
             "/sessions/{id}",
             axum::routing::delete(crate::sessions::revoke_one_of_mine),
         )
-        .route("/self-service/login/api", get(crate::selfservice::init_api))
+        .route(
+            "/self-service/login/api",
+            get(crate::selfservice::login::init_api),
+        )
         .route(
             "/self-service/registration/api",
-            get(crate::selfservice::init_api),
+            get(crate::selfservice::login::init_api),
+        )
+        .route(
+            "/self-service/login/browser",
+            get(crate::selfservice::login::init_browser),
+        )
+        .route(
+            "/self-service/registration/browser",
+            get(crate::selfservice::login::init_browser),
         )
         .route(
             "/self-service/login/flows",
-            get(crate::selfservice::get_flow),
+            get(crate::selfservice::login::get_flow),
         )
         .route(
             "/self-service/registration/flows",
-            get(crate::selfservice::get_flow),
+            get(crate::selfservice::login::get_flow),
         )
         .route(
             "/self-service/login",
-            axum::routing::post(crate::selfservice::submit),
+            get(crate::selfservice::login::submit).post(crate::selfservice::login::submit),
         )
         .route(
             "/self-service/registration",
-            axum::routing::post(crate::selfservice::submit),
+            get(crate::selfservice::login::submit).post(crate::selfservice::login::submit),
         )
         .route(
             "/self-service/logout/api",
-            axum::routing::delete(crate::selfservice::logout_api),
+            axum::routing::delete(crate::selfservice::logout::logout_api),
+        )
+        .route(
+            "/self-service/logout/browser",
+            get(crate::selfservice::logout::logout_browser),
+        )
+        .route(
+            "/self-service/logout",
+            get(crate::selfservice::logout::logout),
+        )
+        .route(
+            "/self-service/errors",
+            get(crate::selfservice::errors::get_error),
         )
         .route("/health/alive", get(alive))
         .route("/health/ready", get(ready))
+        .merge(if ui_on {
+            crate::ui::routes()
+        } else {
+            Router::new()
+        })
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(crate::extract::MAX_BODY))
         .with_state(state)

@@ -20,6 +20,43 @@ pub fn new_logout_token() -> String {
     new_token("ory_lo_")
 }
 
+/// The logout token of a session for browser logout URLs: `ory_lo_` + 32 alphanumerics derived with
+/// HMAC-SHA256(`secret`, session id). It is stable for the session's life (every logout URL handed out stays
+/// valid), unguessable without the secret, and never stored.
+pub fn derive_logout_token(secret: &[u8], session_id: uuid::Uuid) -> String {
+    use hmac::{Hmac, Mac};
+    const ALPHABET: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(m) => m,
+        // HMAC takes keys of any length; this arm is unreachable.
+        Err(_) => return new_logout_token(),
+    };
+    mac.update(b"portcullis logout token\0");
+    mac.update(session_id.as_bytes());
+    let digest = mac.finalize().into_bytes();
+    let mut out = String::with_capacity(7 + TOKEN_LEN);
+    out.push_str("ory_lo_");
+    for byte in digest.iter().take(TOKEN_LEN) {
+        out.push(char::from(ALPHABET[usize::from(*byte) % ALPHABET.len()]));
+    }
+    out
+}
+
+/// Whether `token` is the logout token of `session_id` under any of `secrets` (rotation), in constant time.
+pub fn verify_logout_token<S: AsRef<[u8]>>(
+    secrets: &[S],
+    session_id: uuid::Uuid,
+    token: &str,
+) -> bool {
+    use subtle::ConstantTimeEq;
+    let mut ok = false;
+    for secret in secrets {
+        let expected = derive_logout_token(secret.as_ref(), session_id);
+        ok |= bool::from(expected.as_bytes().ct_eq(token.as_bytes()));
+    }
+    ok
+}
+
 fn new_token(prefix: &str) -> String {
     let mut rng = rand::rngs::OsRng;
     let random: String = (0..TOKEN_LEN)
@@ -89,5 +126,31 @@ mod tests {
         assert_eq!(TokenHash::from_hex("zz"), None);
         assert_eq!(TokenHash::from_hex(&"é".repeat(32)), None);
         assert_ne!(TokenHash::of("a"), TokenHash::of("b"));
+    }
+}
+
+#[cfg(test)]
+mod logout_tests {
+    use super::*;
+
+    #[test]
+    fn logout_tokens_are_stable_per_session_and_secret() {
+        let id = uuid::Uuid::new_v4();
+        let a = derive_logout_token(b"secret-one-0123456789", id);
+        assert!(a.starts_with("ory_lo_") && a.len() == 39, "{a}");
+        assert!(a[7..].chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_eq!(a, derive_logout_token(b"secret-one-0123456789", id));
+        assert_ne!(a, derive_logout_token(b"secret-two-0123456789", id));
+        assert_ne!(
+            a,
+            derive_logout_token(b"secret-one-0123456789", uuid::Uuid::new_v4())
+        );
+        let rotated = ["secret-two-0123456789", "secret-one-0123456789"];
+        assert!(
+            verify_logout_token(&rotated, id, &a),
+            "older secrets still verify"
+        );
+        assert!(!verify_logout_token(&rotated[..1], id, &a));
+        assert!(!verify_logout_token(&rotated, id, "ory_lo_x"));
     }
 }

@@ -38,6 +38,10 @@ pub struct Config {
     pub feature_flags: FeatureFlags,
     /// The session cache.
     pub cache: CacheConfig,
+    /// The built-in login UI.
+    pub ui: UiConfig,
+    /// Abuse protection.
+    pub security: SecurityConfig,
     /// Set by `--dev`, never by a file.
     #[serde(skip)]
     pub dev: bool,
@@ -1113,6 +1117,77 @@ impl Default for LocalCache {
         Self {
             capacity: 100_000,
             ttl: Duration::secs(30),
+        }
+    }
+}
+
+/// `ui.*`: the built-in pages under `/ui/`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// Serve the pages; flows without a configured `ui_url` then point at them.
+    pub enabled: bool,
+    /// Shown in titles and the header.
+    pub product_name: String,
+    /// Logo shown above forms (http(s) URL or absolute path).
+    pub logo_url: Option<String>,
+    /// A stylesheet replacing the built-in one (http(s) URL or absolute path). `@import` `/ui/style.css` to
+    /// override only its CSS variables.
+    pub stylesheet_url: Option<String>,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            product_name: "Portcullis".into(),
+            logo_url: None,
+            stylesheet_url: None,
+        }
+    }
+}
+
+/// `security.*`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Kratos' account enumeration mitigation (accepted; login answers alike either way).
+    pub account_enumeration: AccountEnumeration,
+    /// Login throttling.
+    pub brute_force: BruteForce,
+}
+
+/// `security.account_enumeration.*`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountEnumeration {
+    /// Hide whether an account exists.
+    pub mitigate: bool,
+}
+
+/// `security.brute_force.*`: failed logins per identifier and per client IP within a sliding window (kept in
+/// `cache.redis` when configured, so every replica counts together). Old failures age out, so nobody is locked out
+/// for longer than the window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BruteForce {
+    /// Throttle failed logins.
+    pub enabled: bool,
+    /// The sliding window.
+    pub window: Duration,
+    /// Failures per identifier within the window before attempts are refused.
+    pub max_failures_per_identifier: u32,
+    /// Failures per client IP (IPv6: per /64) within the window.
+    pub max_failures_per_ip: u32,
+}
+
+impl Default for BruteForce {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: Duration::secs(300),
+            max_failures_per_identifier: 10,
+            max_failures_per_ip: 100,
         }
     }
 }
