@@ -4,6 +4,8 @@
 //! `TEST_DATABASE_URL` is set) its own schema. A set but unreachable `TEST_DATABASE_URL` fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod browser;
+
 use identity::ManualClock;
 use proxy::config::{Config, Sources};
 use proxy::Running;

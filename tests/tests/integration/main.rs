@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin_identities;
+mod browser_flows;
 mod cli;
 mod errors;
 mod native_flows;
