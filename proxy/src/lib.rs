@@ -251,7 +251,7 @@ pub async fn throttle(
     };
     Ok(match &config.cache.redis.url {
         Some(url) => {
-            identity::throttle::Throttle::redis(settings, clock, url.expose(), "portcullis:")
+            identity::throttle::Throttle::redis(settings, clock, url.expose(), &b.redis_prefix)
                 .await
                 .context("cannot use cache.redis.url for login throttling")?
         }

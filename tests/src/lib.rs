@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod browser;
+pub mod hook_server;
 
 use identity::ManualClock;
 use proxy::config::{Config, Sources};
@@ -188,7 +189,11 @@ impl TestEnvBuilder {
     /// Uses the Redis of `TEST_REDIS_URL` for the session cache (panics if unset).
     pub fn test_redis(self) -> Self {
         let url = redis_url().expect("TEST_REDIS_URL");
-        self.set(format!("cache.redis.url={url}"))
+        // Login throttle counters get their own namespace, so tests never count each other's failures.
+        self.set(format!("cache.redis.url={url}")).set(format!(
+            "security.brute_force.redis_prefix=test-{}:",
+            uuid::Uuid::new_v4()
+        ))
     }
 
     /// Writes a file into the env's temp dir before boot; `{dir}` in config values refers to that dir.

@@ -1179,6 +1179,8 @@ pub struct BruteForce {
     pub max_failures_per_identifier: u32,
     /// Failures per client IP (IPv6: per /64) within the window.
     pub max_failures_per_ip: u32,
+    /// Namespace of the counters in Redis (deployments sharing one Redis use different prefixes).
+    pub redis_prefix: String,
 }
 
 impl Default for BruteForce {
@@ -1188,6 +1190,7 @@ impl Default for BruteForce {
             window: Duration::secs(300),
             max_failures_per_identifier: 10,
             max_failures_per_ip: 100,
+            redis_prefix: "portcullis:".into(),
         }
     }
 }

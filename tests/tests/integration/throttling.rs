@@ -1,0 +1,178 @@
+//! Brute-force protection: failed logins per identifier and per client IP within a sliding window.
+
+use serde_json::{json, Value};
+use tests::browser::{csrf_of, message_ids, Browser};
+use tests::{backend_tests, Backend, TestEnv};
+
+backend_tests!(throttling_kicks_in_and_lifts, throttling_counts_per_ip);
+
+const PASSWORD: &str = "correct horse battery staple";
+
+async fn identity(env: &TestEnv, email: &str) {
+    env.create_identity(json!({
+        "schema_id": "default",
+        "traits": {"email": email},
+        "credentials": {"password": {"config": {"password": PASSWORD}}},
+    }))
+    .await;
+}
+
+async fn api_login(env: &TestEnv, identifier: &str, password: &str) -> reqwest::Response {
+    let flow: Value = env
+        .http
+        .get(env.public_url("self-service/login/api"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    env.http
+        .post(flow["ui"]["action"].as_str().unwrap())
+        .json(&json!({"method": "password", "identifier": identifier, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn throttling_kicks_in_and_lifts(backend: Backend) {
+    let env = TestEnv::builder(backend)
+        .set("security.brute_force.max_failures_per_identifier=3")
+        .set("security.brute_force.window=60s")
+        .start()
+        .await;
+    identity(&env, "victim@example.com").await;
+    for _ in 0..3 {
+        let res = api_login(&env, "victim@example.com", "guess guess guess").await;
+        assert_eq!(res.status(), 400);
+        env.clock.advance(time::Duration::seconds(10));
+    }
+    // Now even the right password is refused until the window slides.
+    let res = api_login(&env, "Victim@Example.com ", PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    let retry_after: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        retry_after, 30,
+        "the oldest failure leaves the window in 30 s"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 429);
+    assert_eq!(body["error"]["details"]["retry_after_seconds"], 30);
+
+    // HTML clients see the message on the form instead.
+    let mut b = Browser::html();
+    let res = b.get(&env.public_url("self-service/login/browser")).await;
+    let location = res.location().to_owned();
+    let id = location.split("flow=").nth(1).unwrap().to_owned();
+    let flow = b
+        .get(&env.public_url(&format!("self-service/login/flows?id={id}")))
+        .await
+        .json();
+    let res = b
+        .post_form(
+            flow["ui"]["action"].as_str().unwrap(),
+            &[
+                ("csrf_token", &csrf_of(&flow)),
+                ("identifier", "victim@example.com"),
+                ("password", PASSWORD),
+                ("method", "password"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    let page = b.get(res.location()).await;
+    assert!(
+        page.text.contains("Too many failed sign-in attempts"),
+        "{}",
+        page.text
+    );
+
+    // Other accounts are unaffected.
+    identity(&env, "bystander@example.com").await;
+    assert_eq!(
+        api_login(&env, "bystander@example.com", PASSWORD)
+            .await
+            .status(),
+        200
+    );
+
+    // The window slides: 30 s later one attempt is allowed again, and it succeeds.
+    env.clock.advance(time::Duration::seconds(30));
+    let res = api_login(&env, "victim@example.com", PASSWORD).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    // A success clears the identifier's failures.
+    let res = api_login(&env, "victim@example.com", "guess guess guess").await;
+    assert_eq!(res.status(), 400);
+    let flow: Value = res.json().await.unwrap();
+    assert!(message_ids(&flow).contains(&4000006));
+}
+
+async fn throttling_counts_per_ip(backend: Backend) {
+    let env = TestEnv::builder(backend)
+        .set("security.brute_force.max_failures_per_ip=4")
+        .start()
+        .await;
+    identity(&env, "real@example.com").await;
+    for i in 0..4 {
+        let res = api_login(&env, &format!("nobody{i}@example.com"), "guess guess").await;
+        assert_eq!(res.status(), 400);
+    }
+    let res = api_login(&env, "real@example.com", PASSWORD).await;
+    assert_eq!(res.status(), 429, "the address is over its limit");
+    env.clock.advance(time::Duration::minutes(5));
+    assert_eq!(
+        api_login(&env, "real@example.com", PASSWORD).await.status(),
+        200
+    );
+}
+
+/// Two replicas on one database and one Redis count failures together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_shared_by_replicas_through_redis() {
+    if tests::redis_url().is_none() {
+        return;
+    }
+    let prefix = format!(
+        "security.brute_force.redis_prefix=replicas-{}:",
+        uuid::Uuid::new_v4()
+    );
+    let a = TestEnv::builder(Backend::Sqlite)
+        .test_redis()
+        .set(&*prefix)
+        .set("security.brute_force.max_failures_per_identifier=2")
+        .start()
+        .await;
+    let b = TestEnv::builder(Backend::Sqlite)
+        .dsn(&a.dsn)
+        .test_redis()
+        .set(&*prefix)
+        .set("security.brute_force.max_failures_per_identifier=2")
+        .start()
+        .await;
+    identity(&a, "shared@example.com").await;
+    assert_eq!(
+        api_login(&a, "shared@example.com", "wrong one")
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        api_login(&b, "shared@example.com", "wrong two")
+            .await
+            .status(),
+        400
+    );
+    assert_eq!(
+        api_login(&a, "shared@example.com", PASSWORD).await.status(),
+        429,
+        "replica a counts replica b's failure"
+    );
+    assert_eq!(
+        api_login(&b, "shared@example.com", PASSWORD).await.status(),
+        429
+    );
+}
