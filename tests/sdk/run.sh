@@ -4,12 +4,13 @@
 #
 # Usage: tests/sdk/run.sh [PATH_TO_PORTCULLIS_BINARY [EXTRA_ARGS...]]
 #   PATH_TO_PORTCULLIS_BINARY defaults to target/debug/portcullis (relative to the repo root);
-#   EXTRA_ARGS go to identities.py, sessions.py and native_flows.py, e.g. --keep-going to run every
-#   section (and each script even when an earlier one failed) and list all failures.
+#   EXTRA_ARGS go to identities.py, sessions.py, native_flows.py and browser_flows.py, e.g. --keep-going
+#   to run every section (and each script even when an earlier one failed) and list all failures.
 # sessions.py issues sessions with `portcullis sessions issue`, so it gets the binary, the config file and
 # the server's DSN (in the environment). native_flows.py signs up, in and out through the native (API)
 # self-service flows; the config enables the registration session hook for it and turns off the Have I
-# Been Pwned look-up so that no network is used.
+# Been Pwned look-up so that no network is used. browser_flows.py does the same through the browser flows
+# in JSON (SPA) mode, keeping the CSRF and session cookies in a cookie jar of its own.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -159,6 +160,13 @@ if [[ $status -eq 0 || $keep_going -eq 1 ]]; then
   [[ $flows_status -ne 0 ]] && status=$flows_status
 else
   echo "sdk: skipping native_flows.py because an earlier script failed (pass --keep-going to run it anyway)" >&2
+fi
+if [[ $status -eq 0 || $keep_going -eq 1 ]]; then
+  "$VENV/bin/python" tests/sdk/browser_flows.py --admin "$ADMIN" --public "$PUBLIC" "${@:2}"
+  browser_status=$?
+  [[ $browser_status -ne 0 ]] && status=$browser_status
+else
+  echo "sdk: skipping browser_flows.py because an earlier script failed (pass --keep-going to run it anyway)" >&2
 fi
 set -e
 exit "$status"
