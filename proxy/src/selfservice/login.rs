@@ -257,6 +257,7 @@ pub async fn get_flow(
         return Err(csrf_violation(
             "The flow's anti-CSRF token does not match the anti-CSRF cookie of this request; the flow was \
              started in another browser or the cookie was removed.",
+            "Forward the browser's Cookie header when fetching a browser flow, or start a new flow.",
         ));
     }
     if flow.is_expired(state.clock.now()) {

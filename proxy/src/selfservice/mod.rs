@@ -202,7 +202,7 @@ pub fn session_clear_cookie(state: &AppState) -> Option<HeaderValue> {
 }
 
 /// Kratos' 403 for a failed CSRF check.
-pub fn csrf_violation(reject_reason: &str) -> ApiError {
+pub fn csrf_violation(reject_reason: &str, hint: &str) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN)
         .with_id("security_csrf_violation")
         .with_message("the request was rejected to protect you from Cross-Site-Request-Forgery")
@@ -213,7 +213,7 @@ pub fn csrf_violation(reject_reason: &str) -> ApiError {
         )
         .with_details(json!({
             "docs": "https://www.ory.sh/kratos/docs/debug/csrf",
-            "hint": "The anti-CSRF cookie was found but the CSRF token was not included in the HTTP request body (csrf_token) nor in the HTTP Header (X-CSRF-Token).",
+            "hint": hint,
             "reject_reason": reject_reason,
         }))
 }
@@ -223,11 +223,15 @@ pub fn check_csrf(state: &AppState, headers: &HeaderMap, body: &Value) -> Result
     if !headers.contains_key(header::COOKIE) {
         return Err(csrf_violation(
             "The HTTP Request Header included no cookies.",
+            "Browser flows need the cookies set when the flow was created: send them along (in fetch, use \
+             `credentials: 'include'`), and serve the UI from the same domain as Portcullis.",
         ));
     }
     let Some(real) = csrf_of_request(state, headers) else {
         return Err(csrf_violation(
             "The HTTP Cookie Header was set but did not include the anti-CSRF cookie.",
+            "The anti-CSRF cookie is set when a browser flow is created: start the flow in this browser, and \
+             check that cookies.domain and cookies.path cover the page that submits.",
         ));
     };
     let sent = match body.get("csrf_token").and_then(Value::as_str) {
@@ -241,12 +245,16 @@ pub fn check_csrf(state: &AppState, headers: &HeaderMap, body: &Value) -> Result
     if sent.is_empty() {
         return Err(csrf_violation(
             "The anti-CSRF token was neither sent in the request body (csrf_token) nor in the X-CSRF-Token header.",
+            "The anti-CSRF cookie was found but the CSRF token was not included in the HTTP request body \
+             (csrf_token) nor in the HTTP Header (X-CSRF-Token).",
         ));
     }
     if !real.verify_masked(&sent) {
         return Err(csrf_violation(
             "The HTTP Cookie Header was set and a CSRF token was sent but they do not match. We recommend deleting \
              all cookies for this domain and retrying the flow.",
+            "Send the csrf_token value of the flow that this browser started; tokens of other browsers or of \
+             earlier sessions are refused.",
         ));
     }
     Ok(())

@@ -633,6 +633,14 @@ fn flow_body(out: &mut String, title: &str, flow: &Value, links: &[Link], ids: &
     let in_order = || sections.iter().flat_map(|s| s.nodes.iter());
     let focus = in_order()
         .find(|n| n.is_focusable_field() && n.has_error())
+        .or_else(|| {
+            // After a form-level error (wrong password) the identifier is filled in: focus what is still empty.
+            in_order().find(|n| {
+                n.is_focusable_field()
+                    && n.bool_attr("required")
+                    && n.value().is_none_or(|v| v.is_empty())
+            })
+        })
         .or_else(|| in_order().find(|n| n.is_text_like()))
         .map(|n| n.idx);
 
@@ -811,8 +819,11 @@ fn render_field(out: &mut String, node: &Node<'_>, ids: &mut Ids, autofocus: boo
     }
     flag(out, "required", node.bool_attr("required"));
     flag(out, "disabled", node.bool_attr("disabled"));
-    if let Some(ac) = node.str_attr("autocomplete").filter(|s| !s.is_empty()) {
-        attr(out, "autocomplete", ac);
+    match node.str_attr("autocomplete").filter(|s| !s.is_empty()) {
+        Some(ac) => attr(out, "autocomplete", ac),
+        // Password managers pair the sign-in identifier with the password.
+        None if name == "identifier" => attr(out, "autocomplete", "username"),
+        None => {}
     }
     if !checkbox {
         if let Some(p) = node.str_attr("pattern").filter(|s| !s.is_empty()) {
@@ -1123,7 +1134,8 @@ fn document(title: &str, branding: &Branding, main: &str) -> String {
     push_escaped(&mut out, title);
     out.push_str(" \u{b7} ");
     push_escaped(&mut out, &branding.product_name);
-    out.push_str("</title>\n<link rel=\"stylesheet\"");
+    // An empty icon: browsers stop asking for /favicon.ico.
+    out.push_str("</title>\n<link rel=\"icon\" href=\"data:,\">\n<link rel=\"stylesheet\"");
     attr(&mut out, "href", safe_url(&branding.stylesheet_url));
     out.push_str(">\n</head>\n<body>\n<div class=\"pc-page\">\n<header class=\"pc-brand\">\n");
     if let Some(src) = branding.logo_url.as_deref().and_then(safe_img_src) {
