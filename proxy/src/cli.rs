@@ -246,10 +246,13 @@ pub fn init_logging(config: &Config) {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = args.config.load()?;
+    let mut config = args.config.load()?;
     init_logging(&config);
     if config.dev {
         tracing::warn!("running in --dev mode: do not use this in production");
+        if config.sign_in_after_registration_by_default() {
+            tracing::info!("--dev: signing users in after registration (the `session` hook)");
+        }
     }
     let mut running = crate::start(config, crate::Options::default()).await?;
     let trigger = running.shutdown_trigger();

@@ -182,6 +182,23 @@ impl Config {
         Ok(())
     }
 
+    /// `serve --dev` without registration hooks: adds the `session` hook, so the demo signs people in after
+    /// registration as the Kratos quickstart does. Returns whether it did.
+    pub fn sign_in_after_registration_by_default(&mut self) -> bool {
+        let after = &mut self.selfservice.flows.registration.after;
+        if !after.hooks.is_empty() || after.password.is_some() {
+            return false;
+        }
+        after.password = Some(MethodAfter {
+            default_browser_return_url: None,
+            hooks: vec![Hook {
+                hook: "session".into(),
+                config: None,
+            }],
+        });
+        true
+    }
+
     /// The DSN (always set after loading).
     pub fn dsn(&self) -> &str {
         self.dsn.as_ref().map(Secret::expose).unwrap_or("memory")
