@@ -704,7 +704,7 @@ mod tests {
         let mut hook = WebHook::from_config(&json!({"url": url})).unwrap();
         hook.timeout = Duration::from_millis(200);
         upstream(hook.call(&client(), &ctx()).await, "timed out");
-        // Without a TLS feature https fails at call time (with one, the handshake fails here).
+        // An https URL against a plain-HTTP server: the TLS handshake fails.
         hook.url.set_scheme("https").unwrap();
         upstream(hook.call(&client(), &ctx()).await, "");
     }
