@@ -405,6 +405,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     let identities =
         IdentityManager::new(Arc::new(db.clone()), schemas, hasher, options.clock.clone());
     let flow_pool = Arc::new(flows::SqlFlowPool::new(db.clone()));
+    let flow_pool_for_sweep = flow_pool.clone();
     let password_flows = flows::password::PasswordFlows::new(
         flow_pool.clone(),
         identities.clone(),
@@ -441,6 +442,11 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
 
     let state_for_running = state.clone();
     let (shutdown, rx) = watch::channel(false);
+    tokio::spawn(sweep_expired(
+        flow_pool_for_sweep,
+        state.clock.clone(),
+        rx.clone(),
+    ));
     let shutdown_timeout = state.config.serve.shutdown_timeout.0;
     let mut tasks = JoinSet::new();
     if let Some(l) = public_listener {
@@ -462,6 +468,32 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         shutdown_timeout,
         tasks,
     })
+}
+
+/// Deletes flows that expired a day ago and errors older than a day, every ten minutes, until shutdown.
+async fn sweep_expired(
+    pool: Arc<flows::SqlFlowPool>,
+    clock: SharedClock,
+    mut stop: watch::Receiver<bool>,
+) {
+    use flows::{ErrorPool, FlowPool};
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let cutoff = clock.now() - time::Duration::days(1);
+        match pool.delete_expired_flows(cutoff).await {
+            Ok(n) if n > 0 => tracing::debug!(deleted = n, "deleted expired self-service flows"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not delete expired self-service flows"),
+        }
+        if let Err(e) = pool.delete_old_errors(cutoff).await {
+            tracing::warn!(error = %e, "could not delete old self-service errors");
+        }
+    }
 }
 
 async fn serve(
