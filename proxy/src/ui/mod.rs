@@ -121,6 +121,26 @@ async fn flow_page(
             return restart(None);
         }
     };
+    // Without the CSRF cookie the browser refuses cookies: restarting would loop, so say what is wrong.
+    if crate::selfservice::csrf_of_request(&state, &headers).is_none() {
+        let error = json!({
+            "code": 400,
+            "status": "Bad Request",
+            "message": "Your browser did not send the cookies this page needs.",
+            "reason": "Signing in needs cookies. Allow cookies for this site and try again.",
+        });
+        let page = Page::Error {
+            error: &error,
+            links: vec![Link {
+                text: "Try again".into(),
+                href: init_url(&state, kind, flow.return_to.as_deref()),
+            }],
+        };
+        return html(
+            StatusCode::BAD_REQUEST,
+            render::render(&page, &branding(&state)),
+        );
+    }
     // An expired flow, or one started in another browser, is replaced by a fresh one.
     if flow.is_expired(state.clock.now()) || !flow_matches_cookie(&state, &headers, &flow) {
         return restart(flow.return_to.as_deref());

@@ -14,6 +14,7 @@ backend_tests!(
     return_to_is_allow_listed,
     api_flows_refuse_browsers,
     hostile_bodies,
+    ui_pages_handle_foreign_and_cookieless_browsers,
 );
 
 const SESSION_HOOK: &str =
@@ -735,4 +736,41 @@ async fn hostile_bodies(backend: Backend) {
         )
         .await;
     assert_eq!(res.status, 400);
+}
+
+async fn ui_pages_handle_foreign_and_cookieless_browsers(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let mut owner = Browser::html();
+    let flow = start_html(&env, &mut owner, "login", "").await;
+    let page = env.public_url(&format!("ui/login?flow={}", flow["id"].as_str().unwrap()));
+    // Another browser (with a CSRF cookie of its own) gets a fresh flow instead of someone else's.
+    let mut other = Browser::html();
+    start_html(&env, &mut other, "registration", "").await;
+    let res = other.get(&page).await;
+    assert_eq!(res.status, 303);
+    assert!(
+        res.location().contains("self-service/login/browser"),
+        "{}",
+        res.location()
+    );
+    // A browser that refuses cookies is told so, rather than redirected in circles.
+    let mut cookieless = Browser::html();
+    let res = cookieless.get(&page).await;
+    assert_eq!(res.status, 400);
+    assert!(res.text.contains("Allow cookies"), "{}", res.text);
+    // The pages are locked down: no scripts, no framing.
+    let res = owner.get(&page).await;
+    assert_eq!(res.status, 200);
+    let csp = res.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(res.headers["x-frame-options"], "DENY");
+    let css = owner.get(&env.public_url("ui/style.css")).await;
+    assert_eq!(css.status, 200);
+    assert!(css.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
 }
