@@ -5,22 +5,19 @@
 #
 # Usage: tests/ui/run.sh [PATH_TO_PORTCULLIS_BINARY]
 #   PATH_TO_PORTCULLIS_BINARY defaults to target/debug/portcullis (relative to the repo root).
-# Needs node (>= 20) and npm, and Chromium at /usr/bin/chromium (apt-get install -y chromium).
+# Needs node (>= 20) and npm, python3 (used by tests/support/server.sh), and Chromium at /usr/bin/chromium
+# (apt-get install -y chromium).
 # Screenshots of every checked page are written to target/ui-screenshots/.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
-BIN="${1:-target/debug/portcullis}"
-case "$BIN" in
-  /*) ;;
-  *) BIN="$ROOT/$BIN" ;;
-esac
-if [[ ! -x "$BIN" ]]; then
-  echo "ui: portcullis binary not found or not executable: $BIN (build it with: cargo build -p proxy)" >&2
-  exit 2
-fi
+# shellcheck source=../support/server.sh
+source "$ROOT/tests/support/server.sh"
+server_init ui
+server_resolve_bin "${1:-}"
+BIN="$SERVER_BIN"
 
 CHROMIUM=/usr/bin/chromium
 if [[ ! -x "$CHROMIUM" ]]; then
@@ -46,45 +43,13 @@ fi
 SHOTS="$ROOT/target/ui-screenshots"
 mkdir -p "$SHOTS"
 
-TMP="$(mktemp -d)"
-SERVER_PID=""
-LOG="$TMP/server.log"
-
-cleanup() {
-  local status=$?
-  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  if [[ $status -ne 0 && -f "$LOG" ]]; then
-    echo "---- portcullis server log ($LOG) ----" >&2
-    cat "$LOG" >&2 || true
-    echo "---- end of server log ----" >&2
-  fi
-  rm -rf "$TMP"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+server_setup_tmp
+CONFIG="$SERVER_TMP/config.yml"
 
 # Two distinct free ports, chosen by the OS (both held open until both are known).
-read -r PUBLIC_PORT ADMIN_PORT < <(node - <<'JS'
-const net = require('node:net');
-const open = () => new Promise((resolve, reject) => {
-  const s = net.createServer();
-  s.on('error', reject);
-  s.listen(0, '127.0.0.1', () => resolve(s));
-});
-(async () => {
-  const servers = [await open(), await open()];
-  console.log(servers.map((s) => s.address().port).join(' '));
-  for (const s of servers) s.close();
-})();
-JS
-)
+server_free_ports PUBLIC_PORT ADMIN_PORT
 
-cat > "$TMP/config.yml" <<YAML
+cat > "$CONFIG" <<YAML
 serve:
   public: {host: 127.0.0.1, port: $PUBLIC_PORT}
   admin: {host: 127.0.0.1, port: $ADMIN_PORT}
@@ -108,49 +73,9 @@ PUBLIC="http://127.0.0.1:$PUBLIC_PORT"
 
 # --dev: plain-http (non-Secure) cookies, and allows bcrypt cost 4.
 echo "ui: starting $BIN (public $PUBLIC, admin $ADMIN)"
-DSN="sqlite://$TMP/db.sqlite?mode=rwc" "$BIN" serve --dev --config "$TMP/config.yml" >"$LOG" 2>&1 &
-SERVER_PID=$!
+server_start "$BIN" "$CONFIG" "sqlite://$SERVER_TMP/db.sqlite?mode=rwc" --dev
 
 # Readiness poll, bounded to ~30 s; gives up early if the server process exits.
-if ! node - "$ADMIN/admin/health/ready" "$SERVER_PID" <<'JS'
-const fs = require('node:fs');
-const [url, pidText] = process.argv.slice(2);
-const pid = Number(pidText);
-const alive = () => {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try { // an exited, not yet reaped child is a zombie
-    return fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(')').pop().trim().split(/\s+/)[0] !== 'Z';
-  } catch {
-    return true; // no procfs: rely on kill(pid, 0) alone
-  }
-};
-(async () => {
-  const deadline = Date.now() + 30_000;
-  let last = 'no answer yet';
-  while (Date.now() < deadline) {
-    if (!alive()) {
-      console.error('ui: the server exited before becoming ready');
-      process.exit(1);
-    }
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      if (res.status === 200) process.exit(0);
-      last = `HTTP ${res.status}`;
-    } catch (err) { // connection refused while starting
-      last = String(err.cause ?? err);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  console.error(`ui: the server did not become ready at ${url} within 30 s (last: ${last})`);
-  process.exit(1);
-})();
-JS
-then
-  exit 1
-fi
+server_wait_ready "$ADMIN/admin/health/ready" || exit 1
 
 node tests/ui/ui.test.mjs --public "$PUBLIC" --screenshots "$SHOTS"

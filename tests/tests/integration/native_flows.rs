@@ -1,6 +1,7 @@
 //! Native (API) registration, login and logout with the password method.
 
 use serde_json::{json, Value};
+use tests::browser::message_ids;
 use tests::{backend_tests, Backend, TestEnv};
 
 backend_tests!(
@@ -35,24 +36,6 @@ async fn submit(env: &TestEnv, flow: &Value, body: Value) -> (u16, Value) {
     (res.status().as_u16(), res.json().await.unwrap())
 }
 
-fn message_ids(flow: &Value) -> Vec<u64> {
-    let mut ids: Vec<u64> = flow["ui"]["messages"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|m| m["id"].as_u64().unwrap())
-        .collect();
-    for n in flow["ui"]["nodes"].as_array().unwrap() {
-        ids.extend(
-            n["messages"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| m["id"].as_u64().unwrap()),
-        );
-    }
-    ids
-}
 
 async fn native_registration_login_and_logout(backend: Backend) {
     let env = TestEnv::builder(backend).set(SESSION_HOOK).start().await;
