@@ -3,9 +3,12 @@
 //! [`start`] boots the whole product in-process and returns a [`Running`] handle, so tests run the real thing
 //! on free ports.
 
+pub mod access;
 pub mod admin;
+pub mod api;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod error;
 mod extract;
 pub mod hibp;
@@ -65,6 +68,8 @@ pub struct AppState {
     pub csrf_cookie: String,
     /// Secrets that seal cookies and derive logout tokens, newest first.
     pub cookie_secrets: Arc<Vec<String>>,
+    /// Access rules and their pipelines (the proxy and the decisions API).
+    pub access: Option<Arc<access::Access>>,
 }
 
 /// Things tests (and embedders) may replace.
@@ -88,6 +93,8 @@ pub struct Running {
     pub public_addr: Option<SocketAddr>,
     /// Where the admin listener is.
     pub admin_addr: Option<SocketAddr>,
+    /// Where the api listener (decisions, rules, JWKS) is.
+    pub api_addr: Option<SocketAddr>,
     /// Public base URL (trailing slash).
     pub public_url: String,
     /// Admin base URL (trailing slash).
@@ -237,6 +244,42 @@ fn password_flow_settings(
     }
 }
 
+/// The access rules: `access_rules.repositories`, or in `--dev` without rules the demo rule in front of the demo
+/// upstream.
+async fn access_engine(
+    config: &Config,
+    public_base: &str,
+    sessions: &SessionManager,
+    cookie: &CookieCodec,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<access::Access> {
+    let services = rules::pipeline::Services {
+        http: Arc::new(access::ReqwestClient::new(std::time::Duration::from_secs(
+            5,
+        ))),
+        sessions: Some(Arc::new(access::CacheSessions {
+            sessions: sessions.clone(),
+            cookie: cookie.clone(),
+            cookie_name: config.session.cookie.name.clone(),
+        })),
+    };
+    let demo = config.dev
+        && config.access_rules.repositories.is_empty()
+        && config.access_rules.matching_strategy != "glob";
+    let extra = if demo {
+        demo::demo_rule().into_iter().collect()
+    } else {
+        Vec::new()
+    };
+    let mut engine = access::Access::load(config, public_base, services, extra)?;
+    engine.default_upstream = match &config.proxy.upstream {
+        Some(u) => Some(url::Url::parse(u).context("proxy.upstream is not a URL")?),
+        None if demo => Some(url::Url::parse(&demo::start(stop).await?)?),
+        None => None,
+    };
+    Ok(engine)
+}
+
 /// The login throttle: in Redis when `cache.redis.url` is set (every replica counts together), else in-process.
 pub async fn throttle(
     config: &Config,
@@ -374,6 +417,12 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         .as_ref()
         .map(|l| l.local_addr())
         .transpose()?;
+    let api_listener = if config.serve.api.disabled {
+        None
+    } else {
+        Some(bind(&config.serve.api.host, config.serve.api.port).await?)
+    };
+    let api_addr = api_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     let admin_addr = admin_listener
         .as_ref()
         .map(|l| l.local_addr())
@@ -399,6 +448,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         session_settings(&config),
         public_base.clone(),
     );
+    let (shutdown, rx) = watch::channel(false);
     let secrets = Arc::new(cookie_secrets(&config));
     let cookie = CookieCodec::new(&secrets);
     let tokenizer = Arc::new(tokenizer(&config)?);
@@ -416,6 +466,8 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     )
     .with_throttle(throttle(&config, options.clock.clone()).await?)
     .with_hooks(Arc::new(hooks::ConfiguredHooks::from_config(&config)?));
+    let access =
+        Arc::new(access_engine(&config, &public_base, &sessions, &cookie, rx.clone()).await?);
     let csrf_cookie = flows::security::csrf_cookie_name(
         config
             .serve
@@ -426,6 +478,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     );
     let state = AppState {
         errors: flow_pool,
+        access: Some(access),
         csrf_cookie,
         cookie_secrets: secrets,
         identities,
@@ -441,7 +494,6 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     };
 
     let state_for_running = state.clone();
-    let (shutdown, rx) = watch::channel(false);
     tokio::spawn(sweep_expired(
         flow_pool_for_sweep,
         state.clock.clone(),
@@ -453,6 +505,10 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         tasks.spawn(serve(l, public::router(state.clone()), rx.clone()));
         tracing::info!(url = %public_base, "public API listening");
     }
+    if let Some(l) = api_listener {
+        tasks.spawn(serve(l, api::router(state.clone()), rx.clone()));
+        tracing::info!(addr = ?api_addr, "api (decisions, rules) listening");
+    }
     if let Some(l) = admin_listener {
         tasks.spawn(serve(l, admin::router(state.clone()), rx.clone()));
         tracing::info!(url = %admin_base, "admin API listening");
@@ -460,6 +516,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     Ok(Running {
         public_addr,
         admin_addr,
+        api_addr,
         public_url: public_base,
         admin_url: admin_base,
         db,

@@ -39,6 +39,8 @@ pub struct TestEnv {
     pub public: String,
     /// Admin base URL (trailing slash).
     pub admin: String,
+    /// Api listener base URL (decisions, rules; trailing slash).
+    pub api: String,
     /// An HTTP client that does not follow redirects.
     pub http: reqwest::Client,
     /// The injected clock.
@@ -228,6 +230,10 @@ impl TestEnvBuilder {
             "serve.public.port=0".to_owned(),
             "serve.admin.host=127.0.0.1".to_owned(),
             "serve.admin.port=0".to_owned(),
+            "serve.api.host=127.0.0.1".to_owned(),
+            "serve.api.port=0".to_owned(),
+            "serve.proxy.host=127.0.0.1".to_owned(),
+            "serve.proxy.port=0".to_owned(),
             "hashers.argon2.memory=1MB".to_owned(),
             "hashers.argon2.parallelism=1".to_owned(),
             "hashers.bcrypt.cost=4".to_owned(),
@@ -265,6 +271,10 @@ impl TestEnvBuilder {
         TestEnv {
             public: running.public_url.clone(),
             admin: running.admin_url.clone(),
+            api: running
+                .api_addr
+                .map(|a| format!("http://{a}/"))
+                .unwrap_or_default(),
             running: Some(running),
             http,
             clock,

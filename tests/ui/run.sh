@@ -47,12 +47,14 @@ server_setup_tmp
 CONFIG="$SERVER_TMP/config.yml"
 
 # Two distinct free ports, chosen by the OS (both held open until both are known).
-server_free_ports PUBLIC_PORT ADMIN_PORT
+server_free_ports PUBLIC_PORT ADMIN_PORT API_PORT PROXY_PORT
 
 cat > "$CONFIG" <<YAML
 serve:
   public: {host: 127.0.0.1, port: $PUBLIC_PORT}
   admin: {host: 127.0.0.1, port: $ADMIN_PORT}
+  api: {host: 127.0.0.1, port: $API_PORT}
+  proxy: {host: 127.0.0.1, port: $PROXY_PORT}
 log: {level: warn}
 hashers: {algorithm: bcrypt, bcrypt: {cost: 4}}
 selfservice:

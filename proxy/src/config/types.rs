@@ -42,6 +42,18 @@ pub struct Config {
     pub ui: UiConfig,
     /// Abuse protection.
     pub security: SecurityConfig,
+    /// The edge proxy's default upstream.
+    pub proxy: ProxyConfig,
+    /// Oathkeeper access rules.
+    pub access_rules: AccessRules,
+    /// Oathkeeper authenticators.
+    pub authenticators: Authenticators,
+    /// Oathkeeper authorizers.
+    pub authorizers: Authorizers,
+    /// Oathkeeper mutators.
+    pub mutators: Mutators,
+    /// Oathkeeper error handlers.
+    pub errors: ErrorHandlers,
     /// Set by `--dev`, never by a file.
     #[serde(skip)]
     pub dev: bool,
@@ -235,6 +247,10 @@ pub struct Serve {
     pub admin: Listener,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_timeout: Duration,
+    /// The edge proxy (Pingora).
+    pub proxy: ProxyListener,
+    /// The decisions API, rules and JWKS (Oathkeeper's api listener).
+    pub api: Listener,
 }
 
 impl Default for Serve {
@@ -243,6 +259,42 @@ impl Default for Serve {
             public: Listener::with_port(4433),
             admin: Listener::with_port(4434),
             shutdown_timeout: Duration::secs(15),
+            proxy: ProxyListener::default(),
+            api: Listener::with_port(4456),
+        }
+    }
+}
+
+/// `serve.proxy`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyListener {
+    /// Interface to bind (empty: all interfaces).
+    pub host: String,
+    /// TCP port (0 picks a free one).
+    pub port: u16,
+    /// Turn the proxy off.
+    pub disabled: bool,
+    /// Peers whose `X-Forwarded-*` headers are believed (CIDRs or addresses).
+    pub trusted_proxies: Vec<String>,
+    /// Oathkeeper's switch: believe `X-Forwarded-*` from every peer. Prefer `trusted_proxies`.
+    pub trust_forwarded_headers: bool,
+    /// Upstream connect timeout.
+    pub connect_timeout: Duration,
+    /// Upstream read timeout (between bytes).
+    pub read_timeout: Duration,
+}
+
+impl Default for ProxyListener {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: 4455,
+            disabled: false,
+            trusted_proxies: Vec::new(),
+            trust_forwarded_headers: false,
+            connect_timeout: Duration::secs(5),
+            read_timeout: Duration::secs(60),
         }
     }
 }
@@ -1191,6 +1243,141 @@ impl Default for BruteForce {
             max_failures_per_identifier: 10,
             max_failures_per_ip: 100,
             redis_prefix: "portcullis:".into(),
+        }
+    }
+}
+
+/// `proxy.*`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Where requests go when their rule names no upstream. Unset in `--dev`: a built-in demo page.
+    pub upstream: Option<String>,
+}
+
+/// `access_rules.*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessRules {
+    /// `file://` (watched) and `inline://<base64>` rule repositories.
+    pub repositories: Vec<String>,
+    /// `regexp` or `glob`.
+    pub matching_strategy: String,
+}
+
+impl Default for AccessRules {
+    fn default() -> Self {
+        Self {
+            repositories: Vec::new(),
+            matching_strategy: "regexp".into(),
+        }
+    }
+}
+
+pub use rules::pipeline::HandlerSettings;
+
+fn on() -> HandlerSettings {
+    HandlerSettings {
+        enabled: true,
+        config: None,
+    }
+}
+
+macro_rules! handler_group {
+    ($(#[$doc:meta])* $name:ident { $($(#[$fdoc:meta])* $field:ident: $default:expr),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct $name {
+            $($(#[$fdoc])* pub $field: HandlerSettings,)*
+        }
+        impl Default for $name {
+            fn default() -> Self {
+                Self { $($field: $default,)* }
+            }
+        }
+        impl $name {
+            /// As a name → settings map.
+            pub fn to_map(&self) -> BTreeMap<String, HandlerSettings> {
+                let mut m = BTreeMap::new();
+                $(m.insert(stringify!($field).to_owned(), self.$field.clone());)*
+                m
+            }
+        }
+    };
+}
+
+handler_group!(
+    /// `authenticators.*`. Ours are on by default; `jwt` needs `jwks_urls`.
+    Authenticators {
+        /// No authentication.
+        noop: on(),
+        /// A fixed subject for requests without `Authorization`.
+        anonymous: on(),
+        /// Refuses everything.
+        unauthorized: on(),
+        /// The session cookie (our session cache, or `check_session_url`).
+        cookie_session: on(),
+        /// A session token in `Authorization: Bearer` (or `token_from`).
+        bearer_token: on(),
+        /// JWTs checked against `jwks_urls`.
+        jwt: HandlerSettings::default(),
+    }
+);
+
+handler_group!(
+    /// `authorizers.*`.
+    Authorizers {
+        /// Allows.
+        allow: on(),
+        /// Denies.
+        deny: on(),
+        /// Asks a remote JSON endpoint.
+        remote_json: on(),
+    }
+);
+
+handler_group!(
+    /// `mutators.*`. `id_token` needs a private `jwks_url`.
+    Mutators {
+        /// Nothing.
+        noop: on(),
+        /// Headers from templates.
+        header: on(),
+        /// Cookies from templates.
+        cookie: on(),
+        /// A signed JWT in `Authorization`.
+        id_token: HandlerSettings::default(),
+    }
+);
+
+handler_group!(
+    /// `errors.handlers.*`.
+    ErrorHandlerSettings {
+        /// JSON errors.
+        json: on(),
+        /// Redirects (to the login page by default).
+        redirect: on(),
+        /// `WWW-Authenticate` challenges.
+        www_authenticate: on(),
+    }
+);
+
+/// `errors.*`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ErrorHandlers {
+    /// Handlers tried when no rule handler matches.
+    pub fallback: Vec<String>,
+    /// Handler settings.
+    pub handlers: ErrorHandlerSettings,
+}
+
+impl Default for ErrorHandlers {
+    fn default() -> Self {
+        Self {
+            fallback: vec!["json".into()],
+            handlers: ErrorHandlerSettings::default(),
         }
     }
 }

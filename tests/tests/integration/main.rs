@@ -4,6 +4,7 @@
 mod admin_identities;
 mod browser_flows;
 mod cli;
+mod decisions;
 mod errors;
 mod hooks;
 mod native_flows;

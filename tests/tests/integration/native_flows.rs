@@ -36,7 +36,6 @@ async fn submit(env: &TestEnv, flow: &Value, body: Value) -> (u16, Value) {
     (res.status().as_u16(), res.json().await.unwrap())
 }
 
-
 async fn native_registration_login_and_logout(backend: Backend) {
     let env = TestEnv::builder(backend).set(SESSION_HOOK).start().await;
     let flow = init(&env, "registration").await;

@@ -1,0 +1,352 @@
+//! Access decisions: the compiled rule set with each rule's pipeline, hot-reloaded from its repositories, and the
+//! one function both the edge proxy and the decisions API call.
+
+use crate::config::Config;
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use rules::pipeline::errors::{handle, ErrorHandler, ErrorResponse};
+use rules::pipeline::{
+    HttpClient, InboundResponse, OutboundRequest, Pipeline, PipelineConfig, PipelineError,
+    RequestInfo, Services, SessionLookup, SessionView,
+};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One compiled rule-set version.
+pub struct Compiled {
+    /// The matcher.
+    pub rules: rules::RuleSet,
+    /// Pipelines by rule id.
+    pub pipelines: HashMap<String, Arc<Pipeline>>,
+    /// `errors.fallback`.
+    pub fallback: Vec<ErrorHandler>,
+    /// The rules as loaded (for `GET /rules`).
+    pub source: Vec<rules::Rule>,
+}
+
+/// What to do with a request.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Let it through to `upstream` with these header changes.
+    Allow {
+        /// The rule's upstream (`None`: `proxy.upstream`).
+        upstream: Option<rules::Upstream>,
+        /// Client headers to drop first (lower-case).
+        strip: Vec<String>,
+        /// Headers for the upstream (or the decisions response).
+        set: Vec<(String, String)>,
+        /// The matched rule.
+        rule_id: String,
+    },
+    /// Answer the client.
+    Deny {
+        /// The error handler's response.
+        response: ErrorResponse,
+        /// The matched rule, if any.
+        rule_id: Option<String>,
+    },
+}
+
+/// The access engine.
+pub struct Access {
+    current: ArcSwap<Compiled>,
+    config: PipelineConfig,
+    services: Services,
+    strategy: rules::Strategy,
+    repositories: Vec<String>,
+    /// Successful and failed reloads.
+    pub reloads: std::sync::atomic::AtomicU64,
+    /// Failed reloads.
+    pub reload_failures: std::sync::atomic::AtomicU64,
+    /// `proxy.upstream`, or the `--dev` demo upstream.
+    pub default_upstream: Option<url::Url>,
+}
+
+impl std::fmt::Debug for Access {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Access")
+            .field("repositories", &self.repositories)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The pipeline config from `authenticators`, `authorizers`, `mutators` and `errors`.
+pub fn pipeline_config(config: &Config, public_base: &str) -> PipelineConfig {
+    let mut errors = config.errors.handlers.to_map();
+    // The redirect handler goes to our login page unless told otherwise.
+    if let Some(r) = errors.get_mut("redirect") {
+        let default_to = serde_json::json!({
+            "to": format!("{public_base}self-service/login/browser"),
+            "return_to_query_param": "return_to",
+        });
+        r.config = Some(match &r.config {
+            Some(c) => rules::pipeline::merge(&default_to, c),
+            None => default_to,
+        });
+    }
+    PipelineConfig {
+        authenticators: config.authenticators.to_map(),
+        authorizers: config.authorizers.to_map(),
+        mutators: config.mutators.to_map(),
+        error_handlers: errors,
+        error_fallback: config.errors.fallback.clone(),
+    }
+}
+
+impl Access {
+    /// Loads every repository and compiles; any error fails start-up.
+    pub fn load(
+        config: &Config,
+        public_base: &str,
+        services: Services,
+        extra_rules: Vec<rules::Rule>,
+    ) -> anyhow::Result<Self> {
+        let strategy = match config.access_rules.matching_strategy.as_str() {
+            "regexp" | "" => rules::Strategy::Regexp,
+            "glob" => rules::Strategy::Glob,
+            other => anyhow::bail!(
+                "access_rules.matching_strategy must be regexp or glob, not {other:?}"
+            ),
+        };
+        let pipeline = pipeline_config(config, public_base);
+        let repositories = config.access_rules.repositories.clone();
+        let compiled = compile(
+            &repositories,
+            extra_rules.clone(),
+            strategy,
+            &pipeline,
+            &services,
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        Ok(Self {
+            current: ArcSwap::from_pointee(compiled),
+            config: pipeline,
+            services,
+            strategy,
+            repositories,
+            reloads: Default::default(),
+            reload_failures: Default::default(),
+            default_upstream: None,
+        })
+    }
+
+    /// The current rule set.
+    pub fn current(&self) -> Arc<Compiled> {
+        self.current.load_full()
+    }
+
+    /// Reloads the repositories; on any error the old rule set stays and the error is returned.
+    pub fn reload(&self, extra_rules: Vec<rules::Rule>) -> Result<(), String> {
+        use std::sync::atomic::Ordering;
+        match compile(
+            &self.repositories,
+            extra_rules,
+            self.strategy,
+            &self.config,
+            &self.services,
+        ) {
+            Ok(c) => {
+                self.current.store(Arc::new(c));
+                self.reloads.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.reload_failures.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    /// The repository files to watch.
+    pub fn watched_files(&self) -> Vec<std::path::PathBuf> {
+        self.repositories
+            .iter()
+            .filter_map(|r| r.strip_prefix("file://"))
+            .map(std::path::PathBuf::from)
+            .collect()
+    }
+
+    /// Matches the request and runs the rule's pipeline.
+    pub async fn evaluate(&self, req: &RequestInfo) -> Verdict {
+        let compiled = self.current.load_full();
+        let matched = compiled
+            .rules
+            .find(&req.method, &req.scheme, &req.host, &req.path);
+        let (rule, captures) = match matched {
+            Ok(m) => (m.rule, m.captures),
+            Err(rules::MatchError::NoMatch) => {
+                let err = PipelineError::new(
+                    rules::pipeline::ErrorKind::NotFound,
+                    "Requested url does not match any rules",
+                );
+                return Verdict::Deny {
+                    response: handle(&err, req, &[], &compiled.fallback),
+                    rule_id: None,
+                };
+            }
+            Err(
+                e @ (rules::MatchError::InvalidPath(_)
+                | rules::MatchError::InvalidScheme
+                | rules::MatchError::InvalidHost),
+            ) => {
+                let err = PipelineError::new(rules::pipeline::ErrorKind::BadRequest, e.to_string());
+                return Verdict::Deny {
+                    response: handle(&err, req, &[], &compiled.fallback),
+                    rule_id: None,
+                };
+            }
+            Err(rules::MatchError::Multiple(ids)) => {
+                let err = PipelineError::internal(format!(
+                    "Expected exactly one rule but found multiple rules: {}",
+                    ids.join(", ")
+                ));
+                return Verdict::Deny {
+                    response: handle(&err, req, &[], &compiled.fallback),
+                    rule_id: None,
+                };
+            }
+        };
+        let id = rule.id().to_owned();
+        let Some(pipeline) = compiled.pipelines.get(&id) else {
+            let err = PipelineError::internal("the matched rule has no pipeline");
+            return Verdict::Deny {
+                response: handle(&err, req, &[], &compiled.fallback),
+                rule_id: Some(id),
+            };
+        };
+        match pipeline.run(req, captures).await {
+            Ok(granted) => Verdict::Allow {
+                upstream: Some(rule.rule().upstream.clone()).filter(|u| !u.url.is_empty()),
+                strip: pipeline.stripped_headers().to_vec(),
+                set: granted.session.header,
+                rule_id: id,
+            },
+            Err(err) => {
+                tracing::debug!(rule = %id, kind = err.kind.name(), reason = %err.reason, "request denied");
+                Verdict::Deny {
+                    response: handle(&err, req, &pipeline.errors, &compiled.fallback),
+                    rule_id: Some(id),
+                }
+            }
+        }
+    }
+}
+
+fn compile(
+    repositories: &[String],
+    extra: Vec<rules::Rule>,
+    strategy: rules::Strategy,
+    config: &PipelineConfig,
+    services: &Services,
+) -> Result<Compiled, String> {
+    let mut all = extra;
+    for repo in repositories {
+        all.extend(rules::load_repository(repo).map_err(|e| e.to_string())?);
+    }
+    let mut pipelines = HashMap::new();
+    for r in &all {
+        pipelines.insert(
+            r.id.clone(),
+            Arc::new(Pipeline::build(r, config, services)?),
+        );
+    }
+    let fallback = config
+        .error_fallback
+        .iter()
+        .map(|name| ErrorHandler::build(name, None, config))
+        .collect::<Result<Vec<_>, _>>()?;
+    let source = all.clone();
+    let rules = rules::RuleSet::compile(all, strategy).map_err(|e| e.to_string())?;
+    Ok(Compiled {
+        rules,
+        pipelines,
+        fallback,
+        source,
+    })
+}
+
+/// Outgoing HTTP for remote session checks and authorizers.
+#[derive(Debug, Clone)]
+pub struct ReqwestClient {
+    http: reqwest::Client,
+}
+
+impl ReqwestClient {
+    /// A client with a total timeout per call.
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+}
+
+#[async_trait]
+impl HttpClient for ReqwestClient {
+    async fn send(&self, req: OutboundRequest) -> Result<InboundResponse, String> {
+        let method =
+            reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| e.to_string())?;
+        let mut b = self.http.request(method, &req.url);
+        for (k, v) in &req.headers {
+            b = b.header(k.as_str(), v.as_str());
+        }
+        if let Some(body) = req.body {
+            b = b.body(body);
+        }
+        let res = b.send().await.map_err(|e| e.to_string())?;
+        let status = res.status().as_u16();
+        let headers = res
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let body = res.bytes().await.map_err(|e| e.to_string())?.to_vec();
+        Ok(InboundResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// Our sessions for `cookie_session` and `bearer_token`: the session cache.
+pub struct CacheSessions {
+    /// Session manager.
+    pub sessions: identity::session::manager::SessionManager,
+    /// Cookie codec.
+    pub cookie: identity::session::cookie::CookieCodec,
+    /// Cookie name.
+    pub cookie_name: String,
+}
+
+#[async_trait]
+impl SessionLookup for CacheSessions {
+    fn cookie_name(&self) -> &str {
+        &self.cookie_name
+    }
+
+    fn open_cookie(&self, value: &str) -> Option<String> {
+        self.cookie.open(value)
+    }
+
+    async fn lookup(&self, token: &str) -> Result<Option<SessionView>, String> {
+        let Some(snapshot) = self
+            .sessions
+            .authenticate(token)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(None);
+        };
+        let extra: serde_json::Value =
+            serde_json::from_str(&snapshot.body).map_err(|e| e.to_string())?;
+        Ok(Some(SessionView {
+            subject: snapshot.identity_id.to_string(),
+            extra,
+        }))
+    }
+}

@@ -1,0 +1,185 @@
+//! The forward-auth decisions API with access rules: Traefik, nginx and Envoy request shapes, every outcome.
+
+use serde_json::{json, Value};
+use tests::{backend_tests, Backend, TestEnv};
+
+backend_tests!(decisions_follow_the_rules);
+
+fn rules() -> String {
+    json!([
+        {
+            "id": "public",
+            "match": {"url": "http://app.test/public/<.*>", "methods": ["GET"]},
+            "authenticators": [{"handler": "anonymous", "config": {"subject": "guest"}}],
+            "authorizer": {"handler": "allow"},
+            "mutators": [{"handler": "header", "config": {"headers": {"X-User": "{{ print .Subject }}", "X-Part": "{{ printIndex .MatchContext.RegexpCaptureGroups 0 }}"}}}]
+        },
+        {
+            "id": "private",
+            "match": {"url": "http://app.test/private/<.*>", "methods": ["GET", "POST"]},
+            "authenticators": [{"handler": "cookie_session"}, {"handler": "bearer_token"}],
+            "authorizer": {"handler": "allow"},
+            "mutators": [{"handler": "header", "config": {"preset": "portcullis"}}],
+            "errors": [{"handler": "redirect", "config": {"when": [{"error": ["unauthorized"], "request": {"header": {"accept": ["text/html"]}}}]}}]
+        },
+        {
+            "id": "closed",
+            "match": {"url": "http://app.test/closed", "methods": ["GET"]},
+            "authenticators": [{"handler": "noop"}],
+            "authorizer": {"handler": "deny"},
+            "mutators": [{"handler": "noop"}]
+        }
+    ])
+    .to_string()
+}
+
+async fn decide(env: &TestEnv, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = env.http.get(format!("{}{path}", env.api));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    req.send().await.unwrap()
+}
+
+fn traefik<'a>(uri: &'a str, accept: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("X-Forwarded-Method", "GET"),
+        ("X-Forwarded-Proto", "http"),
+        ("X-Forwarded-Host", "app.test"),
+        ("X-Forwarded-Uri", uri),
+        ("Accept", accept),
+    ]
+}
+
+async fn decisions_follow_the_rules(backend: Backend) {
+    let env = TestEnv::builder(backend)
+        .file("rules.json", &rules())
+        .set(r#"access_rules.repositories=["file://{dir}/rules.json"]"#)
+        .start()
+        .await;
+    // Traefik: anonymous access with templated headers.
+    let res = decide(&env, "decisions", &traefik("/public/docs?x=1", "*/*")).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-user"], "guest");
+    assert_eq!(res.headers()["x-part"], "docs");
+    // No session: JSON clients get 401, browsers a redirect to the login page with return_to.
+    let res = decide(
+        &env,
+        "decisions",
+        &traefik("/private/a", "application/json"),
+    )
+    .await;
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 401);
+    let res = decide(&env, "decisions", &traefik("/private/a", "text/html")).await;
+    assert_eq!(res.status(), 302);
+    let location = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&env.public_url("self-service/login/browser?return_to=")),
+        "{location}"
+    );
+    assert!(
+        location.contains("http%3A%2F%2Fapp.test%2Fprivate%2Fa"),
+        "{location}"
+    );
+    // With a session token: the identity headers.
+    let identity = env
+        .create_identity(json!({"schema_id": "default", "traits": {"email": "edge@example.com"}}))
+        .await;
+    let id = identity["id"].as_str().unwrap();
+    let token = env.login(id).await;
+    let bearer = format!("Bearer {token}");
+    let mut h = traefik("/private/a", "text/html");
+    h.push(("Authorization", &bearer));
+    let res = decide(&env, "decisions", &h).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-user-id"], id);
+    assert_eq!(res.headers()["x-user-email"], "edge@example.com");
+    // And with the session cookie.
+    let cookie = env.cookie_for(&token);
+    let mut h = traefik("/private/b", "text/html");
+    h.push(("Cookie", &cookie));
+    assert_eq!(decide(&env, "decisions", &h).await.status(), 200);
+    // nginx: X-Original-URL; a redirect becomes 401 with the Location nginx can use.
+    let res = decide(
+        &env,
+        "decisions",
+        &[
+            ("X-Original-URL", "http://app.test/private/x"),
+            ("X-Original-Method", "GET"),
+            ("Accept", "text/html"),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 401);
+    assert!(res.headers()["location"]
+        .to_str()
+        .unwrap()
+        .contains("self-service/login/browser"));
+    // Envoy: the original path after /decisions, the Host header as is.
+    let res = decide(&env, "decisions/public/y", &[("Host", "app.test")]).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-part"], "y");
+    // Path tricks cannot reach a rule they should not.
+    for trick in [
+        "/public/../private/a",
+        "/public/%2e%2e/private/a",
+        "//private/a",
+    ] {
+        let res = decide(&env, "decisions", &traefik(trick, "application/json")).await;
+        assert!(
+            res.status() == 401 || res.status() == 404 || res.status() == 400,
+            "{trick}: {}",
+            res.status()
+        );
+        assert!(
+            !res.headers().contains_key("x-user"),
+            "{trick} reached the public rule"
+        );
+    }
+    // Deny, no match, wrong method.
+    assert_eq!(
+        decide(&env, "decisions", &traefik("/closed", "*/*"))
+            .await
+            .status(),
+        403
+    );
+    assert_eq!(
+        decide(&env, "decisions", &traefik("/elsewhere", "*/*"))
+            .await
+            .status(),
+        404
+    );
+    let mut post = traefik("/public/docs", "*/*");
+    post[0] = ("X-Forwarded-Method", "DELETE");
+    assert_eq!(decide(&env, "decisions", &post).await.status(), 404);
+    // The rules API.
+    let all: Value = env
+        .http
+        .get(format!("{}rules", env.api))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 3);
+    let one: Value = env
+        .http
+        .get(format!("{}rules/private", env.api))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["id"], "private");
+    let missing = env
+        .http
+        .get(format!("{}rules/nope", env.api))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
