@@ -9,12 +9,12 @@ use serde_json::{Map, Value};
 use super::source::URL_SAFE_LENIENT;
 
 /// Smallest RSA modulus accepted (Go's crypto/rsa refuses smaller keys too).
-const RSA_MIN_BITS: usize = 1024;
+pub(crate) const RSA_MIN_BITS: usize = 1024;
 /// Largest RSA modulus accepted; larger keys are almost certainly a mistake and slow to use.
-const RSA_MAX_BITS: usize = 16384;
+pub(crate) const RSA_MAX_BITS: usize = 16384;
 
 /// A private key able to produce a JWS signature.
-pub(super) enum SigningKey {
+pub(crate) enum SigningKey {
     Rs256(Box<rsa::pkcs1v15::SigningKey<rsa::sha2::Sha256>>),
     Es256(Box<p256::ecdsa::SigningKey>),
     EdDsa(Box<ed25519_dalek::SigningKey>),
@@ -22,7 +22,7 @@ pub(super) enum SigningKey {
 
 impl SigningKey {
     /// The JWS `alg` this key signs with.
-    pub(super) fn alg(&self) -> &'static str {
+    pub(crate) fn alg(&self) -> &'static str {
         match self {
             Self::Rs256(_) => "RS256",
             Self::Es256(_) => "ES256",
@@ -33,7 +33,7 @@ impl SigningKey {
     /// Signs `message` (the JWS signing input) and returns the raw JWS signature bytes.
     ///
     /// ES256 signatures are the fixed-size `r || s` concatenation required by RFC 7518, not DER.
-    pub(super) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
+    pub(crate) fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String> {
         match self {
             Self::Rs256(key) => key
                 // Randomized (blinded) signing protects the private exponent against timing leaks.
@@ -55,9 +55,9 @@ impl SigningKey {
 }
 
 /// The key chosen from a JWKS.
-pub(super) struct SelectedKey {
-    pub(super) key: SigningKey,
-    pub(super) kid: Option<String>,
+pub(crate) struct SelectedKey {
+    pub(crate) key: SigningKey,
+    pub(crate) kid: Option<String>,
 }
 
 /// Parses a JWKS document (or a single JWK) and returns the first key that holds private
@@ -65,7 +65,7 @@ pub(super) struct SelectedKey {
 ///
 /// Keys without private material or of an unsupported type are skipped. The chosen key must be
 /// well formed and, when it carries an `alg`, that `alg` must be the one its type signs with.
-pub(super) fn select_signing_key(document: &[u8]) -> Result<SelectedKey, String> {
+pub(crate) fn select_signing_key(document: &[u8]) -> Result<SelectedKey, String> {
     let doc: Value =
         serde_json::from_slice(document).map_err(|e| format!("the JWKS is not valid JSON: {e}"))?;
     let keys: Vec<&Value> = match &doc {

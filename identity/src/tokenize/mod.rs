@@ -27,9 +27,9 @@
 //! dot-separated keys or array indexes, e.g. `"{{ session.identity.traits.email }}"`. Missing
 //! paths give `null`; stepping into a string, number or boolean is a mapper error.
 
-mod jwk;
+pub(crate) mod jwk;
 mod mapper;
-mod source;
+pub(crate) mod source;
 #[cfg(test)]
 mod tests;
 

@@ -12,7 +12,7 @@ const STANDARD_LENIENT: GeneralPurpose = GeneralPurpose::new(
 );
 
 /// URL-safe alphabet, padding optional.
-pub(super) const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(
+pub(crate) const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(
     &alphabet::URL_SAFE,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
@@ -25,7 +25,7 @@ pub(super) const URL_SAFE_LENIENT: GeneralPurpose = GeneralPurpose::new(
 /// * `base64://<data>` with the data in standard or URL-safe base64, padded or not.
 ///
 /// `http(s)://` is not supported: templates are loaded once at startup and must be local.
-pub(super) fn load(url: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn load(url: &str) -> Result<Vec<u8>, String> {
     let url = url.trim();
     if let Some(data) = url.strip_prefix("base64://") {
         let data: String = data.chars().filter(|c| !c.is_ascii_whitespace()).collect();

@@ -25,10 +25,18 @@ pub fn build(
     let global = config.authenticators.get(name);
     let known = matches!(
         name,
-        "noop" | "anonymous" | "unauthorized" | "cookie_session" | "bearer_token"
+        "noop" | "anonymous" | "unauthorized" | "cookie_session" | "bearer_token" | "jwt"
     );
     if !known {
         return Err(format!("unknown authenticator {name:?}"));
+    }
+    if name == "jwt" {
+        return super::jwt::build_authenticator(
+            rule_config,
+            config,
+            services,
+            services.clock.clone(),
+        );
     }
     if !global.is_some_and(|g| g.enabled) {
         return Ok(Arc::new(Disabled(format!("authenticators.{name}"))));

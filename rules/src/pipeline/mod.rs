@@ -9,6 +9,7 @@
 pub mod authn;
 pub mod authz;
 pub mod errors;
+pub mod jwt;
 pub mod mutate;
 
 use async_trait::async_trait;
@@ -281,6 +282,8 @@ pub struct Services {
     pub http: Arc<dyn HttpClient>,
     /// Our sessions (absent when the identity module is off).
     pub sessions: Option<Arc<dyn SessionLookup>>,
+    /// The time (JWT expiry, JWKS and ID token caches).
+    pub clock: identity::SharedClock,
 }
 
 impl std::fmt::Debug for Services {
@@ -469,7 +472,7 @@ impl Pipeline {
         let mutators = rule
             .mutators
             .iter()
-            .map(|h| mutate::build(&h.handler, h.config.as_ref(), config))
+            .map(|h| mutate::build(&h.handler, h.config.as_ref(), config, &services.clock))
             .collect::<Result<Vec<_>, _>>()
             .map_err(named)?;
         if mutators.is_empty() {

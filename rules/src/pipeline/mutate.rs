@@ -48,9 +48,13 @@ pub fn build(
     name: &str,
     rule_config: Option<&Value>,
     config: &PipelineConfig,
+    clock: &identity::SharedClock,
 ) -> Result<Arc<dyn Mutator>, String> {
-    if !matches!(name, "noop" | "header" | "cookie") {
+    if !matches!(name, "noop" | "header" | "cookie" | "id_token") {
         return Err(format!("unknown mutator {name:?}"));
+    }
+    if name == "id_token" {
+        return super::jwt::build_id_token(rule_config, config, clock.clone());
     }
     let global = config.mutators.get(name);
     if !global.is_some_and(|g| g.enabled) {

@@ -61,6 +61,7 @@ fn services(http: &Arc<FakeHttp>) -> Services {
     Services {
         http: http.clone(),
         sessions: Some(Arc::new(FakeSessions)),
+        clock: Arc::new(identity::SystemClock),
     }
 }
 
