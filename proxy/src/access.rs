@@ -23,6 +23,8 @@ pub struct Compiled {
     pub fallback: Vec<ErrorHandler>,
     /// The rules as loaded (for `GET /rules`).
     pub source: Vec<rules::Rule>,
+    /// The public keys of every `id_token` mutator (`/.well-known/jwks.json`).
+    pub jwks: serde_json::Value,
 }
 
 /// What to do with a request.
@@ -256,6 +258,13 @@ fn compile(
         .iter()
         .map(|name| ErrorHandler::build(name, None, config))
         .collect::<Result<Vec<_>, _>>()?;
+    let jwks = rules::pipeline::jwt::id_token_public_keys(
+        config,
+        all.iter()
+            .flat_map(|r| r.mutators.iter())
+            .filter(|m| m.handler == "id_token")
+            .map(|m| m.config.as_ref()),
+    )?;
     let source = all.clone();
     let rules = rules::RuleSet::compile(all, strategy).map_err(|e| e.to_string())?;
     Ok(Compiled {
@@ -263,6 +272,7 @@ fn compile(
         pipelines,
         fallback,
         source,
+        jwks,
     })
 }
 

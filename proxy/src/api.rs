@@ -207,8 +207,12 @@ async fn get_rule(
         .ok_or_else(ApiError::not_found)
 }
 
-async fn jwks(State(_state): State<AppState>) -> Response {
-    let mut res = Json(json!({"keys": []})).into_response();
+async fn jwks(State(state): State<AppState>) -> Response {
+    let keys = match &state.access {
+        Some(a) => a.current().jwks.clone(),
+        None => json!({"keys": []}),
+    };
+    let mut res = Json(keys).into_response();
     res.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=60"),

@@ -252,8 +252,10 @@ async fn access_engine(
     sessions: &SessionManager,
     cookie: &CookieCodec,
     stop: watch::Receiver<bool>,
+    clock: SharedClock,
 ) -> anyhow::Result<access::Access> {
     let services = rules::pipeline::Services {
+        clock,
         http: Arc::new(access::ReqwestClient::new(std::time::Duration::from_secs(
             5,
         ))),
@@ -466,8 +468,17 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     )
     .with_throttle(throttle(&config, options.clock.clone()).await?)
     .with_hooks(Arc::new(hooks::ConfiguredHooks::from_config(&config)?));
-    let access =
-        Arc::new(access_engine(&config, &public_base, &sessions, &cookie, rx.clone()).await?);
+    let access = Arc::new(
+        access_engine(
+            &config,
+            &public_base,
+            &sessions,
+            &cookie,
+            rx.clone(),
+            options.clock.clone(),
+        )
+        .await?,
+    );
     let csrf_cookie = flows::security::csrf_cookie_name(
         config
             .serve
