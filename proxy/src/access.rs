@@ -276,6 +276,54 @@ fn compile(
     })
 }
 
+/// Polls the repository files every `every` and reloads when one changes. A bad file keeps the old rule set (and
+/// says why in the log); a later good version is picked up.
+pub async fn watch(
+    access: Arc<Access>,
+    extra: Vec<rules::Rule>,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let files = access.watched_files();
+    if files.is_empty() {
+        return;
+    }
+    let prints = |files: &[std::path::PathBuf]| -> Vec<Option<rules::Fingerprint>> {
+        files.iter().map(|f| rules::fingerprint(f)).collect()
+    };
+    let mut last = prints(&files);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let files2 = files.clone();
+        let now = match tokio::task::spawn_blocking(move || {
+            files2
+                .iter()
+                .map(|f| rules::fingerprint(f))
+                .collect::<Vec<_>>()
+        })
+        .await
+        {
+            Ok(n) => n,
+            Err(_) => continue,
+        };
+        if now == last {
+            continue;
+        }
+        last = now;
+        match access.reload(extra.clone()) {
+            Ok(()) => tracing::info!("access rules reloaded"),
+            Err(e) => {
+                tracing::error!(error = %e, "access rules not reloaded; keeping the previous rule set")
+            }
+        }
+    }
+}
+
 /// Outgoing HTTP for remote session checks and authorizers.
 #[derive(Debug, Clone)]
 pub struct ReqwestClient {

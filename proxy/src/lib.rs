@@ -253,7 +253,7 @@ async fn access_engine(
     cookie: &CookieCodec,
     stop: watch::Receiver<bool>,
     clock: SharedClock,
-) -> anyhow::Result<access::Access> {
+) -> anyhow::Result<(access::Access, Vec<rules::Rule>)> {
     let services = rules::pipeline::Services {
         clock,
         http: Arc::new(access::ReqwestClient::new(std::time::Duration::from_secs(
@@ -273,13 +273,13 @@ async fn access_engine(
     } else {
         Vec::new()
     };
-    let mut engine = access::Access::load(config, public_base, services, extra)?;
+    let mut engine = access::Access::load(config, public_base, services, extra.clone())?;
     engine.default_upstream = match &config.proxy.upstream {
         Some(u) => Some(url::Url::parse(u).context("proxy.upstream is not a URL")?),
         None if demo => Some(url::Url::parse(&demo::start(stop).await?)?),
         None => None,
     };
-    Ok(engine)
+    Ok((engine, extra))
 }
 
 /// The login throttle: in Redis when `cache.redis.url` is set (every replica counts together), else in-process.
@@ -468,17 +468,22 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     )
     .with_throttle(throttle(&config, options.clock.clone()).await?)
     .with_hooks(Arc::new(hooks::ConfiguredHooks::from_config(&config)?));
-    let access = Arc::new(
-        access_engine(
-            &config,
-            &public_base,
-            &sessions,
-            &cookie,
-            rx.clone(),
-            options.clock.clone(),
-        )
-        .await?,
-    );
+    let (access, extra_rules) = access_engine(
+        &config,
+        &public_base,
+        &sessions,
+        &cookie,
+        rx.clone(),
+        options.clock.clone(),
+    )
+    .await?;
+    let access = Arc::new(access);
+    tokio::spawn(access::watch(
+        access.clone(),
+        extra_rules,
+        std::time::Duration::from_secs(1),
+        rx.clone(),
+    ));
     let csrf_cookie = flows::security::csrf_cookie_name(
         config
             .serve

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 use tests::{backend_tests, Backend, TestEnv};
 
-backend_tests!(decisions_follow_the_rules);
+backend_tests!(decisions_follow_the_rules, rules_reload_atomically);
 
 fn rules() -> String {
     json!([
@@ -182,4 +182,105 @@ async fn decisions_follow_the_rules(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+}
+
+/// Waits (bounded) until `check` holds, polling; the watcher runs on its own schedule.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+async fn rules_reload_atomically(backend: Backend) {
+    let env = TestEnv::builder(backend)
+        .file("rules.json", &rules())
+        .set(r#"access_rules.repositories=["file://{dir}/rules.json"]"#)
+        .start()
+        .await;
+    let path = env.dir.path().join("rules.json");
+    assert_eq!(
+        decide(&env, "decisions", &traefik("/new", "*/*"))
+            .await
+            .status(),
+        404
+    );
+    // Requests keep flowing while the rules are swapped; none may fail.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hammer = {
+        let (http, url, stop) = (
+            env.http.clone(),
+            format!("{}decisions", env.api),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let res = http
+                    .get(&url)
+                    .header("X-Forwarded-Host", "app.test")
+                    .header("X-Forwarded-Uri", "/public/a")
+                    .header("X-Forwarded-Method", "GET")
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push(res.status().as_u16());
+            }
+            statuses
+        })
+    };
+    let mut more: Value = serde_json::from_str(&rules()).unwrap();
+    more.as_array_mut().unwrap().push(json!({
+        "id": "new",
+        "match": {"url": "http://app.test/new", "methods": ["GET"]},
+        "authenticators": [{"handler": "anonymous"}],
+        "authorizer": {"handler": "allow"},
+        "mutators": [{"handler": "noop"}]
+    }));
+    std::fs::write(&path, more.to_string()).unwrap();
+    eventually("the new rule", || async {
+        decide(&env, "decisions", &traefik("/new", "*/*"))
+            .await
+            .status()
+            == 200
+    })
+    .await;
+    let access = env.running.as_ref().unwrap().state.access.clone().unwrap();
+    let failures_before = access
+        .reload_failures
+        .load(std::sync::atomic::Ordering::Relaxed);
+    std::fs::write(&path, "[{\"id\": \"broken\", \"match\": ").unwrap();
+    eventually("the bad file to be noticed", || async {
+        access
+            .reload_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > failures_before
+    })
+    .await;
+    assert_eq!(
+        decide(&env, "decisions", &traefik("/new", "*/*"))
+            .await
+            .status(),
+        200,
+        "a bad file keeps the old rule set"
+    );
+    assert_eq!(
+        decide(&env, "decisions", &traefik("/public/a", "*/*"))
+            .await
+            .status(),
+        200
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let statuses = hammer.await.unwrap();
+    assert!(!statuses.is_empty());
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
 }
