@@ -9,8 +9,10 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod edge;
 pub mod error;
 mod extract;
+pub mod gateway;
 pub mod hibp;
 pub mod hooks;
 pub mod metrics;
@@ -95,6 +97,8 @@ pub struct Running {
     pub admin_addr: Option<SocketAddr>,
     /// Where the api listener (decisions, rules, JWKS) is.
     pub api_addr: Option<SocketAddr>,
+    /// Where the edge proxy listens.
+    pub proxy_addr: Option<SocketAddr>,
     /// Public base URL (trailing slash).
     pub public_url: String,
     /// Admin base URL (trailing slash).
@@ -106,6 +110,7 @@ pub struct Running {
     shutdown: watch::Sender<bool>,
     shutdown_timeout: std::time::Duration,
     tasks: JoinSet<std::io::Result<()>>,
+    gateway: Option<gateway::Gateway>,
 }
 
 impl std::fmt::Debug for Running {
@@ -121,6 +126,9 @@ impl Running {
     /// Stops accepting, drains in-flight requests and waits for the listeners to finish.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
+        if let Some(g) = self.gateway.take() {
+            g.shutdown().await;
+        }
         let drain = async { while self.tasks.join_next().await.is_some() {} };
         let _ = tokio::time::timeout(self.shutdown_timeout, drain).await;
         self.db.close().await;
@@ -280,6 +288,50 @@ async fn access_engine(
         None => None,
     };
     Ok((engine, extra))
+}
+
+/// Starts the edge proxy on `serve.proxy`, sending reserved paths to the public listener.
+async fn start_gateway(
+    state: &AppState,
+    public_addr: Option<SocketAddr>,
+) -> anyhow::Result<gateway::Gateway> {
+    let p = &state.config.serve.proxy;
+    let listener = bind(&p.host, p.port).await?.into_std()?;
+    let identity_addr = match public_addr {
+        Some(a) if a.ip().is_unspecified() => SocketAddr::from(([127, 0, 0, 1], a.port())),
+        Some(a) => a,
+        None => SocketAddr::from(([127, 0, 0, 1], state.config.serve.public.port)),
+    };
+    let mut trusted = p
+        .trusted_proxies
+        .iter()
+        .map(|c| {
+            c.parse::<gateway::Cidr>()
+                .map_err(|e| anyhow::anyhow!("serve.proxy.trusted_proxies: {c:?}: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if p.trust_forwarded_headers {
+        trusted.extend(
+            ["0.0.0.0/0", "::/0"]
+                .iter()
+                .filter_map(|c| c.parse::<gateway::Cidr>().ok()),
+        );
+    }
+    let mut config = gateway::GatewayConfig::new(listener, identity_addr);
+    config.trusted_proxies = trusted;
+    config.shutdown_timeout = state.config.serve.shutdown_timeout.0;
+    config.upstream_timeouts.connect = p.connect_timeout.0;
+    config.upstream_timeouts.read = p.read_timeout.0;
+    // The decider uses our sqlx and Redis pools: run it on the application's runtime.
+    config.runtime = gateway::GatewayRuntime::Shared(tokio::runtime::Handle::current());
+    let g = gateway::Gateway::start(
+        config,
+        Arc::new(edge::EdgeDecider {
+            state: state.clone(),
+        }),
+    )?;
+    tracing::info!(addr = %g.local_addr(), "edge proxy listening");
+    Ok(g)
 }
 
 /// The login throttle: in Redis when `cache.redis.url` is set (every replica counts together), else in-process.
@@ -510,6 +562,12 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     };
 
     let state_for_running = state.clone();
+    let gateway = if state.config.serve.proxy.disabled {
+        None
+    } else {
+        Some(start_gateway(&state, public_addr).await?)
+    };
+    let proxy_addr = gateway.as_ref().map(gateway::Gateway::local_addr);
     tokio::spawn(sweep_expired(
         flow_pool_for_sweep,
         state.clock.clone(),
@@ -533,6 +591,8 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         public_addr,
         admin_addr,
         api_addr,
+        proxy_addr,
+        gateway,
         public_url: public_base,
         admin_url: admin_base,
         db,

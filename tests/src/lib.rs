@@ -41,6 +41,8 @@ pub struct TestEnv {
     pub admin: String,
     /// Api listener base URL (decisions, rules; trailing slash).
     pub api: String,
+    /// Edge proxy base URL (trailing slash).
+    pub proxy: String,
     /// An HTTP client that does not follow redirects.
     pub http: reqwest::Client,
     /// The injected clock.
@@ -271,6 +273,10 @@ impl TestEnvBuilder {
         TestEnv {
             public: running.public_url.clone(),
             admin: running.admin_url.clone(),
+            proxy: running
+                .proxy_addr
+                .map(|a| format!("http://{a}/"))
+                .unwrap_or_default(),
             api: running
                 .api_addr
                 .map(|a| format!("http://{a}/"))

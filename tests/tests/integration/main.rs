@@ -6,6 +6,7 @@ mod browser_flows;
 mod cli;
 mod decisions;
 mod errors;
+mod gateway;
 mod hooks;
 mod native_flows;
 mod public;

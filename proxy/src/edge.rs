@@ -1,0 +1,190 @@
+//! The edge proxy's decider: reserved paths go to the identity module, `/sessions/whoami` is answered from the
+//! session cache right here, and everything else runs through the access rules.
+
+use crate::access::Verdict;
+use crate::gateway::{Decider, Decision, GatewayRequest};
+use crate::AppState;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use rules::pipeline::{is_identity_header, RequestInfo};
+use serde_json::json;
+
+/// Decides for the gateway.
+pub struct EdgeDecider {
+    /// Shared state.
+    pub state: AppState,
+}
+
+fn respond(status: StatusCode, headers: Vec<(HeaderName, HeaderValue)>, body: Vec<u8>) -> Decision {
+    Decision::Respond {
+        status,
+        headers,
+        body: body.into(),
+    }
+}
+
+fn json_error(status: StatusCode, reason: &str) -> Decision {
+    let body = json!({"error": {
+        "code": status.as_u16(),
+        "status": status.canonical_reason().unwrap_or(""),
+        "message": reason,
+    }});
+    respond(
+        status,
+        vec![(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body.to_string().into_bytes(),
+    )
+}
+
+impl EdgeDecider {
+    /// `/sessions/whoami` from the cache, through the very handler the public listener uses (same bytes).
+    async fn whoami(&self, req: &GatewayRequest) -> Decision {
+        let res = match crate::sessions::whoami(
+            State(self.state.clone()),
+            req.headers.clone(),
+            RawQuery(req.query.clone()),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        };
+        let (parts, body) = res.into_parts();
+        let body = axum::body::to_bytes(body, 16 * 1024 * 1024)
+            .await
+            .map(|b| b.to_vec())
+            .unwrap_or_default();
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        respond(parts.status, headers, body)
+    }
+}
+
+#[async_trait::async_trait]
+impl Decider for EdgeDecider {
+    async fn decide(&self, req: &GatewayRequest) -> Decision {
+        let path = match rules::normalize_path(&req.path) {
+            Ok(p) => p,
+            Err(e) => {
+                return json_error(
+                    StatusCode::BAD_REQUEST,
+                    &format!("invalid request path: {e}"),
+                )
+            }
+        };
+        if path == "/sessions/whoami" {
+            return self.whoami(req).await;
+        }
+        if crate::gateway::is_reserved_path(&path) {
+            return Decision::Identity;
+        }
+        let Some(access) = self.state.access.as_ref() else {
+            return json_error(
+                StatusCode::NOT_FOUND,
+                "Requested url does not match any rules",
+            );
+        };
+        let headers: Vec<(String, String)> = req
+            .headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let info = RequestInfo {
+            method: req.method.as_str().to_owned(),
+            scheme: req.scheme.to_owned(),
+            host: req.host.clone(),
+            path: path.clone(),
+            query: req.query.clone(),
+            headers,
+            client_ip: req.client_ip,
+            forwarded_for: None,
+        };
+        match access.evaluate(&info).await {
+            Verdict::Allow {
+                upstream,
+                strip,
+                set,
+                ..
+            } => {
+                let (url, preserve_host, strip_path) = match upstream {
+                    Some(u) => match url::Url::parse(&u.url) {
+                        Ok(url) => (
+                            url,
+                            u.preserve_host,
+                            Some(u.strip_path).filter(|s| !s.is_empty()),
+                        ),
+                        Err(_) => {
+                            return json_error(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                "the rule's upstream is not a URL",
+                            )
+                        }
+                    },
+                    None => match &access.default_upstream {
+                        Some(u) => (u.clone(), false, None),
+                        None => {
+                            return json_error(
+                                StatusCode::BAD_GATEWAY,
+                                "the rule names no upstream and proxy.upstream is not set",
+                            )
+                        }
+                    },
+                };
+                // Every identity header a client sent goes, plus whatever this rule's mutators set.
+                let mut remove: Vec<HeaderName> = req
+                    .headers
+                    .keys()
+                    .filter(|k| is_identity_header(k.as_str()))
+                    .cloned()
+                    .collect();
+                remove.extend(
+                    strip
+                        .iter()
+                        .filter_map(|h| HeaderName::try_from(h.as_str()).ok()),
+                );
+                let mut set_headers = Vec::with_capacity(set.len());
+                for (k, v) in set {
+                    match (HeaderName::try_from(k), HeaderValue::try_from(v)) {
+                        (Ok(k), Ok(v)) => set_headers.push((k, v)),
+                        _ => {
+                            return json_error(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                "a mutator produced an invalid header",
+                            )
+                        }
+                    }
+                }
+                Decision::Forward {
+                    upstream: url,
+                    preserve_host,
+                    strip_path,
+                    path: Some(path),
+                    remove_headers: remove,
+                    set_headers,
+                }
+            }
+            Verdict::Deny { response, .. } => {
+                let status = StatusCode::from_u16(response.status)
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let headers = response
+                    .headers
+                    .into_iter()
+                    .filter_map(|(k, v)| {
+                        Some((
+                            HeaderName::try_from(k).ok()?,
+                            HeaderValue::try_from(v).ok()?,
+                        ))
+                    })
+                    .collect();
+                respond(status, headers, response.body)
+            }
+        }
+    }
+}
