@@ -333,6 +333,12 @@ pub fn return_policy(state: &AppState, kind: Option<FlowKind>) -> ReturnToPolicy
     if state.config.ui.enabled {
         allowed.push(format!("{}ui/", state.public_base));
     }
+    if state.config.dev && !state.config.serve.proxy.disabled {
+        // `--dev`: the demo behind the edge proxy sends people back to it after signing in.
+        let port = state.config.serve.proxy.port;
+        allowed.push(format!("http://127.0.0.1:{port}/"));
+        allowed.push(format!("http://localhost:{port}/"));
+    }
     ReturnToPolicy {
         allowed,
         default: default_return(state, kind),
