@@ -125,10 +125,11 @@ impl std::fmt::Debug for Running {
 impl Running {
     /// Stops accepting, drains in-flight requests and waits for the listeners to finish.
     pub async fn shutdown(mut self) {
-        let _ = self.shutdown.send(true);
+        // The gateway first: its in-flight requests may still need the identity listeners.
         if let Some(g) = self.gateway.take() {
             g.shutdown().await;
         }
+        let _ = self.shutdown.send(true);
         let drain = async { while self.tasks.join_next().await.is_some() {} };
         let _ = tokio::time::timeout(self.shutdown_timeout, drain).await;
         self.db.close().await;
