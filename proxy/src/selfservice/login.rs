@@ -193,17 +193,14 @@ async fn init_browser_inner(
     {
         return Err(flow_error(FlowError::RegistrationDisabled));
     }
-    if let Some(s) = &session {
-        if kind == FlowKind::Registration || !refresh {
-            return match client {
-                Client::Html => Ok(see_other(
-                    &completion_target(state, Some(kind), return_to.as_deref())?,
-                    &[],
-                )),
-                Client::Json => Err(session_already_available()),
-            };
-        }
-        let _ = s;
+    if session.is_some() && (kind == FlowKind::Registration || !refresh) {
+        return match client {
+            Client::Html => Ok(see_other(
+                &completion_target(state, Some(kind), return_to.as_deref())?,
+                &[],
+            )),
+            Client::Json => Err(session_already_available()),
+        };
     }
     let (csrf, set_cookie) = ensure_csrf(state, headers);
     let flow = state
@@ -381,11 +378,10 @@ pub async fn submit(
         Ok(b) => b,
         Err(e) => return fail(&state, client, e).await,
     };
+    let device = device_info(Some(peer.ip()), &headers);
     let ctx = SubmitContext {
-        device: device_info(Some(peer.ip()), &headers),
-        client_ip: device_info(Some(peer.ip()), &headers)
-            .ip_address
-            .and_then(|ip| ip.parse().ok()),
+        client_ip: device.ip_address.as_deref().and_then(|ip| ip.parse().ok()),
+        device,
         request: hook_request(&state, &headers, "POST", url),
     };
     match submit_inner(&state, &headers, kind, flow, body, ctx, client).await {
@@ -435,7 +431,7 @@ async fn submit_inner(
         check_csrf(state, headers, &body)?;
     }
     let session = current_session(state, headers).await?;
-    if let Some(s) = &session {
+    if session.is_some() {
         if kind == FlowKind::Registration {
             return match client {
                 Client::Html => Ok(see_other(
@@ -456,7 +452,6 @@ async fn submit_inner(
                 .map_err(flow_error)?;
             return Ok(retry(state, client, &flow));
         }
-        let _ = s;
     }
     let method = str_field(&body, "method")?;
     if method != "password" {

@@ -6,7 +6,7 @@ pub mod render;
 
 use crate::extract::{query_get, query_pairs};
 use crate::selfservice::login::flow_matches_cookie;
-use crate::selfservice::logout::{logout_token, logout_url};
+use crate::selfservice::logout::logout_token;
 use crate::selfservice::{see_other, with_query};
 use crate::sessions::request_token;
 use crate::AppState;
@@ -286,7 +286,6 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let token = logout_token(&state, session_id);
     let action = format!("{}self-service/logout", state.public_base);
     let cancel = format!("{}ui/welcome", state.public_base);
-    let _ = logout_url;
     let page = Page::Logout {
         action: &action,
         token: &token,
