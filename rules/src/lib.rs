@@ -33,6 +33,7 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod cidr;
 pub mod matcher;
 pub mod normalize;
 mod pattern;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use super::cidr::{self, Cidr};
+use rules::cidr::{self, Cidr};
 
 /// `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host`.
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");

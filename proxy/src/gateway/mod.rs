@@ -19,7 +19,6 @@
 //!
 //! Pingora is driven from our own accept loop (see `server.rs`), not from `pingora::Server`.
 
-mod cidr;
 mod headers;
 mod proxy;
 mod resolve;
@@ -38,9 +37,9 @@ use anyhow::Context as _;
 use pingora::server::configuration::ServerConf;
 use tokio::sync::watch;
 
-pub use cidr::{Cidr, CidrParseError};
 pub use headers::{is_reserved_path, RESERVED_PREFIXES};
 pub use respond::error_body;
+pub use rules::cidr::{Cidr, CidrParseError};
 
 /// Whether this build can talk TLS to `https` upstreams.
 const UPSTREAM_TLS: bool = false;

@@ -10,13 +10,13 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
 
-use super::cidr::{self, Cidr};
 use super::headers::{
     self as h, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID,
 };
 use super::resolve::{ResolveError, Resolver};
 use super::respond;
 use super::{Decider, Decision, GatewayRequest, UpstreamTimeouts};
+use rules::cidr::{self, Cidr};
 
 /// Shared, read-only state of the gateway.
 pub(super) struct Edge {

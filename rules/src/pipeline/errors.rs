@@ -4,10 +4,10 @@
 //! two or more candidates are a 500, none falls back to `errors.fallback` in order (default `["json"]`).
 
 use super::{effective, typed, ErrorKind, PipelineConfig, PipelineError, RequestInfo};
+use crate::cidr::Cidr;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
 /// A response for the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,8 +173,8 @@ impl ErrorHandler {
                     .iter()
                     .chain(r.cidr.iter())
                     .map(|c| {
-                        Cidr::parse(c)
-                            .ok_or_else(|| format!("error handler {name:?}: {c:?} is not a CIDR"))
+                        c.parse::<Cidr>()
+                            .map_err(|e| format!("error handler {name:?}: {e}"))
                     })
                     .collect::<Result<Vec<_>, _>>()
             })
@@ -339,47 +339,5 @@ pub fn handle(
     match fallback.iter().find(|h| h.matches(err, req)) {
         Some(h) => h.respond(err, req),
         None => json_response(err, false),
-    }
-}
-
-/// An IPv4 or IPv6 network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    addr: IpAddr,
-    bits: u8,
-}
-
-impl Cidr {
-    /// Parses `10.0.0.0/8`, `::1/128` or a bare address.
-    pub fn parse(s: &str) -> Option<Self> {
-        let (a, bits) = match s.split_once('/') {
-            Some((a, b)) => (a, Some(b.parse::<u8>().ok()?)),
-            None => (s, None),
-        };
-        let addr: IpAddr = a.trim().parse().ok()?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let bits = bits.unwrap_or(max);
-        (bits <= max).then_some(Self { addr, bits })
-    }
-
-    /// Whether `ip` is in the network (IPv4-mapped IPv6 addresses count as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.bits)).unwrap_or(0);
-                u32::from(n) & mask == u32::from(a) & mask
-            }
-            (IpAddr::V6(n), IpAddr::V6(a)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.bits))
-                    .unwrap_or(0);
-                u128::from(n) & mask == u128::from(a) & mask
-            }
-            _ => false,
-        }
     }
 }

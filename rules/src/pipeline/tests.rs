@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use super::errors::{handle, Cidr, ErrorHandler};
+use super::errors::{handle, ErrorHandler};
 use super::*;
+use crate::cidr::Cidr;
 use serde_json::json;
 use std::sync::Mutex;
 
@@ -497,15 +498,16 @@ fn error_handlers_follow_when() {
 
 #[test]
 fn cidrs() {
-    let c = Cidr::parse("10.0.0.0/8").unwrap();
+    let c = "10.0.0.0/8".parse::<Cidr>().unwrap();
     assert!(c.contains("10.200.1.1".parse().unwrap()));
     assert!(c.contains("::ffff:10.0.0.1".parse().unwrap()));
     assert!(!c.contains("11.0.0.1".parse().unwrap()));
-    let v6 = Cidr::parse("2001:db8::/32").unwrap();
+    let v6 = "2001:db8::/32".parse::<Cidr>().unwrap();
     assert!(v6.contains("2001:db8:1::1".parse().unwrap()));
-    assert!(Cidr::parse("10.0.0.0/33").is_none());
-    assert!(Cidr::parse("nope").is_none());
-    assert!(Cidr::parse("0.0.0.0/0")
+    assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+    assert!("nope".parse::<Cidr>().is_err());
+    assert!("0.0.0.0/0"
+        .parse::<Cidr>()
         .unwrap()
         .contains("8.8.8.8".parse().unwrap()));
 }

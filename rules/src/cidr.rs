@@ -1,4 +1,4 @@
-//! A tiny CIDR block type for `trusted_proxies`.
+//! A tiny CIDR block type: the edge proxy's `trusted_proxies` and error handlers' `when.request.remote_ip`.
 
 use std::fmt;
 use std::net::IpAddr;
