@@ -323,6 +323,7 @@ async fn start_gateway(
     config.shutdown_timeout = state.config.serve.shutdown_timeout.0;
     config.upstream_timeouts.connect = p.connect_timeout.0;
     config.upstream_timeouts.read = p.read_timeout.0;
+    config.max_header_bytes = p.max_header_bytes;
     // The decider uses our sqlx and Redis pools: run it on the application's runtime.
     config.runtime = gateway::GatewayRuntime::Shared(tokio::runtime::Handle::current());
     let g = gateway::Gateway::start(

@@ -283,6 +283,8 @@ pub struct ProxyListener {
     pub connect_timeout: Duration,
     /// Upstream read timeout (between bytes).
     pub read_timeout: Duration,
+    /// Largest request head (target plus header fields) in bytes; larger requests get 431.
+    pub max_header_bytes: usize,
 }
 
 impl Default for ProxyListener {
@@ -295,6 +297,7 @@ impl Default for ProxyListener {
             trust_forwarded_headers: false,
             connect_timeout: Duration::secs(5),
             read_timeout: Duration::secs(60),
+            max_header_bytes: 32 * 1024,
         }
     }
 }

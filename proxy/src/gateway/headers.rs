@@ -179,6 +179,34 @@ pub fn forwarding_fields(headers: &HeaderMap) -> Vec<HeaderName> {
         .collect()
 }
 
+/// Method override fields (also spelled with underscores): frameworks that honour them would run a
+/// different method from the one the rules matched, so they never reach an upstream.
+pub fn method_overrides(headers: &HeaderMap) -> Vec<HeaderName> {
+    const NAMES: [&str; 3] = [
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+    ];
+    headers
+        .keys()
+        .filter(|k| {
+            let k = k.as_str();
+            NAMES.contains(&k) || (k.contains('_') && NAMES.contains(&dashed(k).as_str()))
+        })
+        .cloned()
+        .collect()
+}
+
+/// Bytes of the request head as a budget sees them: the target plus each field's name and value
+/// (with `: ` and CRLF).
+pub fn head_size(target: &[u8], headers: &HeaderMap) -> usize {
+    target.len()
+        + headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 4)
+            .sum::<usize>()
+}
+
 fn dashed(name: &str) -> String {
     name.replace('_', "-")
 }

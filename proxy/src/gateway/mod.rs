@@ -41,6 +41,9 @@ pub use headers::{is_reserved_path, RESERVED_PREFIXES};
 pub use respond::error_body;
 pub use rules::cidr::{Cidr, CidrParseError};
 
+/// Request head budget by default: nginx's `large_client_header_buffers` (4 × 8k).
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 32 * 1024;
+
 /// Whether this build can talk TLS to `https` upstreams.
 const UPSTREAM_TLS: bool = false;
 
@@ -100,10 +103,13 @@ pub struct GatewayConfig {
     pub shutdown_timeout: Duration,
     pub upstream_timeouts: UpstreamTimeouts,
     pub runtime: GatewayRuntime,
+    /// A request whose target and header fields exceed this many bytes is answered 431.
+    pub max_header_bytes: usize,
 }
 
 impl GatewayConfig {
-    /// Defaults: no trusted proxies, 15 s shutdown, default timeouts, a one-thread runtime.
+    /// Defaults: no trusted proxies, 15 s shutdown, default timeouts, a one-thread runtime, 32 KiB
+    /// of request head.
     pub fn new(listener: std::net::TcpListener, identity_addr: SocketAddr) -> Self {
         Self {
             listener,
@@ -112,6 +118,7 @@ impl GatewayConfig {
             shutdown_timeout: Duration::from_secs(15),
             upstream_timeouts: UpstreamTimeouts::default(),
             runtime: GatewayRuntime::default(),
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
         }
     }
 }
@@ -198,6 +205,7 @@ impl Gateway {
             shutdown_timeout,
             upstream_timeouts,
             runtime,
+            max_header_bytes,
         } = config;
         let local_addr = listener
             .local_addr()
@@ -238,6 +246,7 @@ impl Gateway {
             timeouts: upstream_timeouts,
             ids: headers::RequestIds::new(),
             resolver: resolve::Resolver::default(),
+            max_header_bytes,
         };
         let app = Arc::new(pingora::proxy::http_proxy(&conf, edge));
         let tracker = Arc::new(server::Tracker::default());

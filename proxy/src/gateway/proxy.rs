@@ -26,6 +26,7 @@ pub(super) struct Edge {
     pub timeouts: UpstreamTimeouts,
     pub ids: h::RequestIds,
     pub resolver: Resolver,
+    pub max_header_bytes: usize,
 }
 
 /// Per-request state.
@@ -114,6 +115,15 @@ async fn on_request(edge: &Edge, session: &mut Session, ctx: &mut Ctx) -> Result
     ctx.peer = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     ctx.trusted_peer = peer.is_some_and(|ip| cidr::any_contains(&edge.trusted, ip));
 
+    let head = session.req_header();
+    if h::head_size(head.raw_path(), &head.headers) > edge.max_header_bytes {
+        ctx.request_id = edge.ids.next_id();
+        let status = http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+        let reason = "The request header fields are too large.";
+        session.set_keepalive(None);
+        respond::write_error(session, status, reason, &ctx.request_id).await?;
+        return Ok(true);
+    }
     let request = match sanitize(edge, session.req_header_mut(), ctx) {
         Ok(request) => request,
         Err(reason) => {
@@ -184,7 +194,7 @@ async fn drain_small_body(session: &mut Session) {
 /// Cleans the downstream request in place (so the decider and the upstream see the same thing)
 /// and builds the [`GatewayRequest`]:
 /// - fields named in `Connection` are removed (a `Connection` naming `Host` or a forwarding field
-///   is refused);
+///   is refused), and so are method overrides (`X-HTTP-Method-Override` and kin);
 /// - `X-Forwarded-*` / `Forwarded` from an untrusted peer are removed;
 /// - an absolute-form target becomes origin-form with its authority in `Host`;
 /// - `X-Request-Id` is replaced unless a trusted peer sent a sane one.
@@ -197,7 +207,7 @@ fn sanitize(
         h::BadConnection::Protected(_) => "The Connection header names a protected field.",
         h::BadConnection::Malformed => "The Connection header is malformed.",
     })?;
-    for name in &nominated {
+    for name in nominated.iter().chain(&h::method_overrides(&req.headers)) {
         req.remove_header(name);
     }
     if !ctx.trusted_peer {

@@ -478,6 +478,80 @@ async fn connection_nominated_fields_cannot_drop_auth_headers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn method_overrides_never_reach_the_upstream() {
+    let echo = echo_server().await;
+    let d = decider(move |_| forward(echo.addr));
+    let gw = start(d.clone(), config(dead_addr()));
+    let r = get_once(
+        &gw,
+        "/x",
+        "X-HTTP-Method-Override: DELETE\r\nX-HTTP-Method: PUT\r\n\
+         X-Method-Override: PATCH\r\nX_HTTP_Method_Override: DELETE\r\n",
+    )
+    .await;
+    let e = r.echoed();
+    assert_eq!(e.0["method"], "GET");
+    for gone in [
+        "x-http-method-override",
+        "x-http-method",
+        "x-method-override",
+        "x_http_method_override",
+    ] {
+        assert_eq!(e.one(gone), None, "{gone} reached the upstream");
+    }
+    let seen = d.seen.lock().unwrap()[0].clone();
+    assert_eq!(seen.method, http::Method::GET);
+    assert!(!seen.headers.contains_key("x-http-method-override"));
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_request_heads_are_refused() {
+    let echo = echo_server().await;
+    let d = decider(move |_| forward(echo.addr));
+    let mut c = config(dead_addr());
+    c.max_header_bytes = 8 * 1024;
+    let gw = start(d.clone(), c);
+
+    // Just under the budget passes.
+    let fits = format!("X-Big: {}\r\n", "a".repeat(6 * 1024));
+    assert_eq!(get_once(&gw, "/ok", &fits).await.status, 200);
+
+    // One big field, a long target, or many small fields over the budget: 431, decider not asked.
+    let big = format!("X-Big: {}\r\n", "a".repeat(9 * 1024));
+    let r = get_once(&gw, "/big", &big).await;
+    assert_eq!(r.status, 431, "{}", String::from_utf8_lossy(&r.body));
+    let body: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(body["error"]["code"], 431);
+    let long = format!("/{}", "p".repeat(9 * 1024));
+    assert_eq!(get_once(&gw, &long, "").await.status, 431);
+    let many: String = (0..200)
+        .map(|i| format!("X-F{i}: {}\r\n", "v".repeat(40)))
+        .collect();
+    assert_eq!(get_once(&gw, "/many", &many).await.status, 431);
+    assert_eq!(
+        d.seen.lock().unwrap().len(),
+        1,
+        "only the small request was decided"
+    );
+
+    // More fields than the parser takes (256): refused before anything is decided.
+    let mut s = TcpStream::connect(gw.local_addr()).await.unwrap();
+    let flood: String = (0..300).map(|i| format!("X-{i}: 1\r\n")).collect();
+    s.write_all(&get("/flood", &flood)).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = guard("flood answer", s.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        "{answer}"
+    );
+    assert_eq!(d.seen.lock().unwrap().len(), 1);
+    assert_eq!(echo.accepted.load(Ordering::SeqCst), 1);
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn response_hop_by_hop_fields_are_dropped() {
     let up = raw_upstream(|mut s| async move {
         read_head(&mut s).await;
@@ -753,6 +827,7 @@ async fn peers_carry_the_configured_timeouts() {
         timeouts,
         ids: headers::RequestIds::new(),
         resolver: resolve::Resolver::default(),
+        max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
     };
     let peer = proxy::peer_for(&edge, "127.0.0.1:80".parse().unwrap(), false, String::new());
     assert_eq!(peer.options.connection_timeout, Some(timeouts.connect));
