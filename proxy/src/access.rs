@@ -17,8 +17,8 @@ use std::time::Duration;
 pub struct Compiled {
     /// The matcher.
     pub rules: rules::RuleSet,
-    /// Pipelines by rule id.
-    pub pipelines: HashMap<String, Arc<Pipeline>>,
+    /// Pipelines by rule id (with the id shared, for metric labels).
+    pub pipelines: HashMap<String, (Arc<str>, Arc<Pipeline>)>,
     /// `errors.fallback`.
     pub fallback: Vec<ErrorHandler>,
     /// The rules as loaded (for `GET /rules`).
@@ -39,14 +39,14 @@ pub enum Verdict {
         /// Headers for the upstream (or the decisions response).
         set: Vec<(String, String)>,
         /// The matched rule.
-        rule_id: String,
+        rule_id: Arc<str>,
     },
     /// Answer the client.
     Deny {
         /// The error handler's response.
         response: ErrorResponse,
         /// The matched rule, if any.
-        rule_id: Option<String>,
+        rule_id: Option<Arc<str>>,
     },
 }
 
@@ -61,6 +61,8 @@ pub struct Access {
     pub reloads: std::sync::atomic::AtomicU64,
     /// Failed reloads.
     pub reload_failures: std::sync::atomic::AtomicU64,
+    /// Time spent matching and running pipelines.
+    pub pipeline_latency: crate::metrics::Histogram,
     /// `proxy.upstream`, or the `--dev` demo upstream.
     pub default_upstream: Option<url::Url>,
 }
@@ -129,6 +131,7 @@ impl Access {
             repositories,
             reloads: Default::default(),
             reload_failures: Default::default(),
+            pipeline_latency: Default::default(),
             default_upstream: None,
         })
     }
@@ -171,6 +174,13 @@ impl Access {
 
     /// Matches the request and runs the rule's pipeline.
     pub async fn evaluate(&self, req: &RequestInfo) -> Verdict {
+        let started = std::time::Instant::now();
+        let verdict = self.decide(req).await;
+        self.pipeline_latency.observe(started.elapsed());
+        verdict
+    }
+
+    async fn decide(&self, req: &RequestInfo) -> Verdict {
         let compiled = self.current.load_full();
         let matched = compiled
             .rules
@@ -209,14 +219,14 @@ impl Access {
                 };
             }
         };
-        let id = rule.id().to_owned();
-        let Some(pipeline) = compiled.pipelines.get(&id) else {
+        let Some((id, pipeline)) = compiled.pipelines.get(rule.id()) else {
             let err = PipelineError::internal("the matched rule has no pipeline");
             return Verdict::Deny {
                 response: handle(&err, req, &[], &compiled.fallback),
-                rule_id: Some(id),
+                rule_id: None,
             };
         };
+        let id = id.clone();
         match pipeline.run(req, captures).await {
             Ok(granted) => Verdict::Allow {
                 upstream: Some(rule.rule().upstream.clone()).filter(|u| !u.url.is_empty()),
@@ -248,10 +258,8 @@ fn compile(
     }
     let mut pipelines = HashMap::new();
     for r in &all {
-        pipelines.insert(
-            r.id.clone(),
-            Arc::new(Pipeline::build(r, config, services)?),
-        );
+        let pipeline = Arc::new(Pipeline::build(r, config, services)?);
+        pipelines.insert(r.id.clone(), (Arc::from(r.id.as_str()), pipeline));
     }
     let fallback = config
         .error_fallback

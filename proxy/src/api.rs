@@ -7,6 +7,7 @@
 
 use crate::access::Verdict;
 use crate::error::ApiError;
+use crate::metrics::Source;
 use crate::AppState;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -145,10 +146,17 @@ async fn decisions(
         || req.headers().contains_key("x-original-method");
     let info = match original_request(req.headers(), req.method().as_str(), &suffix, peer) {
         Ok(i) => i,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            let res = e.into_response();
+            let status = res.status().as_u16();
+            state
+                .metrics
+                .count_request(Source::Decisions, None, "invalid", status);
+            return res;
+        }
     };
-    match access.evaluate(&info).await {
-        Verdict::Allow { set, .. } => {
+    let (res, rule, decision) = match access.evaluate(&info).await {
+        Verdict::Allow { set, rule_id, .. } => {
             let mut res = StatusCode::OK.into_response();
             for (k, v) in set {
                 if k.eq_ignore_ascii_case("content-length") {
@@ -158,9 +166,9 @@ async fn decisions(
                     res.headers_mut().append(k, v);
                 }
             }
-            res
+            (res, Some(rule_id), "allow")
         }
-        Verdict::Deny { response, .. } => {
+        Verdict::Deny { response, rule_id } => {
             let mut status =
                 StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             // nginx's auth_request only understands 2xx, 401 and 403: a redirect becomes a 401 whose Location the
@@ -168,15 +176,24 @@ async fn decisions(
             if nginx && status.is_redirection() {
                 status = StatusCode::UNAUTHORIZED;
             }
-            let mut res = (status, response.body).into_response();
+            // The handler's headers only (no default content type from the body's type).
+            let mut res = Response::new(axum::body::Body::from(response.body));
+            *res.status_mut() = status;
             for (k, v) in response.headers {
                 if let (Ok(k), Ok(v)) = (HeaderName::try_from(k), HeaderValue::try_from(v)) {
                     res.headers_mut().append(k, v);
                 }
             }
-            res
+            (res, rule_id, "deny")
         }
-    }
+    };
+    state.metrics.count_request(
+        Source::Decisions,
+        rule.as_ref(),
+        decision,
+        res.status().as_u16(),
+    );
+    res
 }
 
 async fn list_rules(State(state): State<AppState>) -> Json<Value> {

@@ -2,13 +2,15 @@
 //! session cache right here, and everything else runs through the access rules.
 
 use crate::access::Verdict;
-use crate::gateway::{Decider, Decision, GatewayRequest};
+use crate::gateway::{Decider, Decision, GatewayRequest, Label, Outcome};
+use crate::metrics::Source;
 use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use rules::pipeline::{is_identity_header, RequestInfo};
 use serde_json::json;
+use std::sync::Arc;
 
 /// Decides for the gateway.
 pub struct EdgeDecider {
@@ -67,29 +69,39 @@ impl EdgeDecider {
     }
 }
 
+fn label(rule: Option<Arc<str>>, decision: &'static str) -> Label {
+    Label { rule, decision }
+}
+
 #[async_trait::async_trait]
 impl Decider for EdgeDecider {
     async fn decide(&self, req: &GatewayRequest) -> Decision {
+        self.decide_labelled(req).await.0
+    }
+
+    async fn decide_labelled(&self, req: &GatewayRequest) -> (Decision, Label) {
         let path = match rules::normalize_path(&req.path) {
             Ok(p) => p,
             Err(e) => {
-                return json_error(
+                let answer = json_error(
                     StatusCode::BAD_REQUEST,
                     &format!("invalid request path: {e}"),
-                )
+                );
+                return (answer, label(None, "invalid"));
             }
         };
         if path == "/sessions/whoami" {
-            return self.whoami(req).await;
+            return (self.whoami(req).await, label(None, "whoami"));
         }
         if crate::gateway::is_reserved_path(&path) {
-            return Decision::Identity;
+            return (Decision::Identity, label(None, "identity"));
         }
         let Some(access) = self.state.access.as_ref() else {
-            return json_error(
+            let answer = json_error(
                 StatusCode::NOT_FOUND,
                 "Requested url does not match any rules",
             );
+            return (answer, label(None, "deny"));
         };
         let headers: Vec<(String, String)> = req
             .headers
@@ -111,8 +123,9 @@ impl Decider for EdgeDecider {
                 upstream,
                 strip,
                 set,
-                ..
+                rule_id,
             } => {
+                let allowed = label(Some(rule_id), "allow");
                 let (url, preserve_host, strip_path) = match upstream {
                     Some(u) => match url::Url::parse(&u.url) {
                         Ok(url) => (
@@ -121,19 +134,21 @@ impl Decider for EdgeDecider {
                             Some(u.strip_path).filter(|s| !s.is_empty()),
                         ),
                         Err(_) => {
-                            return json_error(
+                            let answer = json_error(
                                 StatusCode::INTERNAL_SERVER_ERROR,
                                 "the rule's upstream is not a URL",
-                            )
+                            );
+                            return (answer, allowed);
                         }
                     },
                     None => match &access.default_upstream {
                         Some(u) => (u.clone(), false, None),
                         None => {
-                            return json_error(
+                            let answer = json_error(
                                 StatusCode::BAD_GATEWAY,
                                 "the rule names no upstream and proxy.upstream is not set",
-                            )
+                            );
+                            return (answer, allowed);
                         }
                     },
                 };
@@ -154,23 +169,25 @@ impl Decider for EdgeDecider {
                     match (HeaderName::try_from(k), HeaderValue::try_from(v)) {
                         (Ok(k), Ok(v)) => set_headers.push((k, v)),
                         _ => {
-                            return json_error(
+                            let answer = json_error(
                                 StatusCode::INTERNAL_SERVER_ERROR,
                                 "a mutator produced an invalid header",
-                            )
+                            );
+                            return (answer, allowed);
                         }
                     }
                 }
-                Decision::Forward {
+                let forward = Decision::Forward {
                     upstream: url,
                     preserve_host,
                     strip_path,
                     path: Some(path),
                     remove_headers: remove,
                     set_headers,
-                }
+                };
+                (forward, allowed)
             }
-            Verdict::Deny { response, .. } => {
+            Verdict::Deny { response, rule_id } => {
                 let status = StatusCode::from_u16(response.status)
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let headers = response
@@ -183,8 +200,25 @@ impl Decider for EdgeDecider {
                         ))
                     })
                     .collect();
-                respond(status, headers, response.body)
+                (
+                    respond(status, headers, response.body),
+                    label(rule_id, "deny"),
+                )
             }
+        }
+    }
+
+    fn observe(&self, outcome: &Outcome<'_>) {
+        let metrics = &self.state.metrics;
+        metrics.count_request(
+            Source::Proxy,
+            outcome.label.rule.as_ref(),
+            outcome.label.decision,
+            outcome.status,
+        );
+        // Only app upstreams: the identity module behind reserved paths is not an upstream.
+        if let (Some(latency), "allow") = (outcome.upstream_latency, outcome.label.decision) {
+            metrics.upstream_latency.observe(latency);
         }
     }
 }

@@ -72,6 +72,8 @@ pub struct AppState {
     pub cookie_secrets: Arc<Vec<String>>,
     /// Access rules and their pipelines (the proxy and the decisions API).
     pub access: Option<Arc<access::Access>>,
+    /// Prometheus metrics.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// Things tests (and embedders) may replace.
@@ -549,6 +551,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     let state = AppState {
         errors: flow_pool,
         access: Some(access),
+        metrics: Arc::default(),
         csrf_cookie,
         cookie_secrets: secrets,
         identities,

@@ -131,6 +131,33 @@ impl GatewayConfig {
 #[async_trait::async_trait]
 pub trait Decider: Send + Sync + 'static {
     async fn decide(&self, req: &GatewayRequest) -> Decision;
+
+    /// [`Decider::decide`] plus a label the gateway hands back to [`Decider::observe`].
+    async fn decide_labelled(&self, req: &GatewayRequest) -> (Decision, Label) {
+        (self.decide(req).await, Label::default())
+    }
+
+    /// Called once per request when it is over (answered, proxied or failed): for metrics.
+    fn observe(&self, _outcome: &Outcome<'_>) {}
+}
+
+/// What a decider says about a request for its own accounting (e.g. the matched rule).
+#[derive(Debug, Clone, Default)]
+pub struct Label {
+    /// The rule (or route) that decided.
+    pub rule: Option<Arc<str>>,
+    /// A short, bounded word for the decision (`allow`, `deny`, …).
+    pub decision: &'static str,
+}
+
+/// A finished request, as [`Decider::observe`] sees it.
+#[derive(Debug)]
+pub struct Outcome<'a> {
+    pub label: &'a Label,
+    /// Status sent to the client (0: none was sent).
+    pub status: u16,
+    /// From choosing the upstream to its response header, when one answered.
+    pub upstream_latency: Option<Duration>,
 }
 
 /// The client request as the decider sees it.

@@ -15,7 +15,7 @@ use super::headers::{
 };
 use super::resolve::{ResolveError, Resolver};
 use super::respond;
-use super::{Decider, Decision, GatewayRequest, UpstreamTimeouts};
+use super::{Decider, Decision, GatewayRequest, Label, Outcome, UpstreamTimeouts};
 use rules::cidr::{self, Cidr};
 
 /// Shared, read-only state of the gateway.
@@ -38,6 +38,10 @@ pub struct Ctx {
     /// Host the client asked for (trusted `X-Forwarded-Host`, else `Host`).
     host: String,
     route: Route,
+    label: Label,
+    /// When the upstream was chosen, and how long until its response header.
+    upstream_started: Option<std::time::Instant>,
+    upstream_latency: Option<std::time::Duration>,
 }
 
 enum Route {
@@ -67,6 +71,9 @@ impl ProxyHttp for Edge {
             scheme: "http",
             host: String::new(),
             route: Route::Undecided,
+            label: Label::default(),
+            upstream_started: None,
+            upstream_latency: None,
         }
     }
 
@@ -75,6 +82,7 @@ impl ProxyHttp for Edge {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        ctx.upstream_started = Some(std::time::Instant::now());
         pick_peer(self, ctx).await
     }
 
@@ -91,8 +99,9 @@ impl ProxyHttp for Edge {
         &self,
         session: &mut Session,
         resp: &mut ResponseHeader,
-        _ctx: &mut Ctx,
+        ctx: &mut Ctx,
     ) -> Result<()> {
+        ctx.upstream_latency = ctx.upstream_started.map(|t| t.elapsed());
         edit_response(session, resp);
         Ok(())
     }
@@ -102,7 +111,12 @@ impl ProxyHttp for Edge {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Ctx) {
-        log(session, e, ctx);
+        let status = log(session, e, ctx);
+        self.decider.observe(&Outcome {
+            label: &ctx.label,
+            status,
+            upstream_latency: ctx.upstream_latency,
+        });
     }
 }
 
@@ -133,7 +147,8 @@ async fn on_request(edge: &Edge, session: &mut Session, ctx: &mut Ctx) -> Result
             return Ok(true);
         }
     };
-    let decision = edge.decider.decide(&request).await;
+    let (decision, label) = edge.decider.decide_labelled(&request).await;
+    ctx.label = label;
     ctx.request_id = request.request_id;
     ctx.scheme = request.scheme;
     ctx.host = request.host;
@@ -390,8 +405,8 @@ async fn on_failure(session: &mut Session, e: &Error, ctx: &Ctx) -> FailToProxy 
     }
 }
 
-/// `logging`: one line per request (debug), or per failure (warn).
-fn log(session: &Session, e: Option<&Error>, ctx: &Ctx) {
+/// `logging`: one line per request (debug), or per failure (warn). Returns the status sent.
+fn log(session: &Session, e: Option<&Error>, ctx: &Ctx) -> u16 {
     let status = session.response_written().map_or(0, |r| r.status.as_u16());
     let route = match ctx.route {
         Route::Undecided => "edge",
@@ -413,4 +428,5 @@ fn log(session: &Session, e: Option<&Error>, ctx: &Ctx) {
             "gateway request"
         ),
     }
+    status
 }

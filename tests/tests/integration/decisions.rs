@@ -70,6 +70,8 @@ async fn decisions_follow_the_rules(backend: Backend) {
     )
     .await;
     assert_eq!(res.status(), 401);
+    let types: Vec<_> = res.headers().get_all("content-type").iter().collect();
+    assert_eq!(types, ["application/json"], "one content type");
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], 401);
     let res = decide(&env, "decisions", &traefik("/private/a", "text/html")).await;
@@ -154,6 +156,34 @@ async fn decisions_follow_the_rules(backend: Backend) {
     let mut post = traefik("/public/docs", "*/*");
     post[0] = ("X-Forwarded-Method", "DELETE");
     assert_eq!(decide(&env, "decisions", &post).await.status(), 404);
+
+    // Every decision was counted by rule, decision and status.
+    let metrics = env
+        .http
+        .get(env.admin_url("admin/metrics/prometheus"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        r#"portcullis_access_requests_total{source="decisions",rule="public",decision="allow",status="200"} 2"#,
+        r#"portcullis_access_requests_total{source="decisions",rule="private",decision="deny",status="302"} 1"#,
+        r#"portcullis_access_requests_total{source="decisions",rule="private",decision="allow",status="200"} 2"#,
+        r#"portcullis_access_requests_total{source="decisions",rule="closed",decision="deny",status="403"} 1"#,
+        r#"portcullis_access_requests_total{source="decisions",rule="",decision="deny",status="404"} 2"#,
+        "portcullis_access_rules 3",
+    ] {
+        assert!(
+            metrics.contains(&format!("{series}\n")),
+            "{series}\n{metrics}"
+        );
+    }
+    assert!(metrics.contains(
+        r#"portcullis_access_requests_total{source="decisions",rule="private",decision="deny",status="401"} "#
+    ));
+    assert!(metrics.contains("portcullis_pipeline_latency_seconds_count "));
     // The rules API.
     let all: Value = env
         .http

@@ -176,6 +176,34 @@ async fn proxy_injects_identity_and_blocks_bypasses(backend: Backend) {
 
     // No rule: 404; upstream down: 502 in the envelope, quickly.
     assert_eq!(get("/nowhere").send().await.unwrap().status(), 404);
+
+    // Requests are counted by rule, decision and status; upstream latency is recorded for forwarded ones.
+    let metrics = env
+        .http
+        .get(env.admin_url("admin/metrics/prometheus"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        r#"portcullis_access_requests_total{source="proxy",rule="app",decision="allow",status="200"} 1"#,
+        r#"portcullis_access_requests_total{source="proxy",rule="app",decision="deny",status="302"} 1"#,
+        r#"portcullis_access_requests_total{source="proxy",rule="app",decision="deny",status="401"} 4"#,
+        r#"portcullis_access_requests_total{source="proxy",rule="open",decision="allow",status="200"} 2"#,
+        r#"portcullis_access_requests_total{source="proxy",rule="",decision="deny",status="404"} 1"#,
+        r#"portcullis_access_requests_total{source="proxy",rule="",decision="whoami",status="200"} 1"#,
+        r#"portcullis_access_requests_total{source="proxy",rule="",decision="whoami",status="401"} 1"#,
+        r#"portcullis_access_requests_total{source="proxy",rule="",decision="identity",status="303"} 1"#,
+        "portcullis_upstream_latency_seconds_count 3",
+    ] {
+        assert!(
+            metrics.contains(&format!("{series}\n")),
+            "{series}\n{metrics}"
+        );
+    }
+
     drop(upstream);
     let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let dead_url = format!("http://{}", dead.local_addr().unwrap());
