@@ -36,6 +36,24 @@ pub enum Command {
     /// Session tools that work on the database directly.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Access rule tools.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+/// `rules …`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Check rule files offline: syntax, unique ids, patterns, templates and handler configs (merged with the
+    /// global handler config, as `serve` would). Exits non-zero with the reason when a file is invalid.
+    Validate {
+        /// Rule files (JSON or YAML) or repository URLs (`file://…`, `inline://…`).
+        #[arg(required = true)]
+        files: Vec<String>,
+        /// Configuration (handler settings and the matching strategy).
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 /// `sessions …`.
@@ -222,7 +240,34 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             method,
             config,
         }) => issue_session(&identity_id, &method, config).await,
+        Command::Rules(RulesCommand::Validate { files, config }) => rules_validate(files, config),
     }
+}
+
+fn rules_validate(files: Vec<String>, mut config: ConfigArgs) -> anyhow::Result<()> {
+    // Validation opens no database: any DSN will do.
+    config.set.push("dsn=memory".into());
+    let config = config.load()?;
+    let repositories: Vec<String> = files
+        .iter()
+        .map(|f| {
+            if f.contains("://") {
+                f.clone()
+            } else {
+                format!("file://{f}")
+            }
+        })
+        .collect();
+    let rules = crate::access::validate(&config, &repositories).map_err(anyhow::Error::msg)?;
+    println!(
+        "{} rule(s) in {} file(s): ok",
+        rules.len(),
+        repositories.len()
+    );
+    for r in rules {
+        println!("  {}\t{}", r.id, r.r#match.url);
+    }
+    Ok(())
 }
 
 /// Sets up logging: JSON in production, readable text in `--dev`.

@@ -210,3 +210,71 @@ async fn serve_migrates_only_where_it_may(backend: Backend) {
         }
     }
 }
+
+#[tokio::test]
+async fn rules_validate_checks_rule_files_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        p.to_str().unwrap().to_owned()
+    };
+    let good = write(
+        "good.yaml",
+        r#"
+- id: app
+  match: {url: "http://<[^/]+>/app/<.*>", methods: [GET]}
+  authenticators: [{handler: cookie_session}]
+  authorizer: {handler: allow}
+  mutators: [{handler: header, config: {headers: {X-User: "{{ print .Subject }}"}}}]
+"#,
+    );
+    run(&["rules", "validate", &good]).await.unwrap();
+
+    // Each kind of mistake is reported with the rule or file it is in.
+    let cases = [
+        ("syntax.json", "[{\"id\": \"x\",", "syntax.json"),
+        (
+            "template.json",
+            r#"[{"id": "tpl", "match": {"url": "http://a/<.*>", "methods": ["GET"]}, "authenticators": [{"handler": "noop"}], "authorizer": {"handler": "allow"}, "mutators": [{"handler": "header", "config": {"headers": {"X": "{{ print .Subject "}}}]}]"#,
+            "tpl",
+        ),
+        (
+            "regex.json",
+            r#"[{"id": "re", "match": {"url": "http://a/<[>", "methods": ["GET"]}, "authenticators": [{"handler": "noop"}], "authorizer": {"handler": "allow"}, "mutators": [{"handler": "noop"}]}]"#,
+            "re",
+        ),
+        (
+            "handler.json",
+            r#"[{"id": "h", "match": {"url": "http://a/", "methods": ["GET"]}, "authenticators": [{"handler": "nonesuch"}], "authorizer": {"handler": "allow"}, "mutators": [{"handler": "noop"}]}]"#,
+            "nonesuch",
+        ),
+        (
+            "dupes.json",
+            r#"[{"id": "d", "match": {"url": "http://a/", "methods": ["GET"]}, "authenticators": [{"handler": "noop"}], "authorizer": {"handler": "allow"}, "mutators": [{"handler": "noop"}]},
+                {"id": "d", "match": {"url": "http://b/", "methods": ["GET"]}, "authenticators": [{"handler": "noop"}], "authorizer": {"handler": "allow"}, "mutators": [{"handler": "noop"}]}]"#,
+            "\"d\"",
+        ),
+    ];
+    for (name, body, expect) in cases {
+        let path = write(name, body);
+        let err = format!(
+            "{:#}",
+            run(&["rules", "validate", &path]).await.unwrap_err()
+        );
+        assert!(err.contains(expect), "{name}: {err}");
+    }
+
+    // A handler the config disables fails validation, as it would fail `serve`.
+    let config = write(
+        "config.yaml",
+        "authenticators:\n  cookie_session:\n    enabled: false\n",
+    );
+    let err = format!(
+        "{:#}",
+        run(&["rules", "validate", &good, "--config", &config])
+            .await
+            .unwrap_err()
+    );
+    assert!(err.contains("cookie_session"), "{err}");
+}
