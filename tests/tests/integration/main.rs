@@ -9,6 +9,7 @@ mod errors;
 mod gateway;
 mod hooks;
 mod native_flows;
+mod nginx;
 mod public;
 mod sessions;
 mod throttling;
