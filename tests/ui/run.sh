@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Real-browser UI test: drives headless Chromium (Debian's /usr/bin/chromium, through playwright-core)
-# through the built-in self-service UI (/ui/*) of a freshly started Portcullis server backed by a
-# throwaway SQLite database, with JavaScript enabled and disabled. See tests/ui/ui.test.mjs.
+# Real-browser tests in headless Chromium (Debian's /usr/bin/chromium, through playwright-core), each against
+# a freshly started Portcullis server backed by a throwaway SQLite database, with JavaScript enabled and
+# disabled:
+#   1. tests/ui/ui.test.mjs: the built-in self-service UI (/ui/*) on the public listener;
+#   2. tests/ui/proxy.test.mjs: the edge proxy (serve.proxy) in front of an upstream that the test script
+#      serves itself, with the whole journey (sign-up, login redirect and return, identity headers, sign-out)
+#      on the proxy's origin, which is also the public base URL. This server gets its own config and ports.
 #
 # Usage: tests/ui/run.sh [PATH_TO_PORTCULLIS_BINARY]
 #   PATH_TO_PORTCULLIS_BINARY defaults to target/debug/portcullis (relative to the repo root).
 # Needs node (>= 20) and npm, python3 (used by tests/support/server.sh), and Chromium at /usr/bin/chromium
 # (apt-get install -y chromium).
-# Screenshots of every checked page are written to target/ui-screenshots/.
+# Screenshots of every checked page are written to target/ui-screenshots/ (proxy-*.png for the proxy test).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -46,7 +50,7 @@ mkdir -p "$SHOTS"
 server_setup_tmp
 CONFIG="$SERVER_TMP/config.yml"
 
-# Two distinct free ports, chosen by the OS (both held open until both are known).
+# Distinct free ports, chosen by the OS (all held open until all are known).
 server_free_ports PUBLIC_PORT ADMIN_PORT API_PORT PROXY_PORT
 
 cat > "$CONFIG" <<YAML
@@ -81,3 +85,75 @@ server_start "$BIN" "$CONFIG" "sqlite://$SERVER_TMP/db.sqlite?mode=rwc" --dev
 server_wait_ready "$ADMIN/admin/health/ready" || exit 1
 
 node tests/ui/ui.test.mjs --public "$PUBLIC" --screenshots "$SHOTS"
+
+# ---- The edge proxy test: a second server, configured as users deploy the proxy. ----
+
+# Stop the UI test's server; the cleanup trap then looks after the next one (and shows its log on failure).
+kill "$SERVER_PID"
+wait "$SERVER_PID" || true
+SERVER_PID=""
+SERVER_LOG="$SERVER_TMP/proxy-server.log"
+
+PROXY_CONFIG="$SERVER_TMP/proxy-config.yml"
+RULES="$SERVER_TMP/proxy-rules.json"
+server_free_ports PUBLIC_PORT ADMIN_PORT API_PORT PROXY_PORT UPSTREAM_PORT
+PROXY="http://127.0.0.1:$PROXY_PORT"
+ADMIN="http://127.0.0.1:$ADMIN_PORT"
+
+# /app/ is the upstream's (proxy.test.mjs serves it on UPSTREAM_PORT), for signed-in users only; it gets the
+# identity as X-User-Id and X-User-Email. Anonymous browsers (Accept: text/html) are redirected to the login
+# flow, by default <serve.public.base_url>self-service/login/browser?return_to=<the URL they asked for>.
+cat > "$RULES" <<JSON
+[
+  {
+    "id": "ui-test-app",
+    "match": {"url": "http://<[^/]+>/app/<.*>", "methods": ["GET", "POST"]},
+    "upstream": {"url": "http://127.0.0.1:$UPSTREAM_PORT"},
+    "authenticators": [{"handler": "cookie_session"}],
+    "authorizer": {"handler": "allow"},
+    "mutators": [{"handler": "header", "config": {"preset": "portcullis"}}],
+    "errors": [
+      {"handler": "redirect", "config": {"when": [{"error": ["unauthorized"], "request": {"header": {"accept": ["text/html"]}}}]}}
+    ]
+  }
+]
+JSON
+
+# The public base URL is the proxy's: every redirect and form of the self-service flows stays on its origin,
+# and return_to may point anywhere on it.
+cat > "$PROXY_CONFIG" <<YAML
+serve:
+  public: {host: 127.0.0.1, port: $PUBLIC_PORT, base_url: "$PROXY/"}
+  admin: {host: 127.0.0.1, port: $ADMIN_PORT}
+  api: {host: 127.0.0.1, port: $API_PORT}
+  proxy: {host: 127.0.0.1, port: $PROXY_PORT}
+log: {level: warn}
+hashers: {algorithm: bcrypt, bcrypt: {cost: 4}}
+access_rules:
+  repositories: ["file://$RULES"]
+selfservice:
+  allowed_return_urls: ["$PROXY/"]
+  flows:
+    registration:
+      after:
+        password:
+          hooks:
+            - hook: session
+  methods:
+    password:
+      config:
+        haveibeenpwned_enabled: false
+YAML
+
+PROXY_DSN="sqlite://$SERVER_TMP/proxy-db.sqlite?mode=rwc"
+# Catch a broken rule file here, with the validator's reason, rather than as a failed start (binaries without
+# `rules validate` skip this).
+if "$BIN" rules validate --help >/dev/null 2>&1; then
+  DSN="$PROXY_DSN" "$BIN" rules validate --dev --config "$PROXY_CONFIG" "$RULES"
+fi
+
+echo "ui: starting $BIN for the proxy test (proxy $PROXY, admin $ADMIN, upstream port $UPSTREAM_PORT)"
+server_start "$BIN" "$PROXY_CONFIG" "$PROXY_DSN" --dev
+server_wait_ready "$ADMIN/admin/health/ready" || exit 1
+
+node tests/ui/proxy.test.mjs --proxy "$PROXY" --admin "$ADMIN" --upstream-port "$UPSTREAM_PORT" --screenshots "$SHOTS"
