@@ -484,8 +484,7 @@ impl SessionLookup for CacheSessions {
         else {
             return Ok(None);
         };
-        let extra: serde_json::Value =
-            serde_json::from_str(&snapshot.body).map_err(|e| e.to_string())?;
+        let extra = snapshot.body_json().map_err(|e| e.to_string())?;
         Ok(Some(SessionView {
             subject: snapshot.identity_id.to_string(),
             extra,

@@ -29,7 +29,32 @@ fn snapshot(expires_in_secs: i64) -> SessionSnapshot {
         body: format!(r#"{{"id":"{id}","active":true}}"#),
         traits: r#"{"email":"a@example.com"}"#.to_owned(),
         metadata_public: "null".to_owned(),
+        parsed: Default::default(),
     }
+}
+
+#[tokio::test]
+async fn cached_snapshots_parse_their_body_once() {
+    let cache = SessionCache::local_only(config());
+    let t = token();
+    let source = TestSource::default().with(t, snapshot(3600));
+    let a = cache.get(&t, now(), &source).await.unwrap().unwrap();
+    let b = cache.get(&t, now(), &source).await.unwrap().unwrap();
+    let (ja, jb) = (a.body_json().unwrap(), b.body_json().unwrap());
+    assert!(
+        std::sync::Arc::ptr_eq(&ja, &jb),
+        "one parse per cached snapshot"
+    );
+    assert_eq!(ja["active"], true);
+    // The parsed copy is not stored: a round trip (as through Redis) parses the body again, equal to the original.
+    let copy: SessionSnapshot = serde_json::from_str(&serde_json::to_string(&*a).unwrap()).unwrap();
+    assert_eq!(copy, *a);
+    assert_eq!(copy.body_json().unwrap(), ja);
+    let broken = SessionSnapshot {
+        body: "{".into(),
+        ..snapshot(3600)
+    };
+    assert!(broken.body_json().is_err());
 }
 
 fn token() -> TokenHash {

@@ -346,6 +346,7 @@ impl SessionManager {
                 .metadata_public
                 .as_ref()
                 .map_or_else(|| "null".to_owned(), Value::to_string),
+            parsed: crate::session::ParsedBody::from(body),
         }))
     }
 }

@@ -158,9 +158,39 @@ pub struct SessionSnapshot {
     pub traits: String,
     /// The identity's public metadata as JSON text.
     pub metadata_public: String,
+    /// `body` parsed, once per snapshot (not stored; rebuilt on demand).
+    #[serde(skip)]
+    pub parsed: ParsedBody,
+}
+
+/// A lazily parsed copy of [`SessionSnapshot::body`], shared by every request that uses the snapshot. Equality
+/// ignores it: it is derived from `body`.
+#[derive(Debug, Clone, Default)]
+pub struct ParsedBody(std::sync::OnceLock<std::sync::Arc<serde_json::Value>>);
+
+impl From<serde_json::Value> for ParsedBody {
+    fn from(v: serde_json::Value) -> Self {
+        Self(std::sync::OnceLock::from(std::sync::Arc::new(v)))
+    }
+}
+
+impl PartialEq for ParsedBody {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
 }
 
 impl SessionSnapshot {
+    /// The whoami body as JSON, parsed on first use and then shared (the edge proxy's templates read it per
+    /// request; a cached snapshot is parsed once, not once per request).
+    pub fn body_json(&self) -> Result<std::sync::Arc<serde_json::Value>, serde_json::Error> {
+        if let Some(v) = self.parsed.0.get() {
+            return Ok(v.clone());
+        }
+        let parsed = std::sync::Arc::new(serde_json::from_str(&self.body)?);
+        Ok(self.parsed.0.get_or_init(|| parsed).clone())
+    }
+
     /// Whether the snapshot is still usable at `now`.
     pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {
         self.expires_at > now.unix_timestamp()

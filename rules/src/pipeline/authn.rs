@@ -268,7 +268,7 @@ impl SessionCheck {
             None => view.subject,
         };
         session.extra = match &self.config.extra_from {
-            Some(path) => gjson(&body, path).cloned().unwrap_or(Value::Null),
+            Some(path) => Arc::new(gjson(&body, path).cloned().unwrap_or(Value::Null)),
             None => body,
         };
         Ok(true)
@@ -357,9 +357,11 @@ impl SessionCheck {
                 Source::Bearer => "sub",
             });
         session.subject = string_at(&body, subject_from);
-        session.extra = gjson(&body, self.config.extra_from.as_deref().unwrap_or("extra"))
-            .cloned()
-            .unwrap_or(Value::Null);
+        session.extra = Arc::new(
+            gjson(&body, self.config.extra_from.as_deref().unwrap_or("extra"))
+                .cloned()
+                .unwrap_or(Value::Null),
+        );
         Ok(true)
     }
 }

@@ -662,7 +662,7 @@ impl Authenticator for Jwt {
         let claims = self.verify(&token).await?;
         let (subject, extra) = self.check(claims)?;
         session.subject = subject;
-        session.extra = extra;
+        session.extra = Arc::new(extra);
         Ok(true)
     }
 }
@@ -1646,7 +1646,7 @@ mod tests {
     fn session(subject: &str) -> AuthSession {
         AuthSession {
             subject: subject.into(),
-            extra: json!({"email": "alice@example.com"}),
+            extra: Arc::new(json!({"email": "alice@example.com"})),
             header: vec![("Authorization".into(), "Bearer client-sent".into())],
             captures: Vec::new(),
         }

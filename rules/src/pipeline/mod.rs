@@ -86,8 +86,8 @@ impl RequestInfo {
 pub struct AuthSession {
     /// Who.
     pub subject: String,
-    /// Everything else known about them (for Kratos sessions: the session JSON).
-    pub extra: Value,
+    /// Everything else known about them (for Kratos sessions: the session JSON, shared with the cache).
+    pub extra: Arc<Value>,
     /// Headers the mutators set for the upstream, in order.
     pub header: Vec<(String, String)>,
     /// The `<...>` capture groups of the matched rule.
@@ -260,8 +260,8 @@ pub trait HttpClient: Send + Sync {
 pub struct SessionView {
     /// The identity id.
     pub subject: String,
-    /// The whoami body (session JSON with the identity).
-    pub extra: Value,
+    /// The whoami body (session JSON with the identity), shared with the session cache.
+    pub extra: Arc<Value>,
 }
 
 /// Our own sessions, supplied by the proxy (the session cache).
@@ -516,7 +516,7 @@ impl Pipeline {
     ) -> Result<Granted, PipelineError> {
         let mut session = AuthSession {
             captures,
-            extra: Value::Object(Map::new()),
+            extra: Arc::new(Value::Object(Map::new())),
             ..Default::default()
         };
         let mut authenticated = false;

@@ -53,7 +53,7 @@ impl SessionLookup for FakeSessions {
     async fn lookup(&self, token: &str) -> Result<Option<SessionView>, String> {
         Ok((token == "ory_st_good").then(|| SessionView {
             subject: "id-1".into(),
-            extra: json!({"id": "s-1", "identity": {"id": "id-1", "traits": {"email": "ada@example.com", "name": {"first": "Ada", "last": "Lovelace"}}}}),
+            extra: Arc::new(json!({"id": "s-1", "identity": {"id": "id-1", "traits": {"email": "ada@example.com", "name": {"first": "Ada", "last": "Lovelace"}}}})),
         }))
     }
 }
@@ -257,7 +257,7 @@ async fn remote_session_check_as_oathkeeper_does() {
         .await
         .unwrap();
     assert_eq!(http.last().url, "http://kratos/orders/7");
-    assert_eq!(ok.session.extra, json!({"a": 1}));
+    assert_eq!(*ok.session.extra, json!({"a": 1}));
     http.answer(429, json!({}), &[("retry-after", "7")]);
     let err = run(&plain, &all_on(), &http, &request(&[("Cookie", "s=1")]))
         .await
