@@ -11,6 +11,10 @@
 //! `ErrUnauthorized`). Unlike Oathkeeper, a JWKS that cannot be obtained at all is a 502 (remote) or a 500 (local
 //! file) rather than a 401, so that error handlers do not send users to log in again because the IdP is down.
 //!
+//! Verified tokens are cached by their SHA-256 (at most 10,000) until their `exp`, and only while the key sets
+//! they were verified with are current: a refetch (every `jwks_ttl`) re-verifies them. Tokens without `exp` are
+//! verified every time.
+//!
 //! Key sets are cached for `jwks_ttl`. There is no background refresh: the first request that finds the cache
 //! stale refetches (the others keep verifying with the stale keys meanwhile), and a token whose `kid` is unknown
 //! triggers a refetch too. Refetches start at most once per `jwks_max_wait`, so a flood of tokens with made-up
@@ -32,6 +36,7 @@ use identity::jose::{self, Algorithm, JoseError, PublicKeySet, Signer};
 use identity::SharedClock;
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use sha2::Digest as _;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use time::{Duration, OffsetDateTime};
@@ -357,6 +362,13 @@ impl Jwks {
     }
 
     /// The keys to verify with and their generation.
+    /// The generation of the key sets when they are loaded and none is stale (no fetching).
+    fn fresh_generation(&self, now: OffsetDateTime) -> Option<u64> {
+        let st = self.state();
+        let stale = (0..self.sources.len()).any(|i| st.is_stale(i, now, self.ttl));
+        (!stale && !st.merged.is_empty()).then_some(st.generation)
+    }
+
     async fn current(&self) -> Result<(Arc<PublicKeySet>, u64), PipelineError> {
         let now = self.clock.now();
         let (keys, generation, stale) = {
@@ -481,7 +493,21 @@ impl Jwks {
     }
 }
 
+/// Verified tokens kept at most (each entry is a hash, a subject and the shared claims).
+const VERIFIED_CAPACITY: usize = 10_000;
+
+/// A token that passed verification and the claim checks, valid until `exp` while the key sets it was
+/// verified with are current.
+struct Verified {
+    subject: String,
+    extra: Arc<Value>,
+    expires: OffsetDateTime,
+    generation: u64,
+}
+
 struct Jwt {
+    /// Verified tokens by SHA-256, so a client repeating its token costs a lookup, not a signature check.
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
     token_from: TokenFrom,
     algorithms: Vec<String>,
     required_scope: Vec<String>,
@@ -533,6 +559,7 @@ impl Jwt {
         let ttl = go_duration("jwks_ttl", c.jwks_ttl.as_deref().unwrap_or("30s"))?;
         let min_refetch = go_duration("jwks_max_wait", c.jwks_max_wait.as_deref().unwrap_or("1s"))?;
         Ok(Self {
+            verified: Mutex::new(HashMap::new()),
             token_from,
             algorithms,
             required_scope: c.required_scope,
@@ -572,7 +599,8 @@ impl Jwt {
         (!token.is_empty()).then_some(token)
     }
 
-    async fn verify(&self, token: &str) -> Result<Map<String, Value>, PipelineError> {
+    /// Verifies the signature and times; returns the claims and the key-set generation that verified them.
+    async fn verify(&self, token: &str) -> Result<(Map<String, Value>, u64), PipelineError> {
         let invalid = |e: JoseError| {
             PipelineError::unauthorized(format!("the JSON Web Token is invalid: {e}"))
         };
@@ -584,16 +612,17 @@ impl Jwt {
         if !self.algorithms.contains(&header.alg) {
             return Err(invalid(JoseError::AlgorithmNotAllowed(header.alg)));
         }
-        let (keys, generation) = self.jwks.current().await?;
+        let (keys, mut generation) = self.jwks.current().await?;
         let verified = match jose::verify(token, &keys, &self.algorithms, self.clock.now(), LEEWAY)
         {
             Err(JoseError::UnknownKey { .. }) => {
-                let (keys, _) = self.jwks.refetch_for_unknown_key(generation).await?;
+                let (keys, refetched) = self.jwks.refetch_for_unknown_key(generation).await?;
+                generation = refetched;
                 jose::verify(token, &keys, &self.algorithms, self.clock.now(), LEEWAY)
             }
             other => other,
         };
-        Ok(verified.map_err(invalid)?.0)
+        Ok((verified.map_err(invalid)?.0, generation))
     }
 
     /// Audience, issuer and scope; returns the subject and the extra.
@@ -659,11 +688,77 @@ impl Authenticator for Jwt {
         if token.split('.').count() != 3 {
             return Ok(false);
         }
-        let claims = self.verify(&token).await?;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let now = self.clock.now();
+        // Only while the key sets are fresh: a stale set is refetched by the verification below.
+        if let Some(generation) = self.jwks.fresh_generation(now) {
+            if let Some(hit) = self.cached(&digest, generation, now) {
+                session.subject = hit.0;
+                session.extra = hit.1;
+                return Ok(true);
+            }
+        }
+        let (claims, generation) = self.verify(&token).await?;
+        let expires = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .and_then(|e| OffsetDateTime::from_unix_timestamp(e).ok());
         let (subject, extra) = self.check(claims)?;
+        let extra = Arc::new(extra);
+        if let Some(expires) = expires {
+            self.remember(digest, &subject, &extra, expires, generation, now);
+        }
         session.subject = subject;
-        session.extra = Arc::new(extra);
+        session.extra = extra;
         Ok(true)
+    }
+}
+
+impl Jwt {
+    fn verified(&self) -> MutexGuard<'_, HashMap<[u8; 32], Verified>> {
+        self.verified
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A verified token still good at `now` under key-set `generation`.
+    fn cached(
+        &self,
+        digest: &[u8; 32],
+        generation: u64,
+        now: OffsetDateTime,
+    ) -> Option<(String, Arc<Value>)> {
+        let map = self.verified();
+        let v = map.get(digest)?;
+        (v.generation == generation && now < v.expires)
+            .then(|| (v.subject.clone(), v.extra.clone()))
+    }
+
+    fn remember(
+        &self,
+        digest: [u8; 32],
+        subject: &str,
+        extra: &Arc<Value>,
+        expires: OffsetDateTime,
+        generation: u64,
+        now: OffsetDateTime,
+    ) {
+        let mut map = self.verified();
+        if map.len() >= VERIFIED_CAPACITY {
+            map.retain(|_, v| v.generation == generation && now < v.expires);
+            if map.len() >= VERIFIED_CAPACITY {
+                map.clear();
+            }
+        }
+        map.insert(
+            digest,
+            Verified {
+                subject: subject.to_owned(),
+                extra: extra.clone(),
+                expires,
+                generation,
+            },
+        );
     }
 }
 
@@ -1053,6 +1148,46 @@ mod tests {
             .unwrap();
         assert_eq!(session.subject, "");
         assert_eq!(session.extra["scp"], json!([]));
+    }
+
+    #[tokio::test]
+    async fn verified_tokens_are_cached_until_exp_or_a_key_set_change() {
+        let signer = rsa_signer();
+        let idp = FakeIdp::serving(&[&signer]);
+        let clock = ManualClock::new(START);
+        let a = jwt(&idp, &clock, json!({"jwks_ttl": "30s"}));
+        let t = token(&signer, json!({}));
+        let (_, first) = run(&a, &bearer(&t)).await.unwrap();
+        let (_, second) = run(&a, &bearer(&t)).await.unwrap();
+        assert!(
+            Arc::ptr_eq(&first.extra, &second.extra),
+            "the second request is answered from the verified-token cache"
+        );
+        assert_eq!(second.subject, "alice");
+        // Another token is verified on its own.
+        let (_, other) = run(
+            &a,
+            &bearer(&token(&signer, json!({"email": "b@example.com"}))),
+        )
+        .await
+        .unwrap();
+        assert_eq!(other.extra["email"], "b@example.com");
+
+        // The IdP drops the key: once the key sets are refetched, the cached token no longer passes.
+        let successor = ec_signer("successor");
+        idp.serve(&[&successor]);
+        clock.advance(Duration::seconds(31));
+        assert_eq!(kind_of(&a, &bearer(&t)).await, ErrorKind::Unauthorized);
+
+        // A cached token expires with its `exp`.
+        let idp = FakeIdp::serving(&[&signer]);
+        let clock = ManualClock::new(START);
+        let a = jwt(&idp, &clock, json!({"jwks_ttl": "1h"}));
+        assert!(run(&a, &bearer(&t)).await.unwrap().0);
+        clock.advance(Duration::seconds(299));
+        assert!(run(&a, &bearer(&t)).await.unwrap().0);
+        clock.advance(Duration::seconds(1));
+        assert_eq!(kind_of(&a, &bearer(&t)).await, ErrorKind::Unauthorized);
     }
 
     #[tokio::test]
