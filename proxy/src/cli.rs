@@ -272,9 +272,17 @@ fn rules_validate(files: Vec<String>, mut config: ConfigArgs) -> anyhow::Result<
 
 /// Sets up logging: JSON in production, readable text in `--dev`.
 pub fn init_logging(config: &Config) {
+    // Pingora's proxy logs every client that hangs up early at ERROR; the gateway's own per-request
+    // log already reports failures (warn) and abandoned requests (debug). Name `pingora_proxy` in
+    // `log.level` (or RUST_LOG) to see its lines again.
+    let level = if config.log.level.contains("pingora") {
+        config.log.level.clone()
+    } else {
+        format!("{},pingora_proxy=off", config.log.level)
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log.level))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,pingora_proxy=off"));
     let json = match config.log.format.as_deref() {
         Some("json") => true,
         Some(_) => false,

@@ -129,8 +129,15 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// SIGTERM, so the master takes its workers down too (SIGKILL would orphan them).
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let terminated = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !terminated {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 }
