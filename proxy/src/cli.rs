@@ -131,9 +131,12 @@ pub enum MigrateCommand {
 pub enum ConfigCommand {
     /// Validate config files; exits non-zero with the reason when they are invalid.
     Check {
-        /// Files to check (merged, as `serve --config` would).
+        /// Files to check (merged, as `serve --config` would, with the environment on top).
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Check as `serve --dev` would load them (a local SQLite database when no DSN is set).
+        #[arg(long)]
+        dev: bool,
     },
     /// Print every key with its default value as YAML.
     Defaults,
@@ -227,7 +230,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(MigrateCommand::Sql {
             dsn, yes, config, ..
         }) => migrate(dsn, yes, config).await,
-        Command::Config(ConfigCommand::Check { files }) => config_check(files),
+        Command::Config(ConfigCommand::Check { files, dev }) => config_check(files, dev),
         Command::Config(ConfigCommand::Defaults) => config_defaults(),
         Command::Identities(args) => identities(args).await,
         Command::Hashers(HashersCommand::Argon2(Argon2Command::Calibrate {
@@ -365,12 +368,12 @@ async fn migrate(dsn: Option<String>, yes: bool, config: ConfigArgs) -> anyhow::
     Ok(())
 }
 
-fn config_check(files: Vec<PathBuf>) -> anyhow::Result<()> {
+fn config_check(files: Vec<PathBuf>, dev: bool) -> anyhow::Result<()> {
     let config = Config::load(&Sources {
         files: files.clone(),
         overrides: Vec::new(),
-        dev: false,
-        use_env: false,
+        dev,
+        use_env: true,
     })?;
     crate::schemas(&config)?;
     crate::hasher(&config)?;

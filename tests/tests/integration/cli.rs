@@ -43,6 +43,18 @@ async fn config_check_reports_bad_files() {
     );
     assert!(err.contains("/does/not/exist.json"), "{err}");
 
+    // Without a DSN only `--dev` (SQLite in the working directory) makes a config complete.
+    let no_dsn = dir.path().join("no-dsn.yml");
+    std::fs::write(&no_dsn, "serve:\n  admin:\n    port: 4444\n").unwrap();
+    let err = run(&["config", "check", no_dsn.to_str().unwrap()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("dsn"), "{err}");
+    run(&["config", "check", "--dev", no_dsn.to_str().unwrap()])
+        .await
+        .unwrap();
+
     let missing = dir.path().join("missing.yml");
     let err = run(&["config", "check", missing.to_str().unwrap()])
         .await
