@@ -6,6 +6,7 @@
 
 pub mod browser;
 pub mod hook_server;
+pub mod smtp_sink;
 
 use identity::ManualClock;
 use proxy::config::{Config, Sources};
