@@ -59,6 +59,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/health/ready", get(ready))
         .route("/admin/version", get(version))
         .route("/admin/metrics/prometheus", get(crate::metrics::prometheus))
+        .route("/admin/courier/messages", get(crate::courier::list))
+        .route("/admin/courier/messages/{id}", get(crate::courier::get))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(crate::extract::MAX_BODY))
         .with_state(state)

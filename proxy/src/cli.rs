@@ -39,6 +39,21 @@ pub enum Command {
     /// Access rule tools.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// The e-mail courier.
+    #[command(subcommand)]
+    Courier(CourierCommand),
+}
+
+/// `courier …`.
+#[derive(Debug, Subcommand)]
+pub enum CourierCommand {
+    /// Deliver queued e-mails until SIGTERM, without serving HTTP (`serve` runs the same worker when
+    /// `courier.smtp.connection_uri` is set; several workers may share one database).
+    Watch {
+        /// Configuration (DSN and `courier.*`).
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 /// `rules …`.
@@ -244,7 +259,29 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
             config,
         }) => issue_session(&identity_id, &method, config).await,
         Command::Rules(RulesCommand::Validate { files, config }) => rules_validate(files, config),
+        Command::Courier(CourierCommand::Watch { config }) => courier_watch(config).await,
     }
+}
+
+async fn courier_watch(config: ConfigArgs) -> anyhow::Result<()> {
+    let config = config.load()?;
+    init_logging(&config);
+    if crate::courier::smtp_settings(&config).is_none() {
+        anyhow::bail!("courier.smtp.connection_uri is required to deliver e-mails");
+    }
+    let db = crate::open_db(&config).await?;
+    let clock: identity::SharedClock = std::sync::Arc::new(identity::SystemClock);
+    let courier = crate::courier::build(&config, &db, clock)?;
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let worker = crate::courier::spawn_worker(&courier, &config, rx)?;
+    shutdown_signal().await;
+    tracing::info!("courier stopping");
+    let _ = stop.send(true);
+    if let Some(w) = worker {
+        let _ = w.await;
+    }
+    db.close().await;
+    Ok(())
 }
 
 fn rules_validate(files: Vec<String>, mut config: ConfigArgs) -> anyhow::Result<()> {

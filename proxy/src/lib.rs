@@ -8,6 +8,7 @@ pub mod admin;
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod courier;
 pub mod demo;
 pub mod edge;
 pub mod error;
@@ -74,6 +75,8 @@ pub struct AppState {
     pub access: Option<Arc<access::Access>>,
     /// Prometheus metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// The e-mail outbox.
+    pub courier: Arc<flows::courier::Courier>,
 }
 
 /// Things tests (and embedders) may replace.
@@ -548,7 +551,10 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             .as_deref()
             .unwrap_or(&public_base),
     );
+    let courier = Arc::new(courier::build(&config, &db, options.clock.clone())?);
+    courier::spawn_worker(&courier, &config, rx.clone())?;
     let state = AppState {
+        courier,
         errors: flow_pool,
         access: Some(access),
         metrics: Arc::default(),

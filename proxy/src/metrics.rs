@@ -240,12 +240,14 @@ pub fn render(state: &AppState) -> String {
 
 /// `GET /admin/metrics/prometheus`.
 pub async fn prometheus(State(state): State<AppState>) -> impl IntoResponse {
+    let mut body = render(&state);
+    crate::courier::render_metrics(&state, &mut body).await;
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        render(&state),
+        body,
     )
 }
 

@@ -4,6 +4,7 @@
 mod admin_identities;
 mod browser_flows;
 mod cli;
+mod courier;
 mod decisions;
 mod errors;
 mod gateway;
