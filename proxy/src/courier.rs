@@ -265,6 +265,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             next_attempt_at: None,
+            claim: None,
         };
         let shown = message_json(&m, true);
         assert_eq!(shown["body"], "your code: 123456");

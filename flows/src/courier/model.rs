@@ -207,6 +207,9 @@ pub struct Message {
     /// Not before this time is the message tried (again).
     #[serde(skip)]
     pub next_attempt_at: Option<OffsetDateTime>,
+    /// The claim that holds it while `processing` (marking it needs the same claim).
+    #[serde(skip)]
+    pub claim: Option<Uuid>,
 }
 
 /// What [`super::CourierStore::enqueue`] stores.

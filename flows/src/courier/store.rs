@@ -86,13 +86,14 @@ pub trait CourierStore: Send + Sync {
         now: OffsetDateTime,
         lease: Duration,
     ) -> Result<Vec<Message>, StoreError>;
-    /// Records a successful delivery of a claimed message.
-    async fn mark_sent(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError>;
+    /// Records a successful delivery of a message as claimed ([`Message::claim`]). [`StoreError::NotFound`] when the
+    /// message is no longer held by that claim (its lease ran out and another worker took it).
+    async fn mark_sent(&self, m: &Message, now: OffsetDateTime) -> Result<(), StoreError>;
     /// Records a failed attempt of a claimed message: it goes back to `queued` after a backoff, or is
     /// `abandoned` when `send_count` reaches `policy.message_retries`. Returns the new status.
     async fn mark_failed(
         &self,
-        id: Uuid,
+        m: &Message,
         now: OffsetDateTime,
         error: &Value,
         policy: &RetryPolicy,
@@ -150,7 +151,7 @@ fn from_micros(us: i64) -> Option<OffsetDateTime> {
 
 const COLUMNS: &str =
     "id, status, type, recipient, subject, body, body_plaintext, template_type, template_data, \
-     channel, send_count, identity_id, next_attempt_at, created_us, created_at, updated_at";
+     channel, send_count, identity_id, next_attempt_at, claimed_by, created_us, created_at, updated_at";
 
 #[derive(FromRow)]
 struct MessageRow {
@@ -168,6 +169,7 @@ struct MessageRow {
     send_count: i32,
     identity_id: Option<Uuid>,
     next_attempt_at: i64,
+    claimed_by: Option<Uuid>,
     created_us: i64,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
@@ -201,6 +203,7 @@ impl MessageRow {
             template_data: self.template_data.0,
             identity_id: self.identity_id,
             next_attempt_at: from_micros(self.next_attempt_at),
+            claim: self.claimed_by,
         })
     }
 }
@@ -227,32 +230,11 @@ impl SqlCourierStore {
     pub fn new(db: Db) -> Self {
         Self { db }
     }
-
-    async fn record_dispatch(
-        &self,
-        id: Uuid,
-        status: DispatchStatus,
-        error: Option<&Value>,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        on_pool!(&self.db, pool, {
-            sqlx::query(
-                "INSERT INTO courier_message_dispatches \
-                 (id, message_id, status, error, created_us, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $6)",
-            )
-            .bind(Uuid::new_v4())
-            .bind(id)
-            .bind(status.as_str())
-            .bind(error.map(Json))
-            .bind(micros(now))
-            .bind(now)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
-    }
 }
+
+/// One delivery attempt (binds: id, message id, status, error, created_us, now).
+const INSERT_DISPATCH: &str = "INSERT INTO courier_message_dispatches \
+     (id, message_id, status, error, created_us, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)";
 
 #[async_trait]
 impl CourierStore for SqlCourierStore {
@@ -260,7 +242,7 @@ impl CourierStore for SqlCourierStore {
         let id = Uuid::new_v4();
         let sql = format!(
             "INSERT INTO courier_messages ({COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 0, $10, $11, $11, $12, $12)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 0, $10, $11, NULL, $11, $12, $12)"
         );
         on_pool!(&self.db, pool, {
             sqlx::query(&sql)
@@ -296,6 +278,7 @@ impl CourierStore for SqlCourierStore {
             template_data: m.template_data.clone(),
             identity_id: m.identity_id,
             next_attempt_at: Some(now),
+            claim: None,
         })
     }
 
@@ -372,68 +355,92 @@ impl CourierStore for SqlCourierStore {
         Ok(out)
     }
 
-    async fn mark_sent(&self, id: Uuid, now: OffsetDateTime) -> Result<(), StoreError> {
-        let done = on_pool!(&self.db, pool, {
-            sqlx::query(
+    async fn mark_sent(&self, m: &Message, now: OffsetDateTime) -> Result<(), StoreError> {
+        let (id, claim) = (m.id, m.claim.ok_or(StoreError::NotFound)?);
+        // The status and its dispatch change together: a reader never sees one without the other.
+        on_pool!(&self.db, pool, {
+            let mut tx = pool.begin().await?;
+            let done = sqlx::query(
                 "UPDATE courier_messages SET status = 'sent', send_count = send_count + 1, lease_until = NULL, \
-                 claimed_by = NULL, updated_at = $2 WHERE id = $1 AND status = 'processing'",
+                 claimed_by = NULL, updated_at = $2 WHERE id = $1 AND status = 'processing' AND claimed_by = $3",
             )
             .bind(id)
             .bind(now)
-            .execute(pool)
+            .bind(claim)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
+            .rows_affected();
+            if done == 0 {
+                return Err(StoreError::NotFound);
+            }
+            sqlx::query(INSERT_DISPATCH)
+                .bind(Uuid::new_v4())
+                .bind(id)
+                .bind(DispatchStatus::Success.as_str())
+                .bind(None::<Json<&Value>>)
+                .bind(micros(now))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
         });
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        self.record_dispatch(id, DispatchStatus::Success, None, now)
-            .await
+        Ok(())
     }
 
     async fn mark_failed(
         &self,
-        id: Uuid,
+        m: &Message,
         now: OffsetDateTime,
         error: &Value,
         policy: &RetryPolicy,
     ) -> Result<MessageStatus, StoreError> {
-        let count: Option<i32> = on_pool!(&self.db, pool, {
-            sqlx::query_scalar(
-                "SELECT send_count FROM courier_messages WHERE id = $1 AND status = 'processing'",
+        let (id, claim) = (m.id, m.claim.ok_or(StoreError::NotFound)?);
+        let status = on_pool!(&self.db, pool, {
+            let mut tx = pool.begin().await?;
+            let count: Option<i32> = sqlx::query_scalar(
+                "SELECT send_count FROM courier_messages WHERE id = $1 AND status = 'processing' AND claimed_by = $2",
             )
             .bind(id)
-            .fetch_optional(pool)
-            .await?
-        });
-        let old = count.ok_or(StoreError::NotFound)?;
-        let new_count = u32::try_from(old).unwrap_or(0) + 1;
-        let status = if new_count >= policy.message_retries {
-            MessageStatus::Abandoned
-        } else {
-            MessageStatus::Queued
-        };
-        let next = micros(now + policy.backoff(new_count));
-        let done = on_pool!(&self.db, pool, {
-            sqlx::query(
+            .bind(claim)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let old = count.ok_or(StoreError::NotFound)?;
+            let new_count = u32::try_from(old).unwrap_or(0) + 1;
+            let status = if new_count >= policy.message_retries {
+                MessageStatus::Abandoned
+            } else {
+                MessageStatus::Queued
+            };
+            let next = micros(now + policy.backoff(new_count));
+            let done = sqlx::query(
                 "UPDATE courier_messages SET status = $3, send_count = send_count + 1, next_attempt_at = $4, \
                  lease_until = NULL, claimed_by = NULL, updated_at = $5 \
-                 WHERE id = $1 AND status = 'processing' AND send_count = $2",
+                 WHERE id = $1 AND status = 'processing' AND send_count = $2 AND claimed_by = $6",
             )
             .bind(id)
             .bind(old)
             .bind(status.as_str())
             .bind(next)
             .bind(now)
-            .execute(pool)
+            .bind(claim)
+            .execute(&mut *tx)
             .await?
-            .rows_affected()
+            .rows_affected();
+            if done == 0 {
+                return Err(StoreError::NotFound);
+            }
+            sqlx::query(INSERT_DISPATCH)
+                .bind(Uuid::new_v4())
+                .bind(id)
+                .bind(DispatchStatus::Failed.as_str())
+                .bind(Some(Json(error)))
+                .bind(micros(now))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            status
         });
-        if done == 0 {
-            return Err(StoreError::NotFound);
-        }
-        self.record_dispatch(id, DispatchStatus::Failed, Some(error), now)
-            .await?;
         Ok(status)
     }
 

@@ -296,13 +296,28 @@ async fn an_expired_lease_lets_another_worker_take_the_message() {
             .await
             .unwrap();
         assert_eq!(again.iter().map(|m| m.id).collect::<Vec<_>>(), vec![m.id]);
+        // The first claim is gone: its worker cannot mark the message the second one holds.
+        for stale in [
+            store.mark_sent(&first[0], t0 + Duration::seconds(32)).await,
+            store
+                .mark_failed(
+                    &first[0],
+                    t0 + Duration::seconds(32),
+                    &json!({"reason": "late"}),
+                    &RetryPolicy::default(),
+                )
+                .await
+                .map(|_| ()),
+        ] {
+            assert!(matches!(stale, Err(StoreError::NotFound)), "{name}");
+        }
         store
-            .mark_sent(m.id, t0 + Duration::seconds(32))
+            .mark_sent(&again[0], t0 + Duration::seconds(32))
             .await
             .unwrap();
         assert!(
             matches!(
-                store.mark_sent(m.id, t0 + Duration::seconds(33)).await,
+                store.mark_sent(&again[0], t0 + Duration::seconds(33)).await,
                 Err(StoreError::NotFound)
             ),
             "only a claimed message can be marked"
@@ -418,7 +433,7 @@ async fn list_is_keyset_paginated_newest_first_and_serialises_like_kratos() {
         let id = processing.messages[0].id;
         store
             .mark_failed(
-                id,
+                &processing.messages[0],
                 t0 + Duration::hours(1),
                 &json!({"reason": "boom"}),
                 &RetryPolicy::default(),
@@ -527,11 +542,11 @@ async fn two_workers_on_postgres_never_send_a_message_twice() {
         if a.is_empty() && b.is_empty() {
             break;
         }
-        claimed_a.extend(a.into_iter().map(|m| m.id));
-        claimed_b.extend(b.into_iter().map(|m| m.id));
+        claimed_a.extend(a);
+        claimed_b.extend(b);
     }
-    let set_a: HashSet<_> = claimed_a.iter().copied().collect();
-    let set_b: HashSet<_> = claimed_b.iter().copied().collect();
+    let set_a: HashSet<_> = claimed_a.iter().map(|m| m.id).collect();
+    let set_b: HashSet<_> = claimed_b.iter().map(|m| m.id).collect();
     assert!(set_a.is_disjoint(&set_b));
     assert_eq!(set_a.len() + set_b.len(), 40);
     assert_eq!(
@@ -539,8 +554,8 @@ async fn two_workers_on_postgres_never_send_a_message_twice() {
         40,
         "nobody claimed twice"
     );
-    for id in claimed_a.iter().chain(&claimed_b) {
-        store_a.mark_sent(*id, now).await.unwrap();
+    for m in claimed_a.iter().chain(&claimed_b) {
+        store_a.mark_sent(m, now).await.unwrap();
     }
 
     // Two running workers against one sink deliver each new message exactly once.

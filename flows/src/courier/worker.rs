@@ -130,7 +130,14 @@ impl Worker {
         for m in batch {
             match self.sender.send(&m, self.clock.now()).await {
                 Ok(()) => {
-                    self.store.mark_sent(m.id, self.clock.now()).await?;
+                    match self.store.mark_sent(&m, self.clock.now()).await {
+                        Ok(()) => {}
+                        // Our lease ran out during the exchange and another worker holds it now.
+                        Err(StoreError::NotFound) => {
+                            tracing::warn!(message_id = %m.id, "courier: sent after its claim expired");
+                        }
+                        Err(e) => return Err(e),
+                    }
                     self.metrics.sent.fetch_add(1, Ordering::Relaxed);
                     report.sent += 1;
                     tracing::info!(message_id = %m.id, template_type = %m.template_type, "courier: message sent");
@@ -143,10 +150,19 @@ impl Worker {
                         "reason": e.0,
                         "message": "failed to send the message",
                     });
-                    let status = self
+                    let status = match self
                         .store
-                        .mark_failed(m.id, self.clock.now(), &error, &self.settings.retry)
-                        .await?;
+                        .mark_failed(&m, self.clock.now(), &error, &self.settings.retry)
+                        .await
+                    {
+                        Ok(status) => status,
+                        // Another worker holds it now; it will try again itself.
+                        Err(StoreError::NotFound) => {
+                            tracing::warn!(message_id = %m.id, "courier: failed after its claim expired");
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
                     if status == MessageStatus::Abandoned {
                         self.metrics.abandoned.fetch_add(1, Ordering::Relaxed);
                         report.abandoned += 1;
