@@ -160,6 +160,18 @@ impl TestEnv {
         )
     }
 
+    /// The Prometheus text from `/admin/metrics/prometheus`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.admin_url("admin/metrics/prometheus"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// `GET /sessions/whoami` with `X-Session-Token`.
     pub async fn whoami(&self, token: &str) -> reqwest::Response {
         self.http

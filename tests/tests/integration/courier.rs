@@ -104,15 +104,7 @@ async fn queued_mail_is_delivered_and_listed(backend: Backend) {
     assert_eq!(missing.status(), 404);
 
     // Metrics.
-    let metrics = env
-        .http
-        .get(env.admin_url("admin/metrics/prometheus"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = env.metrics().await;
     assert!(
         metrics.contains("portcullis_courier_messages_queued_total 1\n"),
         "{metrics}"

@@ -158,15 +158,7 @@ async fn decisions_follow_the_rules(backend: Backend) {
     assert_eq!(decide(&env, "decisions", &post).await.status(), 404);
 
     // Every decision was counted by rule, decision and status.
-    let metrics = env
-        .http
-        .get(env.admin_url("admin/metrics/prometheus"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = env.metrics().await;
     for series in [
         r#"portcullis_access_requests_total{source="decisions",rule="public",decision="allow",status="200"} 2"#,
         r#"portcullis_access_requests_total{source="decisions",rule="private",decision="deny",status="302"} 1"#,
