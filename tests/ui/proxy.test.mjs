@@ -27,6 +27,7 @@ import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
+import { BrowserRun } from './browser-run.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -115,50 +116,10 @@ function describeRequests(list) {
 // ---- The browser side. ----
 
 /** One test run in one browser context (a mode). */
-class Run {
+class Run extends BrowserRun {
   constructor(mode, context, page) {
-    this.mode = mode;
-    this.context = context;
-    this.page = page;
-    this.shot = 0;
-    this.currentStep = '(setup)';
-    this.problems = []; // console errors, page errors, failed sub-resources
-    this.email = `proxy-${mode.key}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
+    super(mode, context, page, { prefix: 'proxy', shots: SHOTS });
     this.identityId = null;
-    page.on('console', (msg) => {
-      if (msg.type() !== 'error') return;
-      const source = msg.location()?.url || '';
-      // The browser's own favicon probe: neither the UI nor the upstream declares an icon, and no rule covers it.
-      if (/\/favicon\.ico(\?|$)/.test(source)) return;
-      this.problems.push(`console error on ${page.url()}: ${msg.text()}${source ? ` (${source})` : ''}`);
-    });
-    page.on('pageerror', (err) => this.problems.push(`page error on ${page.url()}: ${err.message}`));
-    page.on('requestfailed', (req) =>
-      this.problems.push(`request failed: ${req.method()} ${req.url()}: ${req.failure()?.errorText}`),
-    );
-    page.on('response', (res) => {
-      const type = res.request().resourceType();
-      if (res.status() >= 400 && ['stylesheet', 'image', 'script', 'font'].includes(type)) {
-        this.problems.push(`${type} ${res.url()} answered ${res.status()}`);
-      }
-    });
-  }
-
-  log(msg) {
-    console.log(`[proxy ${this.mode.key}] ${msg}`);
-  }
-
-  async step(name, fn) {
-    this.currentStep = name;
-    this.log(name);
-    await fn();
-  }
-
-  async screenshot(name, page = this.page) {
-    this.shot += 1;
-    const file = join(SHOTS, `proxy-${this.mode.key}-${String(this.shot).padStart(2, '0')}-${name}.png`);
-    await page.screenshot({ path: file, fullPage: true });
-    this.log(`  screenshot ${file}`);
   }
 
   /** Asserts that the browser is on the proxy's origin at `pathname`. */
@@ -166,13 +127,6 @@ class Run {
     const url = new URL(this.page.url());
     assert.equal(url.origin, PROXY_ORIGIN, `expected to stay on the proxy's origin, but the browser is on ${this.page.url()}`);
     assert.equal(url.pathname, pathname, `expected to be on ${pathname}, but the browser is on ${this.page.url()}`);
-  }
-
-  async assertHeading(text) {
-    const h1 = this.page.locator('h1');
-    await h1.first().waitFor({ state: 'visible' });
-    assert.equal(await h1.count(), 1, 'expected exactly one <h1>');
-    assert.equal((await h1.innerText()).trim(), text, `unexpected <h1> on ${this.page.url()}`);
   }
 
   /** Asserts the sign-in page of a fresh flow (/ui/login?flow=…) on the proxy's origin; returns the flow id. */

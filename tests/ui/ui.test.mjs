@@ -16,6 +16,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
+import { BrowserRun } from './browser-run.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -57,49 +58,9 @@ for (const f of readdirSync(SHOTS)) {
 class StepError extends Error {}
 
 /** One test run in one browser context (a mode). */
-class Run {
+class Run extends BrowserRun {
   constructor(mode, context, page) {
-    this.mode = mode;
-    this.context = context;
-    this.page = page;
-    this.shot = 0;
-    this.currentStep = '(setup)';
-    this.problems = []; // console errors, page errors, failed sub-resources
-    this.email = `ui-${mode.key}-${Date.now()}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-    page.on('console', (msg) => {
-      if (msg.type() !== 'error') return;
-      const source = msg.location()?.url || '';
-      // The browser's own favicon probe: the UI declares no icon, and /favicon.ico is not served.
-      if (/\/favicon\.ico(\?|$)/.test(source)) return;
-      this.problems.push(`console error on ${page.url()}: ${msg.text()}${source ? ` (${source})` : ''}`);
-    });
-    page.on('pageerror', (err) => this.problems.push(`page error on ${page.url()}: ${err.message}`));
-    page.on('requestfailed', (req) =>
-      this.problems.push(`request failed: ${req.method()} ${req.url()}: ${req.failure()?.errorText}`),
-    );
-    page.on('response', (res) => {
-      const type = res.request().resourceType();
-      if (res.status() >= 400 && ['stylesheet', 'image', 'script', 'font'].includes(type)) {
-        this.problems.push(`${type} ${res.url()} answered ${res.status()}`);
-      }
-    });
-  }
-
-  log(msg) {
-    console.log(`[${this.mode.key}] ${msg}`);
-  }
-
-  async step(name, fn) {
-    this.currentStep = name;
-    this.log(name);
-    await fn();
-  }
-
-  async screenshot(name, page = this.page) {
-    this.shot += 1;
-    const file = join(SHOTS, `${this.mode.key}-${String(this.shot).padStart(2, '0')}-${name}.png`);
-    await page.screenshot({ path: file, fullPage: true });
-    this.log(`  screenshot ${file}`);
+    super(mode, context, page, { prefix: 'ui', shots: SHOTS });
   }
 
   path() {
@@ -108,13 +69,6 @@ class Run {
 
   assertPath(expected) {
     assert.equal(this.path(), expected, `expected to be on ${expected}, but the browser is on ${this.page.url()}`);
-  }
-
-  async assertHeading(text) {
-    const h1 = this.page.locator('h1');
-    await h1.first().waitFor({ state: 'visible' });
-    assert.equal(await h1.count(), 1, 'expected exactly one <h1>');
-    assert.equal((await h1.innerText()).trim(), text, `unexpected <h1> on ${this.page.url()}`);
   }
 
   async assertSignedInAs(email) {
