@@ -42,6 +42,8 @@ pub struct Ctx {
     /// When the upstream was chosen, and how long until its response header.
     upstream_started: Option<std::time::Instant>,
     upstream_latency: Option<std::time::Duration>,
+    /// When the request head was read.
+    started: std::time::Instant,
 }
 
 enum Route {
@@ -74,6 +76,7 @@ impl ProxyHttp for Edge {
             label: Label::default(),
             upstream_started: None,
             upstream_latency: None,
+            started: std::time::Instant::now(),
         }
     }
 
@@ -405,7 +408,8 @@ async fn on_failure(session: &mut Session, e: &Error, ctx: &Ctx) -> FailToProxy 
     }
 }
 
-/// `logging`: one line per request (debug), or per failure (warn). Returns the status sent.
+/// `logging`: one line per request (debug), or per failure (warn), with the request id, rule, decision, status
+/// and latencies (never headers, cookies or tokens). Returns the status sent.
 fn log(session: &Session, e: Option<&Error>, ctx: &Ctx) -> u16 {
     let status = session.response_written().map_or(0, |r| r.status.as_u16());
     let route = match ctx.route {
@@ -413,18 +417,23 @@ fn log(session: &Session, e: Option<&Error>, ctx: &Ctx) -> u16 {
         Route::Identity => "identity",
         Route::Forward(_) => "forward",
     };
+    let method = &session.req_header().method;
+    let rule = ctx.label.rule.as_deref().unwrap_or("");
+    let decision = ctx.label.decision;
+    let latency_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
+    let upstream_ms = ctx.upstream_latency.map(|d| d.as_secs_f64() * 1000.0);
     match e {
         // The client went away: not worth a warning.
         Some(e) if respond::classify(e).is_none() => tracing::debug!(
-            request_id = %ctx.request_id, method = %session.req_header().method, status, route,
+            request_id = %ctx.request_id, %method, status, route, rule, decision, latency_ms, upstream_ms,
             error = %e, "gateway request abandoned by the client"
         ),
         Some(e) => tracing::warn!(
-            request_id = %ctx.request_id, method = %session.req_header().method, status, route,
+            request_id = %ctx.request_id, %method, status, route, rule, decision, latency_ms, upstream_ms,
             error = %e, "gateway request failed"
         ),
         None => tracing::debug!(
-            request_id = %ctx.request_id, method = %session.req_header().method, status, route,
+            request_id = %ctx.request_id, %method, status, route, rule, decision, latency_ms, upstream_ms,
             "gateway request"
         ),
     }
