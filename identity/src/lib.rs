@@ -21,4 +21,4 @@ pub use clock::{Clock, ManualClock, SharedClock, SystemClock};
 pub use error::Error;
 pub use manager::IdentityManager;
 pub use model::{CredentialType, Identity, IdentityState};
-pub use store::{Db, IdentityPool, StoreError};
+pub use store::{AddressKind, Db, IdentityPool, StoreError};

@@ -1,7 +1,7 @@
 //! The [`IdentityPool`] conformance suite. Every backend runs every case.
 
 use super::testing;
-use super::{Db, IdentityPool, ListIdentities, Page, StoreError};
+use super::{AddressKind, Db, IdentityPool, ListIdentities, Page, StoreError};
 use crate::model::{Credential, CredentialType, Identity, IdentityState};
 use serde_json::json;
 use time::macros::datetime;
@@ -75,6 +75,24 @@ async fn create_get_round_trip(db: &Db) {
             .await,
         Err(StoreError::NotFound)
     ));
+    for kind in [AddressKind::Verifiable, AddressKind::Recovery] {
+        let owner = db
+            .find_by_address(kind, "email", "ada@example.com")
+            .await
+            .unwrap();
+        assert_eq!(owner.id, a.id, "{kind:?}");
+        assert_eq!(owner.verifiable_addresses, a.verifiable_addresses);
+        assert!(owner.credentials.is_empty());
+        for (via, value) in [("email", "bob@example.com"), ("sms", "ada@example.com")] {
+            assert!(
+                matches!(
+                    db.find_by_address(kind, via, value).await,
+                    Err(StoreError::NotFound)
+                ),
+                "{kind:?} {via} {value}"
+            );
+        }
+    }
 }
 
 async fn duplicates_conflict_and_leave_nothing_behind(db: &Db) {

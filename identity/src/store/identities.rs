@@ -1,6 +1,6 @@
 //! [`IdentityPool`] on SQL.
 
-use super::{Db, IdentityPool, ListIdentities, Page, StoreError};
+use super::{AddressKind, Db, IdentityPool, ListIdentities, Page, StoreError};
 use crate::model::{
     Credential, CredentialType, Identity, IdentityState, RecoveryAddress, VerifiableAddress,
 };
@@ -227,6 +227,31 @@ impl IdentityPool for Db {
         })
         .ok_or(StoreError::NotFound)?;
         self.get_identity(id, true).await
+    }
+
+    async fn find_by_address(
+        &self,
+        kind: AddressKind,
+        via: &str,
+        value: &str,
+    ) -> Result<Identity, StoreError> {
+        let sql = match kind {
+            AddressKind::Verifiable => {
+                "SELECT identity_id FROM identity_verifiable_addresses WHERE via = $1 AND value = $2"
+            }
+            AddressKind::Recovery => {
+                "SELECT identity_id FROM identity_recovery_addresses WHERE via = $1 AND value = $2"
+            }
+        };
+        let id: Uuid = on_pool!(self, pool, {
+            sqlx::query_scalar(sql)
+                .bind(via)
+                .bind(value)
+                .fetch_optional(pool)
+                .await?
+        })
+        .ok_or(StoreError::NotFound)?;
+        self.get_identity(id, false).await
     }
 
     async fn list_identities(

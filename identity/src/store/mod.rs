@@ -95,6 +95,15 @@ impl Default for ListIdentities {
     }
 }
 
+/// Which of an identity's address lists to search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AddressKind {
+    /// `verifiable_addresses`.
+    Verifiable,
+    /// `recovery_addresses`.
+    Recovery,
+}
+
 /// Identity persistence, as the admin API and the self-service flows use it.
 #[async_trait]
 pub trait IdentityPool: Send + Sync {
@@ -120,6 +129,15 @@ pub trait IdentityPool: Send + Sync {
         &self,
         kind: CredentialType,
         identifier: &str,
+    ) -> Result<Identity, StoreError>;
+
+    /// Finds the identity that lists an address (`via` is `email` or `sms`; `value` as stored), with its addresses
+    /// and without credentials. Recovery and verification flows start here.
+    async fn find_by_address(
+        &self,
+        kind: AddressKind,
+        via: &str,
+        value: &str,
     ) -> Result<Identity, StoreError>;
 
     /// Lists identities, ordered by id. Returns the page and, for offset pagination, the total count.
