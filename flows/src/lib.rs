@@ -1,6 +1,7 @@
 //! Self-service flows for Portcullis, independent of any HTTP server: flow state, its persistence, the UI node
 //! model, password policy, CSRF tokens and `return_to` validation. The proxy crate adapts these to HTTP.
 
+pub mod codes;
 pub mod courier;
 pub mod flow;
 pub mod hooks;
