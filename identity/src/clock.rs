@@ -62,6 +62,53 @@ impl Clock for ManualClock {
     }
 }
 
+/// Parses a Go duration, as Kratos and Oathkeeper configs write them: a sequence of decimal numbers with units `ns`,
+/// `us`/`µs`, `ms`, `s`, `m`, `h` (`30s`, `1h30m`, `1.5h`), or `0` alone. Shared by the config and the rule handlers.
+pub fn parse_go_duration(s: &str) -> Result<std::time::Duration, String> {
+    let input = s.trim();
+    if input == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    if input.is_empty() || input.starts_with('-') {
+        return Err(format!(
+            "invalid duration {s:?}: expected e.g. \"30s\", \"1h30m\""
+        ));
+    }
+    let mut rest = input.trim_start_matches('+');
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (num, tail) = rest.split_at(num_len);
+        let value: f64 = num
+            .parse()
+            .map_err(|_| format!("invalid duration {s:?}: bad number {num:?}"))?;
+        let unit_len = tail
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_len);
+        let factor = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "" => {
+                return Err(format!(
+                    "invalid duration {s:?}: missing unit (use s, m, h …)"
+                ))
+            }
+            other => return Err(format!("invalid duration {s:?}: unknown unit {other:?}")),
+        };
+        total += value * factor;
+        rest = tail;
+    }
+    std::time::Duration::try_from_secs_f64(total)
+        .map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

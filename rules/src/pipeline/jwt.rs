@@ -244,45 +244,10 @@ fn string_list(v: Option<&Value>) -> Vec<&str> {
     }
 }
 
-/// A Go duration (`1s`, `1h30m`, `250ms`; units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`; `0` alone).
+/// A Go duration (`1s`, `1h30m`, `250ms`; `0` alone), with the config key in errors.
 fn go_duration(key: &str, s: &str) -> Result<Duration, String> {
-    let bad = |why: &str| format!("{key}: invalid duration {s:?}: {why}");
-    let input = s.trim();
-    if input == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if input.is_empty() || input.starts_with('-') {
-        return Err(bad("expected e.g. \"30s\" or \"1h30m\""));
-    }
-    let mut rest = input.trim_start_matches('+');
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (num, tail) = rest.split_at(n);
-        let value: f64 = num.parse().map_err(|_| bad("bad number"))?;
-        let u = tail
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(u);
-        let factor = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "" => return Err(bad("missing unit")),
-            _ => return Err(bad("unknown unit")),
-        };
-        total += value * factor;
-        rest = tail;
-    }
-    if !total.is_finite() || total > 1e12 {
-        return Err(bad("too large"));
-    }
-    Ok(Duration::seconds_f64(total))
+    let d = identity::clock::parse_go_duration(s).map_err(|e| format!("{key}: {e}"))?;
+    Duration::try_from(d).map_err(|_| format!("{key}: invalid duration {s:?}: too large"))
 }
 
 /// Where a key set comes from.
