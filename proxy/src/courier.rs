@@ -243,7 +243,74 @@ pub async fn render_metrics(state: &AppState, out: &mut String) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::config::Config;
     use flows::courier::{MessageStatus, MessageType, TemplateType};
+
+    fn b64(s: &str) -> String {
+        use base64::Engine as _;
+        format!(
+            "base64://{}",
+            base64::engine::general_purpose::STANDARD.encode(s)
+        )
+    }
+
+    #[tokio::test]
+    async fn courier_templates_from_config_override_the_builtins() {
+        let mut config = Config::default();
+        config.courier.templates.insert(
+            "recovery_code".into(),
+            serde_json::json!({"valid": {"email": {
+                "subject": b64("Your {{ .RecoveryCode }}"),
+                "body": {"plaintext": b64("Code: {{ .RecoveryCode }}")}
+            }}}),
+        );
+        let db = Db::connect("memory").await.unwrap();
+        db.migrate().await.unwrap();
+        let clock: SharedClock = Arc::new(identity::SystemClock);
+        let courier = build(&config, &db, clock).unwrap();
+        let m = courier
+            .queue_email(
+                "a@example.com",
+                TemplateType::RecoveryCodeValid,
+                serde_json::json!({"RecoveryCode": "246810"}),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(m.subject, "Your 246810");
+        assert_eq!(m.body_plaintext, "Code: 246810");
+        // Parts not overridden, and other templates, keep the built-ins.
+        assert!(m.body.contains("246810"), "{}", m.body);
+        let other = courier
+            .queue_email(
+                "a@example.com",
+                TemplateType::VerificationCodeValid,
+                serde_json::json!({"VerificationCode": "135790"}),
+                None,
+            )
+            .await
+            .unwrap();
+        assert!(!other.subject.is_empty() && other.subject != "Your 246810");
+
+        // A template entry that sets nothing, or names a file that is not there, stops start-up with the key.
+        config.courier.templates.insert(
+            "verification_code".into(),
+            serde_json::json!({"valid": {"email": {}}}),
+        );
+        let clock: SharedClock = Arc::new(identity::SystemClock);
+        let err = build(&config, &db, clock).unwrap_err().to_string();
+        assert!(
+            err.contains("courier.templates.verification_code.valid"),
+            "{err}"
+        );
+        config.courier.templates.insert(
+            "verification_code".into(),
+            serde_json::json!({"valid": {"email": {"subject": "file:///does/not/exist.gotmpl"}}}),
+        );
+        let clock: SharedClock = Arc::new(identity::SystemClock);
+        let err = format!("{:#}", build(&config, &db, clock).unwrap_err());
+        assert!(err.contains("/does/not/exist.gotmpl"), "{err}");
+    }
 
     #[test]
     fn bodies_are_redacted_outside_dev_mode() {

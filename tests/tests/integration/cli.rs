@@ -290,3 +290,28 @@ async fn rules_validate_checks_rule_files_offline() {
     );
     assert!(err.contains("cookie_session"), "{err}");
 }
+
+#[tokio::test]
+async fn courier_watch_needs_an_smtp_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yml");
+    std::fs::write(&config, "dsn: memory\n").unwrap();
+    let err = run(&["courier", "watch", "--config", config.to_str().unwrap()])
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("courier.smtp.connection_uri"), "{err}");
+    // An unusable URI is refused before any message is claimed.
+    std::fs::write(
+        &config,
+        "dsn: memory\ncourier:\n  smtp:\n    connection_uri: ftp://mail.example.com/\n",
+    )
+    .unwrap();
+    let err = format!(
+        "{:#}",
+        run(&["courier", "watch", "--config", config.to_str().unwrap()])
+            .await
+            .unwrap_err()
+    );
+    assert!(err.contains("courier.smtp"), "{err}");
+}
