@@ -113,6 +113,32 @@ pub trait CodePool: Send + Sync {
     ) -> Result<u64, StoreError>;
 }
 
+/// `INSERT INTO selfservice_codes` for either backend (the outbox reuses it inside its transaction).
+macro_rules! insert_code_query {
+    ($id:expr, $code:expr, $now:expr) => {{
+        let code: &$crate::codes::NewCode = $code;
+        sqlx::query(
+            "INSERT INTO selfservice_codes \
+             (id, kind, flow_id, identity_id, address_id, address, code_hmac, expires_at, used_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
+        )
+        .bind($id)
+        .bind(code.kind.as_str())
+        .bind(code.flow_id)
+        .bind(code.identity_id)
+        .bind(code.address_id)
+        .bind(&code.address)
+        .bind(&code.code_hmac)
+        .bind(code.expires_at)
+        .bind($now)
+    }};
+}
+pub(crate) use insert_code_query;
+
+/// Marks the unused codes of a flow used (binds: kind, flow id, now).
+pub(crate) const INVALIDATE_CODES: &str =
+    "UPDATE selfservice_codes SET used_at = $3 WHERE kind = $1 AND flow_id = $2 AND used_at IS NULL";
+
 /// [`CodePool`] on SQL.
 #[derive(Debug, Clone)]
 pub struct SqlCodePool {
@@ -142,22 +168,7 @@ impl CodePool for SqlCodePool {
     async fn create_code(&self, code: &NewCode, now: OffsetDateTime) -> Result<Uuid, StoreError> {
         let id = Uuid::new_v4();
         on_pool!(&self.db, pool, {
-            sqlx::query(
-                "INSERT INTO selfservice_codes \
-                 (id, kind, flow_id, identity_id, address_id, address, code_hmac, expires_at, used_at, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
-            )
-            .bind(id)
-            .bind(code.kind.as_str())
-            .bind(code.flow_id)
-            .bind(code.identity_id)
-            .bind(code.address_id)
-            .bind(&code.address)
-            .bind(&code.code_hmac)
-            .bind(code.expires_at)
-            .bind(now)
-            .execute(pool)
-            .await?;
+            insert_code_query!(id, code, now).execute(pool).await?;
         });
         Ok(id)
     }
@@ -216,15 +227,13 @@ impl CodePool for SqlCodePool {
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
         Ok(on_pool!(&self.db, pool, {
-            sqlx::query(
-                "UPDATE selfservice_codes SET used_at = $3 WHERE kind = $1 AND flow_id = $2 AND used_at IS NULL",
-            )
-            .bind(kind.as_str())
-            .bind(flow_id)
-            .bind(now)
-            .execute(pool)
-            .await?
-            .rows_affected()
+            sqlx::query(INVALIDATE_CODES)
+                .bind(kind.as_str())
+                .bind(flow_id)
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
         }))
     }
 }

@@ -148,6 +148,41 @@ impl Flow {
     pub fn is_expired(&self, now: OffsetDateTime) -> bool {
         self.expires_at <= now
     }
+
+    /// The stored form, with last submit's messages cleared.
+    pub fn form(&self) -> Result<crate::ui::UiContainer, crate::password::FlowError> {
+        let mut ui: crate::ui::UiContainer =
+            serde_json::from_value(self.ui.clone()).map_err(|e| {
+                crate::password::FlowError::BadRequest(format!("stored flow is unreadable: {e}"))
+            })?;
+        ui.reset_messages();
+        Ok(ui)
+    }
+
+    /// Stores `ui` as the flow's form.
+    pub fn set_form(
+        &mut self,
+        ui: &crate::ui::UiContainer,
+    ) -> Result<(), crate::password::FlowError> {
+        self.ui = serde_json::to_value(ui)
+            .map_err(|e| crate::password::FlowError::BadRequest(e.to_string()))?;
+        Ok(())
+    }
+
+    /// A value kept in the flow's server-side context.
+    pub fn context_value(&self, key: &str) -> Option<&Value> {
+        self.internal_context.get(key)
+    }
+
+    /// Sets a value in the flow's server-side context.
+    pub fn set_context_value(&mut self, key: &str, value: Value) {
+        if !self.internal_context.is_object() {
+            self.internal_context = Value::Object(Default::default());
+        }
+        if let Value::Object(m) = &mut self.internal_context {
+            m.insert(key.to_owned(), value);
+        }
+    }
 }
 
 /// The flow as the Kratos API shows it (`loginFlow`, `registrationFlow`, …).
@@ -179,6 +214,16 @@ pub fn flow_json(flow: &Flow) -> serde_json::Value {
         );
     }
     m.insert("state".into(), serde_json::json!(flow.state));
+    if matches!(flow.kind, FlowKind::Settings | FlowKind::Recovery) {
+        // The only part of the server-side context that clients see: what to do next.
+        if let Some(c) = flow
+            .internal_context
+            .get("continue_with")
+            .filter(|c| c.as_array().is_some_and(|a| !a.is_empty()))
+        {
+            m.insert("continue_with".into(), c.clone());
+        }
+    }
     if let Some(p) = &flow.transient_payload {
         m.insert("transient_payload".into(), p.clone());
     }

@@ -110,6 +110,12 @@ pub enum FlowError {
     /// Registration is turned off.
     #[error("registration is disabled")]
     RegistrationDisabled,
+    /// This flow kind (recovery, verification) or method is turned off.
+    #[error("{0} is disabled")]
+    Disabled(&'static str),
+    /// The flow belongs to another identity than the session's.
+    #[error("the flow belongs to another identity")]
+    IdentityMismatch,
     /// The submit body is unusable.
     #[error("{0}")]
     BadRequest(String),
@@ -621,7 +627,7 @@ impl PasswordFlows {
 }
 
 /// Puts hook messages on the nodes their JSON pointers name (`#/traits/email` → `traits.email`), or on the form.
-fn add_hook_messages(ui: &mut UiContainer, messages: Vec<(String, UiText)>) {
+pub(crate) fn add_hook_messages(ui: &mut UiContainer, messages: Vec<(String, UiText)>) {
     for (pointer, message) in messages {
         let name = pointer
             .trim_start_matches('#')

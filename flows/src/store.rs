@@ -52,6 +52,67 @@ const COLUMNS: &str = "id, kind, type, state, expires_at, issued_at, request_url
      csrf_token, identity_id, session_id, refresh, requested_aal, transient_payload, internal_context, \
      created_at, updated_at";
 
+/// `INSERT INTO selfservice_flows` with every column bound, for either backend (the outbox reuses it inside its
+/// transaction).
+macro_rules! insert_flow_query {
+    ($f:expr) => {{
+        let f: &$crate::flow::Flow = $f;
+        sqlx::query($crate::store::INSERT_FLOW)
+            .bind(f.id)
+            .bind(f.kind.as_str())
+            .bind(f.flow_type.as_str())
+            .bind(&f.state)
+            .bind(f.expires_at)
+            .bind(f.issued_at)
+            .bind(&f.request_url)
+            .bind(f.return_to.as_deref())
+            .bind(f.active.as_deref())
+            .bind(sqlx::types::Json(&f.ui))
+            .bind(&f.csrf_token)
+            .bind(f.identity_id)
+            .bind(f.session_id)
+            .bind(f.refresh)
+            .bind(f.requested_aal.as_str())
+            .bind(f.transient_payload.as_ref().map(sqlx::types::Json))
+            .bind(sqlx::types::Json(&f.internal_context))
+            .bind(f.created_at)
+            .bind(f.updated_at)
+    }};
+}
+pub(crate) use insert_flow_query;
+
+/// `UPDATE selfservice_flows` of a changed flow, for either backend.
+macro_rules! update_flow_query {
+    ($f:expr) => {{
+        let f: &$crate::flow::Flow = $f;
+        sqlx::query($crate::store::UPDATE_FLOW)
+            .bind(f.id)
+            .bind(&f.state)
+            .bind(f.expires_at)
+            .bind(f.return_to.as_deref())
+            .bind(f.active.as_deref())
+            .bind(sqlx::types::Json(&f.ui))
+            .bind(&f.csrf_token)
+            .bind(f.identity_id)
+            .bind(f.session_id)
+            .bind(f.refresh)
+            .bind(f.requested_aal.as_str())
+            .bind(f.transient_payload.as_ref().map(sqlx::types::Json))
+            .bind(sqlx::types::Json(&f.internal_context))
+            .bind(f.updated_at)
+    }};
+}
+pub(crate) use update_flow_query;
+
+pub(crate) const INSERT_FLOW: &str = "INSERT INTO selfservice_flows (id, kind, type, state, expires_at, issued_at, \
+     request_url, return_to, active, ui, csrf_token, identity_id, session_id, refresh, requested_aal, \
+     transient_payload, internal_context, created_at, updated_at) VALUES \
+     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+
+pub(crate) const UPDATE_FLOW: &str = "UPDATE selfservice_flows SET state = $2, expires_at = $3, return_to = $4, \
+     active = $5, ui = $6, csrf_token = $7, identity_id = $8, session_id = $9, refresh = $10, requested_aal = $11, \
+     transient_payload = $12, internal_context = $13, updated_at = $14 WHERE id = $1";
+
 #[derive(FromRow)]
 struct FlowRow {
     id: Uuid,
@@ -124,33 +185,8 @@ impl SqlFlowPool {
 #[async_trait]
 impl FlowPool for SqlFlowPool {
     async fn create_flow(&self, f: &Flow) -> Result<(), StoreError> {
-        let sql = format!(
-            "INSERT INTO selfservice_flows ({COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-        );
         on_pool!(&self.db, pool, {
-            sqlx::query(&sql)
-                .bind(f.id)
-                .bind(f.kind.as_str())
-                .bind(f.flow_type.as_str())
-                .bind(&f.state)
-                .bind(f.expires_at)
-                .bind(f.issued_at)
-                .bind(&f.request_url)
-                .bind(f.return_to.as_deref())
-                .bind(f.active.as_deref())
-                .bind(Json(&f.ui))
-                .bind(&f.csrf_token)
-                .bind(f.identity_id)
-                .bind(f.session_id)
-                .bind(f.refresh)
-                .bind(f.requested_aal.as_str())
-                .bind(f.transient_payload.as_ref().map(Json))
-                .bind(Json(&f.internal_context))
-                .bind(f.created_at)
-                .bind(f.updated_at)
-                .execute(pool)
-                .await?;
+            insert_flow_query!(f).execute(pool).await?;
         });
         Ok(())
     }
@@ -169,28 +205,7 @@ impl FlowPool for SqlFlowPool {
 
     async fn update_flow(&self, f: &Flow) -> Result<(), StoreError> {
         let done = on_pool!(&self.db, pool, {
-            sqlx::query(
-                "UPDATE selfservice_flows SET state = $2, expires_at = $3, return_to = $4, active = $5, ui = $6, \
-                 csrf_token = $7, identity_id = $8, session_id = $9, refresh = $10, requested_aal = $11, \
-                 transient_payload = $12, internal_context = $13, updated_at = $14 WHERE id = $1",
-            )
-            .bind(f.id)
-            .bind(&f.state)
-            .bind(f.expires_at)
-            .bind(f.return_to.as_deref())
-            .bind(f.active.as_deref())
-            .bind(Json(&f.ui))
-            .bind(&f.csrf_token)
-            .bind(f.identity_id)
-            .bind(f.session_id)
-            .bind(f.refresh)
-            .bind(f.requested_aal.as_str())
-            .bind(f.transient_payload.as_ref().map(Json))
-            .bind(Json(&f.internal_context))
-            .bind(f.updated_at)
-            .execute(pool)
-            .await?
-            .rows_affected()
+            update_flow_query!(f).execute(pool).await?.rows_affected()
         });
         if done == 0 {
             return Err(StoreError::NotFound);

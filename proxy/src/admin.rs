@@ -59,6 +59,14 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/health/ready", get(ready))
         .route("/admin/version", get(version))
         .route("/admin/metrics/prometheus", get(crate::metrics::prometheus))
+        .route(
+            "/admin/recovery/code",
+            axum::routing::post(crate::selfservice::challenge::admin_code),
+        )
+        .route(
+            "/admin/recovery/link",
+            axum::routing::post(crate::selfservice::challenge::admin_link),
+        )
         .route("/admin/courier/messages", get(crate::courier::list))
         .route("/admin/courier/messages/{id}", get(crate::courier::get))
         .fallback(fallback)

@@ -1,9 +1,11 @@
-//! The hooks configured under `selfservice.flows.{login,registration}.after[.password].hooks`, run by the flow
-//! engine through [`flows::hooks::HookRunner`].
+//! The hooks configured under `selfservice.flows.<flow>.after[.<method>].hooks`, run by the flow engine through
+//! [`flows::hooks::HookRunner`].
 //!
-//! Supported: `session` (registration; read by the flow settings), `revoke_active_sessions` (login) and `web_hook`
-//! (both). Hooks that may interrupt (`response.parse`) run before the identity is stored or the session issued;
-//! the others run afterwards. Other Kratos hooks are accepted and skipped with a warning at startup.
+//! Supported: `session` (registration; read by the flow settings), `revoke_active_sessions` (login, settings,
+//! recovery), `require_verified_address` (login), `show_verification_ui` (registration, login), `verification`
+//! (added automatically when verification is on) and `web_hook` (every flow). Hooks that may interrupt
+//! (`response.parse`) run before the identity is stored or the session issued; the others run afterwards. Other
+//! Kratos hooks are accepted and skipped with a warning at startup.
 
 use crate::config::{AfterHooks, Config, Hook};
 use crate::webhook::{WebHook, WebHookOutcome};
@@ -18,6 +20,8 @@ use serde_json::{json, Value};
 struct FlowHooks {
     web_hooks: Vec<WebHook>,
     revoke_active_sessions: bool,
+    require_verified_address: bool,
+    show_verification_ui: bool,
 }
 
 /// The configured hooks.
@@ -25,14 +29,18 @@ struct FlowHooks {
 pub struct ConfiguredHooks {
     login: FlowHooks,
     registration: FlowHooks,
+    settings: FlowHooks,
+    recovery: FlowHooks,
+    verification: FlowHooks,
     client: reqwest::Client,
 }
 
 fn hooks_of(after: &AfterHooks) -> impl Iterator<Item = &Hook> {
+    let methods = [&after.password, &after.profile, &after.code, &after.link];
     after
         .hooks
         .iter()
-        .chain(after.password.iter().flat_map(|m| m.hooks.iter()))
+        .chain(methods.into_iter().flatten().flat_map(|m| m.hooks.iter()))
 }
 
 fn flow_hooks(kind: &str, after: &AfterHooks) -> anyhow::Result<FlowHooks> {
@@ -45,8 +53,15 @@ fn flow_hooks(kind: &str, after: &AfterHooks) -> anyhow::Result<FlowHooks> {
                     .map_err(|e| anyhow::anyhow!("selfservice.flows.{kind}.after: {e}"))?;
                 out.web_hooks.push(w);
             }
-            "revoke_active_sessions" if kind == "login" => out.revoke_active_sessions = true,
+            "revoke_active_sessions" if matches!(kind, "login" | "settings" | "recovery") => {
+                out.revoke_active_sessions = true
+            }
+            "require_verified_address" if kind == "login" => out.require_verified_address = true,
+            "show_verification_ui" if matches!(kind, "login" | "registration") => {
+                out.show_verification_ui = true
+            }
             "session" if kind == "registration" => {}
+            "verification" if matches!(kind, "login" | "registration" | "settings") => {}
             other => tracing::warn!(
                 flow = kind,
                 hook = other,
@@ -64,6 +79,9 @@ impl ConfiguredHooks {
         Ok(Self {
             login: flow_hooks("login", &flows.login.after)?,
             registration: flow_hooks("registration", &flows.registration.after)?,
+            settings: flow_hooks("settings", &flows.settings.after)?,
+            recovery: flow_hooks("recovery", &flows.recovery.after)?,
+            verification: flow_hooks("verification", &flows.verification.after)?,
             client: reqwest::Client::builder()
                 .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
                 .build()
@@ -72,11 +90,23 @@ impl ConfiguredHooks {
     }
 
     fn of(&self, kind: FlowKind) -> Option<&FlowHooks> {
-        match kind {
-            FlowKind::Login => Some(&self.login),
-            FlowKind::Registration => Some(&self.registration),
-            _ => None,
-        }
+        Some(match kind {
+            FlowKind::Login => &self.login,
+            FlowKind::Registration => &self.registration,
+            FlowKind::Settings => &self.settings,
+            FlowKind::Recovery => &self.recovery,
+            FlowKind::Verification => &self.verification,
+        })
+    }
+
+    /// Whether logins need a verified address (`require_verified_address`).
+    pub fn require_verified_address(&self) -> bool {
+        self.login.require_verified_address
+    }
+
+    /// Whether browsers are sent to the verification page after a flow of `kind` (`show_verification_ui`).
+    pub fn show_verification_ui(&self, kind: FlowKind) -> bool {
+        self.of(kind).is_some_and(|h| h.show_verification_ui)
     }
 }
 

@@ -65,6 +65,12 @@ pub struct AppState {
     pub tokenizer: Arc<Tokenizer>,
     /// Password login and registration.
     pub password_flows: flows::password::PasswordFlows,
+    /// The settings flow.
+    pub settings_flows: flows::settings::SettingsFlows,
+    /// Recovery and verification.
+    pub challenges: flows::challenge::ChallengeFlows,
+    /// The configured flow hooks.
+    pub hooks: Arc<hooks::ConfiguredHooks>,
     /// Stored self-service errors.
     pub errors: Arc<dyn flows::ErrorPool>,
     /// The CSRF cookie's name (`csrf_token_<sha256 of the public base URL>`).
@@ -255,6 +261,80 @@ fn password_flow_settings(
             max_breaches: u64::from(p.max_breaches),
             ignore_network_errors: p.ignore_network_errors,
         },
+    }
+}
+
+fn settings_flow_settings(
+    config: &Config,
+    public_base: &str,
+) -> flows::settings::SettingsFlowSettings {
+    let f = &config.selfservice.flows.settings;
+    let m = &config.selfservice.methods;
+    flows::settings::SettingsFlowSettings {
+        public_base: public_base.to_owned(),
+        lifespan: f.lifespan.as_time(),
+        privileged_session_max_age: f
+            .privileged_session_max_age
+            .unwrap_or(config::Duration::secs(3600))
+            .as_time(),
+        policy: password_flow_settings(config, public_base).policy,
+        profile_enabled: m.profile.enabled,
+        password_enabled: m.password.enabled,
+        settings_ui: selfservice::ui_url_for(config, public_base, flows::FlowKind::Settings),
+    }
+}
+
+fn challenge_settings(
+    config: &Config,
+    public_base: &str,
+    secrets: &[String],
+) -> flows::challenge::ChallengeSettings {
+    use flows::challenge::ChallengeKindSettings;
+    use flows::FlowKind;
+    let f = &config.selfservice.flows;
+    let m = &config.selfservice.methods;
+    let kind = |c: &config::FlowConfig, k: FlowKind| ChallengeKindSettings {
+        enabled: c.enabled.unwrap_or(false),
+        use_link: c.use_method.as_deref() == Some("link"),
+        lifespan: c.lifespan.as_time(),
+        notify_unknown_recipients: c.notify_unknown_recipients,
+        ui_url: selfservice::ui_url_for(config, public_base, k),
+    };
+    let mut link_base = m
+        .link
+        .config
+        .base_url
+        .clone()
+        .unwrap_or_else(|| public_base.to_owned());
+    if !link_base.ends_with('/') {
+        link_base.push('/');
+    }
+    flows::challenge::ChallengeSettings {
+        public_base: public_base.to_owned(),
+        link_base,
+        recovery: kind(&f.recovery, FlowKind::Recovery),
+        verification: kind(&f.verification, FlowKind::Verification),
+        code_enabled: m.code.enabled,
+        code_lifespan: m.code.config.lifespan.as_time(),
+        max_submissions: m.code.config.max_submissions.max(1),
+        link_enabled: m.link.enabled,
+        link_lifespan: m.link.config.lifespan.as_time(),
+        privileged_session_max_age: f
+            .settings
+            .privileged_session_max_age
+            .unwrap_or(config::Duration::secs(3600))
+            .as_time(),
+        verification_return_url: selfservice::default_return_for(
+            config,
+            public_base,
+            Some(FlowKind::Verification),
+        ),
+        // Codes are keyed by a secret of their own, derived from the first cookie secret.
+        secret: format!(
+            "portcullis one-time codes\0{}",
+            secrets.first().map(String::as_str).unwrap_or("")
+        )
+        .into_bytes(),
     }
 }
 
@@ -517,6 +597,8 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         IdentityManager::new(Arc::new(db.clone()), schemas, hasher, options.clock.clone());
     let flow_pool = Arc::new(flows::SqlFlowPool::new(db.clone()));
     let flow_pool_for_sweep = flow_pool.clone();
+    let hooks: Arc<hooks::ConfiguredHooks> =
+        Arc::new(hooks::ConfiguredHooks::from_config(&config)?);
     let password_flows = flows::password::PasswordFlows::new(
         flow_pool.clone(),
         identities.clone(),
@@ -526,7 +608,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         password_flow_settings(&config, &public_base),
     )
     .with_throttle(throttle(&config, options.clock.clone()).await?)
-    .with_hooks(Arc::new(hooks::ConfiguredHooks::from_config(&config)?));
+    .with_hooks(hooks.clone());
     let (access, extra_rules) = access_engine(
         &config,
         &public_base,
@@ -553,6 +635,27 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     );
     let courier = Arc::new(courier::build(&config, &db, options.clock.clone())?);
     courier::spawn_worker(&courier, &config, rx.clone())?;
+    let settings_flows = flows::settings::SettingsFlows::new(
+        flow_pool.clone(),
+        identities.clone(),
+        sessions.clone(),
+        breach_checker(&config),
+        options.clock.clone(),
+        settings_flow_settings(&config, &public_base),
+    )
+    .with_hooks(hooks.clone());
+    let challenges = flows::challenge::ChallengeFlows::new(
+        flow_pool.clone(),
+        Arc::new(flows::codes::SqlCodePool::new(db.clone())),
+        Arc::new(flows::outbox::SqlOutbox::new(db.clone())),
+        courier.clone(),
+        identities.clone(),
+        sessions.clone(),
+        settings_flows.clone(),
+        options.clock.clone(),
+        challenge_settings(&config, &public_base, &secrets),
+    )
+    .with_hooks(hooks.clone());
     let state = AppState {
         courier,
         errors: flow_pool,
@@ -562,6 +665,9 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         cookie_secrets: secrets,
         identities,
         password_flows,
+        settings_flows,
+        challenges,
+        hooks,
         sessions,
         cookie,
         tokenizer,

@@ -64,6 +64,54 @@ pub fn router(state: AppState) -> Router {
             get(crate::selfservice::login::submit).post(crate::selfservice::login::submit),
         )
         .route(
+            "/self-service/settings/api",
+            get(crate::selfservice::settings::init_api),
+        )
+        .route(
+            "/self-service/settings/browser",
+            get(crate::selfservice::settings::init_browser),
+        )
+        .route(
+            "/self-service/settings/flows",
+            get(crate::selfservice::settings::get_flow),
+        )
+        .route(
+            "/self-service/settings",
+            get(crate::selfservice::settings::submit).post(crate::selfservice::settings::submit),
+        )
+        .route(
+            "/self-service/recovery/api",
+            get(crate::selfservice::challenge::init_api),
+        )
+        .route(
+            "/self-service/verification/api",
+            get(crate::selfservice::challenge::init_api),
+        )
+        .route(
+            "/self-service/recovery/browser",
+            get(crate::selfservice::challenge::init_browser),
+        )
+        .route(
+            "/self-service/verification/browser",
+            get(crate::selfservice::challenge::init_browser),
+        )
+        .route(
+            "/self-service/recovery/flows",
+            get(crate::selfservice::challenge::get_flow),
+        )
+        .route(
+            "/self-service/verification/flows",
+            get(crate::selfservice::challenge::get_flow),
+        )
+        .route(
+            "/self-service/recovery",
+            get(crate::selfservice::challenge::submit).post(crate::selfservice::challenge::submit),
+        )
+        .route(
+            "/self-service/verification",
+            get(crate::selfservice::challenge::submit).post(crate::selfservice::challenge::submit),
+        )
+        .route(
             "/self-service/logout/api",
             axum::routing::delete(crate::selfservice::logout::logout_api),
         )

@@ -6,7 +6,7 @@
 
 mod model;
 mod smtp;
-mod store;
+pub(crate) mod store;
 mod templates;
 mod worker;
 
@@ -68,37 +68,54 @@ impl Courier {
     }
 
     /// Renders `template_type` with `data` (an object with `To`, `RecoveryCode`, `Identity`, …; `To` is added
-    /// from `recipient` when absent), stores the message as `queued` and wakes a worker.
-    pub async fn queue_email(
+    /// from `recipient` when absent) into a message ready to store. [`Courier::queue_email`] stores it at once; a
+    /// flow that must store it together with its own change hands it to [`crate::outbox::Outbox`] and then calls
+    /// [`Courier::announce`].
+    pub fn render_email(
         &self,
         recipient: &str,
         template_type: TemplateType,
         mut data: Value,
         identity_id: Option<Uuid>,
-    ) -> Result<Message, StoreError> {
+    ) -> NewMessage {
         if let Value::Object(map) = &mut data {
             map.entry("To")
                 .or_insert_with(|| Value::String(recipient.to_owned()));
         }
         let rendered = self.templates.render(template_type, &data);
-        let m = self
-            .store
-            .enqueue(
-                &NewMessage {
-                    recipient: recipient.to_owned(),
-                    subject: rendered.subject,
-                    body: rendered.body_html,
-                    body_plaintext: rendered.body_plaintext,
-                    template_type,
-                    template_data: data,
-                    identity_id,
-                },
-                self.clock.now(),
-            )
-            .await?;
-        self.metrics.record_queued();
-        self.notify.notify_one();
-        Ok(m)
+        NewMessage {
+            recipient: recipient.to_owned(),
+            subject: rendered.subject,
+            body: rendered.body_html,
+            body_plaintext: rendered.body_plaintext,
+            template_type,
+            template_data: data,
+            identity_id,
+        }
+    }
+
+    /// Renders and stores a message as `queued`, and wakes a worker.
+    pub async fn queue_email(
+        &self,
+        recipient: &str,
+        template_type: TemplateType,
+        data: Value,
+        identity_id: Option<Uuid>,
+    ) -> Result<Message, StoreError> {
+        let m = self.render_email(recipient, template_type, data, identity_id);
+        let stored = self.store.enqueue(&m, self.clock.now()).await?;
+        self.announce(1);
+        Ok(stored)
+    }
+
+    /// Counts `n` messages stored elsewhere (by the outbox) as queued and wakes a worker.
+    pub fn announce(&self, n: usize) {
+        for _ in 0..n {
+            self.metrics.record_queued();
+        }
+        if n > 0 {
+            self.notify.notify_one();
+        }
     }
 
     /// The store (for the admin API: `list`, `get`, `count_by_status`).

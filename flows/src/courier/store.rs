@@ -141,7 +141,7 @@ impl std::str::FromStr for PageToken {
     }
 }
 
-fn micros(t: OffsetDateTime) -> i64 {
+pub(crate) fn micros(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
 }
 
@@ -232,6 +232,35 @@ impl SqlCourierStore {
     }
 }
 
+/// `INSERT INTO courier_messages` of a new `queued` message, for either backend (the outbox reuses it inside its
+/// transaction).
+macro_rules! insert_message_query {
+    ($id:expr, $m:expr, $now:expr) => {{
+        let m: &$crate::courier::NewMessage = $m;
+        let now: time::OffsetDateTime = $now;
+        sqlx::query($crate::courier::store::INSERT_MESSAGE)
+            .bind($id)
+            .bind($crate::courier::MessageStatus::Queued.as_str())
+            .bind($crate::courier::MessageType::Email.as_str())
+            .bind(&m.recipient)
+            .bind(&m.subject)
+            .bind(&m.body)
+            .bind(&m.body_plaintext)
+            .bind(m.template_type.as_str())
+            .bind(sqlx::types::Json(&m.template_data))
+            .bind(m.identity_id)
+            .bind($crate::courier::store::micros(now))
+            .bind(now)
+    }};
+}
+pub(crate) use insert_message_query;
+
+/// Binds: id, status, type, recipient, subject, body, plaintext, template type, data, identity, created µs, now.
+pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO courier_messages (id, status, type, recipient, subject, body, \
+     body_plaintext, template_type, template_data, channel, send_count, identity_id, next_attempt_at, claimed_by, \
+     created_us, created_at, updated_at) VALUES \
+     ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 0, $10, $11, NULL, $11, $12, $12)";
+
 /// One delivery attempt (binds: id, message id, status, error, created_us, now).
 const INSERT_DISPATCH: &str = "INSERT INTO courier_message_dispatches \
      (id, message_id, status, error, created_us, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)";
@@ -240,26 +269,8 @@ const INSERT_DISPATCH: &str = "INSERT INTO courier_message_dispatches \
 impl CourierStore for SqlCourierStore {
     async fn enqueue(&self, m: &NewMessage, now: OffsetDateTime) -> Result<Message, StoreError> {
         let id = Uuid::new_v4();
-        let sql = format!(
-            "INSERT INTO courier_messages ({COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 0, $10, $11, NULL, $11, $12, $12)"
-        );
         on_pool!(&self.db, pool, {
-            sqlx::query(&sql)
-                .bind(id)
-                .bind(MessageStatus::Queued.as_str())
-                .bind(MessageType::Email.as_str())
-                .bind(&m.recipient)
-                .bind(&m.subject)
-                .bind(&m.body)
-                .bind(&m.body_plaintext)
-                .bind(m.template_type.as_str())
-                .bind(Json(&m.template_data))
-                .bind(m.identity_id)
-                .bind(micros(now))
-                .bind(now)
-                .execute(pool)
-                .await?;
+            insert_message_query!(id, m, now).execute(pool).await?;
         });
         Ok(Message {
             id,

@@ -50,6 +50,18 @@ pub fn flow_error(e: FlowError) -> ApiError {
                 .with_id("self_service_flow_disabled")
                 .with_message("registration flow disabled")
         }
+        FlowError::Disabled(what) if what.starts_with("the ") => {
+            ApiError::new(StatusCode::NOT_FOUND).with_reason(format!(
+                "This endpoint was disabled by system administrator: {what} is not enabled."
+            ))
+        }
+        FlowError::Disabled(what) => ApiError::bad_request(format!(
+            "The {what} flow is not allowed because it was disabled (selfservice.flows.{what}.enabled)."
+        )),
+        FlowError::IdentityMismatch => ApiError::new(StatusCode::FORBIDDEN)
+            .with_id("security_identity_mismatch")
+            .with_reason("The flow belongs to another identity than the session of this request.")
+            .with_message("Requested identity does not match the identity of the flow"),
         FlowError::BadRequest(reason) => ApiError::bad_request(reason),
         FlowError::Hook(reason) => {
             tracing::warn!(%reason, "a self-service hook failed");
@@ -70,7 +82,7 @@ fn kind_of(path: &str) -> FlowKind {
     }
 }
 
-fn request_url(state: &AppState, req: &Request) -> String {
+pub fn request_url(state: &AppState, req: &Request) -> String {
     format!(
         "{}{}",
         state.public_base.trim_end_matches('/'),
@@ -81,7 +93,7 @@ fn request_url(state: &AppState, req: &Request) -> String {
     )
 }
 
-async fn current_session(
+pub async fn current_session(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Arc<SessionSnapshot>>, ApiError> {
@@ -310,7 +322,12 @@ const HOOK_HEADERS: &[&str] = &[
     "cf-ipcity",
 ];
 
-fn hook_request(state: &AppState, headers: &HeaderMap, method: &str, url: String) -> HookRequest {
+pub fn hook_request(
+    state: &AppState,
+    headers: &HeaderMap,
+    method: &str,
+    url: String,
+) -> HookRequest {
     let mut hs = Map::new();
     for name in HOOK_HEADERS {
         if let Some(v) = headers.get(*name).and_then(|v| v.to_str().ok()) {
@@ -391,7 +408,7 @@ pub async fn submit(
 }
 
 /// A flow that needs another try: HTML clients go back to the form, others get 400 + flow.
-fn retry(state: &AppState, client: Client, flow: &Flow) -> Response {
+pub fn retry(state: &AppState, client: Client, flow: &Flow) -> Response {
     if client == Client::Html {
         see_other(
             &with_query(&ui_url(state, flow.kind), "flow", &flow.id.to_string()),
@@ -579,7 +596,7 @@ async fn submit_inner(
 
 /// The session cookie, plus a fresh CSRF cookie: a new identity gets a new token, so tokens planted before
 /// signing in are worthless afterwards.
-fn browser_cookies(
+pub fn browser_cookies(
     state: &AppState,
     issued: &identity::session::manager::IssuedSession,
 ) -> Vec<Option<HeaderValue>> {

@@ -1,9 +1,11 @@
 //! Self-service endpoints: login and registration (browser, SPA and native), logout and the error store. This
 //! module holds what they share: content negotiation, CSRF cookies, `return_to` and the browser error path.
 
+pub mod challenge;
 pub mod errors;
 pub mod login;
 pub mod logout;
+pub mod settings;
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -262,7 +264,12 @@ pub fn check_csrf(state: &AppState, headers: &HeaderMap, body: &Value) -> Result
 
 /// The configured UI page of a flow kind, or the built-in page.
 pub fn ui_url(state: &AppState, kind: FlowKind) -> String {
-    let flows = &state.config.selfservice.flows;
+    ui_url_for(&state.config, &state.public_base, kind)
+}
+
+/// [`ui_url`] before the application state exists.
+pub fn ui_url_for(config: &crate::config::Config, public_base: &str, kind: FlowKind) -> String {
+    let flows = &config.selfservice.flows;
     let configured = match kind {
         FlowKind::Login => &flows.login.ui_url,
         FlowKind::Registration => &flows.registration.ui_url,
@@ -272,7 +279,7 @@ pub fn ui_url(state: &AppState, kind: FlowKind) -> String {
     };
     match configured {
         Some(u) => u.clone(),
-        None if state.config.ui.enabled => format!("{}ui/{}", state.public_base, kind.as_str()),
+        None if config.ui.enabled => format!("{public_base}ui/{}", kind.as_str()),
         None => format!("https://www.ory.sh/kratos/docs/fallback/{}", kind.as_str()),
     }
 }
@@ -297,7 +304,16 @@ pub fn with_query(url: &str, key: &str, value: &str) -> String {
 /// `after.password.default_browser_return_url`, `after.default_browser_return_url`,
 /// `selfservice.default_browser_return_url`, then the built-in "signed in" page.
 pub fn default_return(state: &AppState, kind: Option<FlowKind>) -> String {
-    let s = &state.config.selfservice;
+    default_return_for(&state.config, &state.public_base, kind)
+}
+
+/// [`default_return`] before the application state exists.
+pub fn default_return_for(
+    config: &crate::config::Config,
+    public_base: &str,
+    kind: Option<FlowKind>,
+) -> String {
+    let s = &config.selfservice;
     let flow_after = match kind {
         Some(FlowKind::Login) => Some(&s.flows.login.after),
         Some(FlowKind::Registration) => Some(&s.flows.registration.after),
@@ -318,10 +334,10 @@ pub fn default_return(state: &AppState, kind: Option<FlowKind>) -> String {
     specific
         .or_else(|| s.default_browser_return_url.clone())
         .unwrap_or_else(|| {
-            if state.config.ui.enabled {
-                format!("{}ui/welcome", state.public_base)
+            if config.ui.enabled {
+                format!("{public_base}ui/welcome")
             } else {
-                state.public_base.clone()
+                public_base.to_owned()
             }
         })
 }

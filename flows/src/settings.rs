@@ -1,0 +1,578 @@
+//! The settings flow, transport-neutral: the signed-in identity changes its traits (`profile`) or its password
+//! (`password`). Changes to credentials, identifiers or addresses are privileged: they need a session
+//! authenticated within `privileged_session_max_age`.
+
+use crate::flow::{Flow, FlowKind, FlowType};
+use crate::hooks::{HookFailure, HookRequest, HookRunner, NoHooks};
+use crate::password::FlowError;
+use crate::password_policy::{self, BreachRange, PolicyConfig};
+use crate::store::FlowPool;
+use crate::texts;
+use crate::ui::{
+    csrf_node, labels, nodes_from_schema, password_node, password_submit, Autocomplete, Group,
+    InputType, UiContainer, UiNode,
+};
+use identity::manager::{ImportCredentials, ImportPassword, ImportPasswordConfig, UpdateIdentity};
+use identity::session::manager::SessionManager;
+use identity::text::{self, UiTextType};
+use identity::{CredentialType, Identity, IdentityManager, SharedClock, StoreError};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
+
+/// Settings of the settings flow.
+#[derive(Debug, Clone)]
+pub struct SettingsFlowSettings {
+    /// Public base URL with a trailing slash (for `ui.action`).
+    pub public_base: String,
+    /// `selfservice.flows.settings.lifespan`.
+    pub lifespan: Duration,
+    /// `selfservice.flows.settings.privileged_session_max_age`.
+    pub privileged_session_max_age: Duration,
+    /// Password policy (as at registration).
+    pub policy: PolicyConfig,
+    /// `selfservice.methods.profile.enabled`.
+    pub profile_enabled: bool,
+    /// `selfservice.methods.password.enabled`.
+    pub password_enabled: bool,
+    /// The settings page (for `continue_with` links).
+    pub settings_ui: String,
+}
+
+/// What starts a settings flow.
+#[derive(Debug, Clone)]
+pub struct SettingsInit {
+    /// Browser or API.
+    pub flow_type: FlowType,
+    /// The init request's full URL.
+    pub request_url: String,
+    /// A validated `return_to`.
+    pub return_to: Option<String>,
+    /// The masked CSRF token (browser flows).
+    pub csrf_token: String,
+    /// The signed-in identity.
+    pub identity_id: Uuid,
+    /// Its session.
+    pub session_id: Uuid,
+}
+
+/// A submit of a settings flow.
+#[derive(Debug, Clone)]
+pub enum SettingsChange {
+    /// `method=profile`.
+    Profile(Value),
+    /// `method=password`.
+    Password(String),
+}
+
+/// Who submits.
+#[derive(Debug, Clone)]
+pub struct SettingsActor {
+    /// The session's identity.
+    pub identity_id: Uuid,
+    /// The session.
+    pub session_id: Uuid,
+    /// When the session last authenticated.
+    pub authenticated_at: OffsetDateTime,
+    /// For web hooks.
+    pub request: HookRequest,
+}
+
+/// What a settings submit led to.
+#[derive(Debug)]
+pub enum SettingsOutcome {
+    /// Saved: the flow is in state `success`.
+    Saved {
+        /// The flow.
+        flow: Flow,
+        /// The identity after the change.
+        identity: Box<Identity>,
+        /// Verifiable addresses that are new and need a verification message: `(address id, value)`.
+        new_addresses: Vec<(Uuid, String)>,
+    },
+    /// The form needs another try (HTTP 400).
+    Retry(Flow),
+    /// The change is privileged and the session is too old: sign in again (HTTP 403 `session_refresh_required`).
+    RefreshRequired(Flow),
+}
+
+/// The settings flow.
+#[derive(Clone)]
+pub struct SettingsFlows {
+    flows: Arc<dyn FlowPool>,
+    identities: IdentityManager,
+    sessions: SessionManager,
+    breaches: Option<Arc<dyn BreachRange>>,
+    clock: SharedClock,
+    settings: SettingsFlowSettings,
+    hooks: Arc<dyn HookRunner>,
+}
+
+impl std::fmt::Debug for SettingsFlows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SettingsFlows").finish_non_exhaustive()
+    }
+}
+
+impl SettingsFlows {
+    /// Wires the flow.
+    pub fn new(
+        flows: Arc<dyn FlowPool>,
+        identities: IdentityManager,
+        sessions: SessionManager,
+        breaches: Option<Arc<dyn BreachRange>>,
+        clock: SharedClock,
+        settings: SettingsFlowSettings,
+    ) -> Self {
+        Self {
+            flows,
+            identities,
+            sessions,
+            breaches,
+            clock,
+            settings,
+            hooks: Arc::new(NoHooks),
+        }
+    }
+
+    /// Runs these hooks after changes.
+    pub fn with_hooks(mut self, hooks: Arc<dyn HookRunner>) -> Self {
+        self.hooks = hooks;
+        self
+    }
+
+    /// The configured settings.
+    pub fn settings(&self) -> &SettingsFlowSettings {
+        &self.settings
+    }
+
+    /// The form for `identity`, with its current traits filled in.
+    fn form_for(&self, flow_id: Uuid, csrf_token: &str, identity: &Identity) -> UiContainer {
+        let mut ui = UiContainer::new(format!(
+            "{}self-service/settings?flow={flow_id}",
+            self.settings.public_base
+        ));
+        ui.upsert_node(csrf_node(csrf_token));
+        if self.settings.profile_enabled {
+            if let Some(schema) = self.identities.schemas().get(&identity.schema_id) {
+                for node in nodes_from_schema(schema, Group::Profile) {
+                    ui.upsert_node(node);
+                }
+            }
+            ui.set_values_from_json("traits", &identity.traits);
+            ui.upsert_node(
+                UiNode::input(
+                    "method",
+                    Some(json!("profile")),
+                    Group::Profile,
+                    InputType::Submit,
+                )
+                .with_label(labels::node_save()),
+            );
+        }
+        if self.settings.password_enabled {
+            ui.upsert_node(password_node(Autocomplete::NewPassword));
+            ui.upsert_node(password_submit(labels::node_save()));
+        }
+        ui
+    }
+
+    /// Starts a settings flow for a signed-in identity.
+    pub async fn init(&self, req: SettingsInit) -> Result<Flow, FlowError> {
+        let identity = self
+            .identities
+            .pool()
+            .get_identity(req.identity_id, true)
+            .await?;
+        let mut flow = Flow::new(
+            FlowKind::Settings,
+            req.flow_type,
+            req.request_url,
+            self.clock.now(),
+            self.settings.lifespan,
+        );
+        flow.state = "show_form".into();
+        flow.return_to = req.return_to;
+        flow.csrf_token = req.csrf_token;
+        flow.identity_id = Some(req.identity_id);
+        flow.session_id = Some(req.session_id);
+        let ui = self.form_for(flow.id, &flow.csrf_token, &identity);
+        flow.set_form(&ui)?;
+        self.flows.create_flow(&flow).await?;
+        Ok(flow)
+    }
+
+    /// A settings flow for an identity that just recovered its account, carrying the "recovered" message.
+    pub async fn init_after_recovery(
+        &self,
+        req: SettingsInit,
+        privileged_until: OffsetDateTime,
+    ) -> Result<Flow, FlowError> {
+        let mut flow = self.init(req).await?;
+        let mut ui = flow.form()?;
+        ui.add_message(texts::recovery_successful(privileged_until));
+        flow.set_form(&ui)?;
+        self.flows.update_flow(&flow).await?;
+        Ok(flow)
+    }
+
+    /// Loads a flow, expired or not.
+    pub async fn load(&self, id: Uuid) -> Result<Flow, FlowError> {
+        match self.flows.get_flow(FlowKind::Settings, id).await {
+            Ok(f) => Ok(f),
+            Err(StoreError::NotFound) => Err(FlowError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Loads a flow of `identity_id` (403 [`FlowError::IdentityMismatch`] for another identity's flow).
+    pub async fn load_for(&self, id: Uuid, identity_id: Uuid) -> Result<Flow, FlowError> {
+        let flow = self.load(id).await?;
+        if flow.identity_id != Some(identity_id) {
+            return Err(FlowError::IdentityMismatch);
+        }
+        Ok(flow)
+    }
+
+    /// The identity a flow belongs to, for rendering the flow.
+    pub async fn identity_of(&self, flow: &Flow) -> Result<Identity, FlowError> {
+        let id = flow.identity_id.ok_or(FlowError::NotFound)?;
+        Ok(self.identities.pool().get_identity(id, false).await?)
+    }
+
+    /// Whether a session authenticated at `authenticated_at` may make privileged changes now.
+    pub fn is_privileged(&self, authenticated_at: OffsetDateTime) -> bool {
+        authenticated_at + self.settings.privileged_session_max_age > self.clock.now()
+    }
+
+    async fn retry(&self, mut flow: Flow, ui: UiContainer) -> Result<SettingsOutcome, FlowError> {
+        flow.set_form(&ui)?;
+        flow.updated_at = self.clock.now();
+        self.flows.update_flow(&flow).await?;
+        Ok(SettingsOutcome::Retry(flow))
+    }
+
+    /// Applies a change. Expired flows yield [`FlowError::Expired`] with a fresh flow for the same session.
+    pub async fn submit(
+        &self,
+        flow_id: Uuid,
+        actor: SettingsActor,
+        change: SettingsChange,
+    ) -> Result<SettingsOutcome, FlowError> {
+        let flow = self.load_for(flow_id, actor.identity_id).await?;
+        if flow.is_expired(self.clock.now()) {
+            let replacement = self
+                .init(SettingsInit {
+                    flow_type: flow.flow_type,
+                    request_url: flow.request_url.clone(),
+                    return_to: flow.return_to.clone(),
+                    csrf_token: flow.csrf_token.clone(),
+                    identity_id: actor.identity_id,
+                    session_id: actor.session_id,
+                })
+                .await?;
+            return Err(FlowError::Expired {
+                expired: Box::new(flow),
+                replacement: Box::new(replacement),
+            });
+        }
+        let identity = self
+            .identities
+            .pool()
+            .get_identity(actor.identity_id, true)
+            .await?;
+        match change {
+            SettingsChange::Profile(traits) => {
+                self.change_profile(flow, identity, traits, &actor).await
+            }
+            SettingsChange::Password(password) => {
+                self.change_password(flow, identity, &password, &actor)
+                    .await
+            }
+        }
+    }
+
+    async fn change_profile(
+        &self,
+        flow: Flow,
+        identity: Identity,
+        traits: Value,
+        actor: &SettingsActor,
+    ) -> Result<SettingsOutcome, FlowError> {
+        let mut ui = flow.form()?;
+        ui.set_values_from_json("traits", &traits);
+        if !self.settings.profile_enabled {
+            return Err(FlowError::Disabled("the profile method"));
+        }
+        let info = match self.identities.validate(&identity.schema_id, &traits) {
+            Ok(info) => info,
+            Err(identity::Error::Validation(messages)) => {
+                ui.add_field_messages(&messages);
+                return self.retry(flow, ui).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Identifiers and addresses are what an attacker with a stolen, old session would change to take the
+        // account over, so they need a fresh sign-in.
+        let identifiers_now = identity
+            .credentials
+            .get(&CredentialType::Password)
+            .map(|c| {
+                let mut v = c.identifiers.clone();
+                v.sort();
+                v
+            })
+            .unwrap_or_default();
+        let mut identifiers_new = info.password_identifiers.clone();
+        identifiers_new.sort();
+        let addresses = |list: &[identity::schema::Address]| {
+            let mut v: Vec<(String, String)> = list
+                .iter()
+                .map(|a| (a.via.clone(), a.value.clone()))
+                .collect();
+            v.sort();
+            v
+        };
+        let mut verifiable_now: Vec<(String, String)> = identity
+            .verifiable_addresses
+            .iter()
+            .map(|a| (a.via.clone(), a.value.clone()))
+            .collect();
+        verifiable_now.sort();
+        let mut recovery_now: Vec<(String, String)> = identity
+            .recovery_addresses
+            .iter()
+            .map(|a| (a.via.clone(), a.value.clone()))
+            .collect();
+        recovery_now.sort();
+        let privileged_change = identifiers_new != identifiers_now
+            || addresses(&info.verifiable_addresses) != verifiable_now
+            || addresses(&info.recovery_addresses) != recovery_now;
+        if privileged_change && !self.is_privileged(actor.authenticated_at) {
+            return Ok(SettingsOutcome::RefreshRequired(flow));
+        }
+        let mut body = UpdateIdentity {
+            schema_id: Some(identity.schema_id.clone()),
+            traits,
+            state: Some(identity.state.as_str().into()),
+            metadata_public: identity.metadata_public.clone(),
+            metadata_admin: identity.metadata_admin.clone(),
+            credentials: None,
+            external_id: identity.external_id.clone(),
+        };
+        match self.before_hooks(&flow, &identity, &body, actor).await? {
+            Ok(Some(patch)) => {
+                if let Some(t) = patch.get("traits") {
+                    body.traits = t.clone();
+                }
+                if let Some(m) = patch.get("metadata_public") {
+                    body.metadata_public = Some(m.clone()).filter(|v| !v.is_null());
+                }
+                if let Some(m) = patch.get("metadata_admin") {
+                    body.metadata_admin = Some(m.clone()).filter(|v| !v.is_null());
+                }
+            }
+            Ok(None) => {}
+            Err(messages) => {
+                crate::password::add_hook_messages(&mut ui, messages);
+                return self.retry(flow, ui).await;
+            }
+        }
+        let before: Vec<Uuid> = identity.verifiable_addresses.iter().map(|a| a.id).collect();
+        let updated = match self.identities.update(identity.id, body).await {
+            Ok(i) => i,
+            Err(identity::Error::Conflict) => {
+                ui.add_message(text::validation_duplicate_credentials());
+                return self.retry(flow, ui).await;
+            }
+            Err(identity::Error::Validation(messages)) => {
+                ui.add_field_messages(&messages);
+                return self.retry(flow, ui).await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let new_addresses = updated
+            .verifiable_addresses
+            .iter()
+            .filter(|a| !before.contains(&a.id) && !a.verified)
+            .map(|a| (a.id, a.value.clone()))
+            .collect();
+        let flow = self.saved(flow, &updated, "profile", actor).await?;
+        Ok(SettingsOutcome::Saved {
+            flow,
+            identity: Box::new(updated),
+            new_addresses,
+        })
+    }
+
+    async fn change_password(
+        &self,
+        flow: Flow,
+        identity: Identity,
+        password: &str,
+        actor: &SettingsActor,
+    ) -> Result<SettingsOutcome, FlowError> {
+        let mut ui = flow.form()?;
+        if !self.settings.password_enabled {
+            return Err(FlowError::Disabled("the password method"));
+        }
+        if !self.is_privileged(actor.authenticated_at) {
+            return Ok(SettingsOutcome::RefreshRequired(flow));
+        }
+        if password.is_empty() {
+            ui.add_message_to_node("password", text::validation_required("password"));
+            return self.retry(flow, ui).await;
+        }
+        let identifier = identity
+            .credentials
+            .get(&CredentialType::Password)
+            .and_then(|c| c.identifiers.first().cloned())
+            .or_else(|| {
+                self.identities
+                    .validate(&identity.schema_id, &identity.traits)
+                    .ok()
+                    .and_then(|i| i.password_identifiers.first().cloned())
+            })
+            .unwrap_or_default();
+        if let Err(v) = password_policy::check(
+            &self.settings.policy,
+            &identifier,
+            password,
+            self.breaches.as_deref(),
+        )
+        .await
+        {
+            let m = v.message();
+            ui.add_message_to_node(
+                "password",
+                identity::text::UiText {
+                    id: m.id,
+                    text: m.text,
+                    kind: UiTextType::Error,
+                    context: Some(m.context).filter(|c: &Map<String, Value>| !c.is_empty()),
+                },
+            );
+            return self.retry(flow, ui).await;
+        }
+        let old_hash = identity
+            .credentials
+            .get(&CredentialType::Password)
+            .and_then(|c| c.hashed_password().map(str::to_owned));
+        if let Some(hash) = old_hash {
+            if self
+                .identities
+                .hasher()
+                .verify(password, &hash)
+                .await
+                .unwrap_or(false)
+            {
+                ui.add_message_to_node("password", text::validation_password_new_same_as_old());
+                return self.retry(flow, ui).await;
+            }
+        }
+        let body = UpdateIdentity {
+            schema_id: Some(identity.schema_id.clone()),
+            traits: identity.traits.clone(),
+            state: Some(identity.state.as_str().into()),
+            metadata_public: identity.metadata_public.clone(),
+            metadata_admin: identity.metadata_admin.clone(),
+            credentials: Some(ImportCredentials {
+                password: Some(ImportPassword {
+                    config: ImportPasswordConfig {
+                        password: Some(password.to_owned()),
+                        ..Default::default()
+                    },
+                }),
+                ..Default::default()
+            }),
+            external_id: identity.external_id.clone(),
+        };
+        if let Err(messages) = self.before_hooks(&flow, &identity, &body, actor).await? {
+            crate::password::add_hook_messages(&mut ui, messages);
+            return self.retry(flow, ui).await;
+        }
+        let updated = self.identities.update(identity.id, body).await?;
+        let flow = self.saved(flow, &updated, "password", actor).await?;
+        Ok(SettingsOutcome::Saved {
+            flow,
+            identity: Box::new(updated),
+            new_addresses: Vec::new(),
+        })
+    }
+
+    /// Runs the interrupting hooks: `Ok(Ok(patch))` to go on, `Ok(Err(messages))` when a hook refused.
+    async fn before_hooks(
+        &self,
+        flow: &Flow,
+        identity: &Identity,
+        body: &UpdateIdentity,
+        actor: &SettingsActor,
+    ) -> Result<Result<Option<Value>, Vec<(String, identity::text::UiText)>>, FlowError> {
+        let mut preview = identity::view::admin_identity(
+            identity,
+            &self.settings.public_base,
+            identity::view::CredentialsView::Omit,
+        );
+        preview["traits"] = body.traits.clone();
+        match self
+            .hooks
+            .before_persist(FlowKind::Settings, flow, &preview, &actor.request)
+            .await
+        {
+            Ok(patch) => Ok(Ok(patch)),
+            Err(HookFailure::Interrupted(messages)) => Ok(Err(messages)),
+            Err(HookFailure::Failed(reason)) => Err(FlowError::Hook(reason)),
+        }
+    }
+
+    /// Marks the flow successful with a fresh form, refreshes cached sessions and runs the after hooks.
+    async fn saved(
+        &self,
+        mut flow: Flow,
+        identity: &Identity,
+        method: &str,
+        actor: &SettingsActor,
+    ) -> Result<Flow, FlowError> {
+        let now = self.clock.now();
+        let mut ui = self.form_for(flow.id, &flow.csrf_token, identity);
+        ui.add_message(texts::settings_saved());
+        flow.set_form(&ui)?;
+        flow.state = "success".into();
+        flow.active = Some(method.to_owned());
+        flow.updated_at = now;
+        self.flows.update_flow(&flow).await?;
+        self.sessions.identity_changed(identity).await?;
+        if self.hooks.revoke_active_sessions(FlowKind::Settings) {
+            self.sessions
+                .revoke_others(identity.id, Some(actor.session_id))
+                .await?;
+        }
+        let identity_json = identity::view::admin_identity(
+            identity,
+            &self.settings.public_base,
+            identity::view::CredentialsView::Omit,
+        );
+        self.hooks
+            .after_persist(
+                FlowKind::Settings,
+                &flow,
+                &identity_json,
+                None,
+                &actor.request,
+            )
+            .await;
+        Ok(flow)
+    }
+
+    /// Records `continue_with` items on a flow (shown in its JSON).
+    pub async fn set_continue_with(
+        &self,
+        flow: &mut Flow,
+        items: Vec<Value>,
+    ) -> Result<(), FlowError> {
+        flow.set_context_value("continue_with", Value::Array(items));
+        self.flows.update_flow(flow).await?;
+        Ok(())
+    }
+}

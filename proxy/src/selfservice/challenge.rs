@@ -1,0 +1,472 @@
+//! Recovery and verification over HTTP (browser, SPA and native), and the admin recovery endpoints
+//! (`POST /admin/recovery/code`, `POST /admin/recovery/link`).
+
+use super::login::{current_session, flow_error, hook_request, request_url};
+use super::{
+    body_of, browser_on_api_flow, check_csrf, completion_target, csrf_violation, ensure_csrf, fail,
+    init_client, see_other, str_field, submit_client, ui_url, validate_return_to, with_cookies,
+    with_query, Client,
+};
+use crate::error::ApiError;
+use crate::extract::{query_get, query_pairs, uuid};
+use crate::sessions::{device_info, session_set_cookie};
+use crate::AppState;
+use axum::extract::{ConnectInfo, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use flows::challenge::{ChallengeFlows, ChallengeInit, ChallengeOutcome, ChallengeSubmit};
+use flows::password::FlowError;
+use flows::{flow_json, Flow, FlowKind, FlowType};
+use serde_json::{json, Map, Value};
+use std::net::SocketAddr;
+
+fn kind_of(path: &str) -> FlowKind {
+    if path.contains("/recovery") {
+        FlowKind::Recovery
+    } else {
+        FlowKind::Verification
+    }
+}
+
+fn session_already_available() -> ApiError {
+    ApiError::bad_request("A valid session was detected and thus recovery is not possible.")
+        .with_id("session_already_available")
+        .with_message("A valid session was detected and thus recovery is not possible.")
+}
+
+/// `GET /self-service/{recovery,verification}/api`.
+pub async fn init_api(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let kind = kind_of(req.uri().path());
+    let pairs = query_pairs(raw.as_deref());
+    if kind == FlowKind::Recovery && current_session(&state, &headers).await?.is_some() {
+        return Err(session_already_available());
+    }
+    let return_to = validate_return_to(&state, Some(kind), query_get(&pairs, "return_to"))?;
+    let flow = state
+        .challenges
+        .init(ChallengeInit {
+            kind,
+            flow_type: FlowType::Api,
+            request_url: request_url(&state, &req),
+            return_to,
+            csrf_token: String::new(),
+        })
+        .await
+        .map_err(flow_error)?;
+    Ok(Json(flow_json(&flow)).into_response())
+}
+
+/// `GET /self-service/{recovery,verification}/browser`.
+pub async fn init_browser(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> Response {
+    let client = init_client(&headers);
+    let kind = kind_of(req.uri().path());
+    let url = request_url(&state, &req);
+    let result = async {
+        let pairs = query_pairs(raw.as_deref());
+        let return_to = validate_return_to(&state, Some(kind), query_get(&pairs, "return_to"))?;
+        if !state.challenges.enabled(kind) {
+            return Err(flow_error(FlowError::Disabled(kind.as_str())));
+        }
+        if kind == FlowKind::Recovery && current_session(&state, &headers).await?.is_some() {
+            return match client {
+                Client::Html => Ok(see_other(
+                    &completion_target(&state, Some(kind), return_to.as_deref())?,
+                    &[],
+                )),
+                Client::Json => Err(session_already_available()),
+            };
+        }
+        let (csrf, set_cookie) = ensure_csrf(&state, &headers);
+        let flow = state
+            .challenges
+            .init(ChallengeInit {
+                kind,
+                flow_type: FlowType::Browser,
+                request_url: url.clone(),
+                return_to,
+                csrf_token: csrf.masked(),
+            })
+            .await
+            .map_err(flow_error)?;
+        Ok(match client {
+            Client::Html => see_other(
+                &with_query(&ui_url(&state, kind), "flow", &flow.id.to_string()),
+                &[set_cookie],
+            ),
+            Client::Json => with_cookies(Json(flow_json(&flow)).into_response(), &[set_cookie]),
+        })
+    }
+    .await;
+    match result {
+        Ok(r) => r,
+        Err(e) => fail(&state, client, e).await,
+    }
+}
+
+/// Whether a browser flow belongs to this browser (admin-created flows belong to whoever has the link).
+pub fn flow_matches(state: &AppState, headers: &HeaderMap, flow: &Flow) -> bool {
+    flow.flow_type == FlowType::Api
+        || ChallengeFlows::is_admin_flow(flow)
+        || super::login::flow_matches_cookie(state, headers, flow)
+}
+
+/// `GET /self-service/{recovery,verification}/flows?id=`.
+pub async fn get_flow(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let kind = kind_of(req.uri().path());
+    let pairs = query_pairs(raw.as_deref());
+    let id = query_get(&pairs, "id")
+        .ok_or_else(|| ApiError::bad_request("the id query parameter is required"))?;
+    let flow = state
+        .challenges
+        .load(kind, uuid(id)?)
+        .await
+        .map_err(flow_error)?;
+    if !flow_matches(&state, &headers, &flow) {
+        return Err(csrf_violation(
+            "The flow's anti-CSRF token does not match the anti-CSRF cookie of this request; the flow was \
+             started in another browser or the cookie was removed.",
+            "Forward the browser's Cookie header when fetching a browser flow, or start a new flow.",
+        ));
+    }
+    if flow.is_expired(state.clock.now()) {
+        let mut details = Map::new();
+        if flow.flow_type == FlowType::Browser {
+            let mut redirect = format!(
+                "{}self-service/{}/browser",
+                state.public_base,
+                kind.as_str()
+            );
+            if let Some(r) = &flow.return_to {
+                redirect = with_query(&redirect, "return_to", r);
+                details.insert("return_to".into(), json!(r));
+            }
+            details.insert("redirect_to".into(), json!(redirect));
+        } else {
+            details.insert("api".into(), json!(true));
+        }
+        return Err(ApiError::new(StatusCode::GONE)
+            .with_id("self_service_flow_expired")
+            .with_reason(format!(
+                "The {0} flow has expired. Redirect the user to the {0} flow init endpoint to initialize a new one.",
+                kind.as_str()
+            ))
+            .with_message("self-service flow expired")
+            .with_details(Value::Object(details)));
+    }
+    Ok(Json(flow_json(&flow)).into_response())
+}
+
+fn opt_string(body: &Value, key: &str) -> Result<Option<String>, ApiError> {
+    Ok(Some(str_field(body, key)?.to_owned()).filter(|s| !s.is_empty()))
+}
+
+/// `POST /self-service/{recovery,verification}?flow=` and the `GET` that a link in a message opens
+/// (`&token=` or, for verification codes, `&code=`).
+pub async fn submit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> Response {
+    let headers = req.headers().clone();
+    let kind = kind_of(req.uri().path());
+    let url = request_url(&state, &req);
+    let is_get = req.method() == Method::GET;
+    let mut client = submit_client(&headers);
+    let pairs = query_pairs(raw.as_deref());
+    let id = match query_get(&pairs, "flow").map(uuid) {
+        Some(Ok(id)) => id,
+        Some(Err(e)) => return fail(&state, client, e).await,
+        None => {
+            let e = ApiError::bad_request("the flow query parameter is required");
+            return fail(&state, client, e).await;
+        }
+    };
+    let flow = match state.challenges.load(kind, id).await {
+        Ok(f) => f,
+        Err(e) => return fail(&state, client, flow_error(e)).await,
+    };
+    if flow.flow_type == FlowType::Api && !is_get {
+        client = Client::Json;
+    }
+    let token = query_get(&pairs, "token").map(str::to_owned);
+    let code = query_get(&pairs, "code").map(str::to_owned);
+    let body = if is_get {
+        if token.is_none() && code.is_none() {
+            // A browser that came back to the flow: show it.
+            return see_other(
+                &with_query(&ui_url(&state, kind), "flow", &flow.id.to_string()),
+                &[],
+            );
+        }
+        json!({})
+    } else {
+        match body_of(&state, req).await {
+            Ok(b) => b,
+            Err(e) => return fail(&state, client, e).await,
+        }
+    };
+    let result = async {
+        if !is_get {
+            if flow.flow_type == FlowType::Api {
+                if browser_on_api_flow(&headers) {
+                    return Err(ApiError::bad_request(
+                        "The request carried a cookie or an Origin header, so it comes from a browser; browsers \
+                         must use the browser flow (…/browser) instead of the API flow.",
+                    ));
+                }
+            } else if !ChallengeFlows::is_admin_flow(&flow) {
+                check_csrf(&state, &headers, &body)?;
+            }
+        }
+        let (csrf, set_csrf) = if flow.flow_type == FlowType::Browser {
+            let (t, c) = ensure_csrf(&state, &headers);
+            (t.masked(), c)
+        } else {
+            (String::new(), None)
+        };
+        let submit = ChallengeSubmit {
+            method: str_field(&body, "method")?.to_owned(),
+            email: opt_string(&body, "email")?,
+            code: opt_string(&body, "code")?.or(code),
+            token: opt_string(&body, "token")?.or(token),
+            csrf_token: csrf,
+            device: device_info(Some(peer.ip()), &headers),
+            request: hook_request(&state, &headers, req_method(is_get), url.clone()),
+        };
+        let outcome = match state.challenges.submit(kind, flow.id, submit).await {
+            Ok(o) => o,
+            Err(FlowError::Expired { replacement, .. }) if client == Client::Html => {
+                return Ok(see_other(
+                    &with_query(&ui_url(&state, kind), "flow", &replacement.id.to_string()),
+                    &[],
+                ))
+            }
+            Err(e) => return Err(flow_error(e)),
+        };
+        Ok(respond(&state, client, outcome, set_csrf))
+    }
+    .await;
+    match result {
+        Ok(r) => r,
+        Err(e) => fail(&state, client, e).await,
+    }
+}
+
+fn req_method(is_get: bool) -> &'static str {
+    if is_get {
+        "GET"
+    } else {
+        "POST"
+    }
+}
+
+fn respond(
+    state: &AppState,
+    client: Client,
+    outcome: ChallengeOutcome,
+    set_csrf: Option<HeaderValue>,
+) -> Response {
+    let back_to_ui = |flow: &Flow| {
+        see_other(
+            &with_query(&ui_url(state, flow.kind), "flow", &flow.id.to_string()),
+            &[],
+        )
+    };
+    match outcome {
+        ChallengeOutcome::Sent(flow)
+        | ChallengeOutcome::Invalid(flow)
+        | ChallengeOutcome::Verified(flow) => match client {
+            Client::Html => back_to_ui(&flow),
+            Client::Json => Json(flow_json(&flow)).into_response(),
+        },
+        ChallengeOutcome::Retry(flow) => match client {
+            Client::Html => back_to_ui(&flow),
+            Client::Json => (StatusCode::BAD_REQUEST, Json(flow_json(&flow))).into_response(),
+        },
+        ChallengeOutcome::Recovered(r) => {
+            let settings_url = with_query(
+                &ui_url(state, FlowKind::Settings),
+                "flow",
+                &r.settings_flow.id.to_string(),
+            );
+            let api = r.flow.flow_type == FlowType::Api;
+            let mut cookies = Vec::new();
+            if !api {
+                let left = (r.session.session.expires_at - state.clock.now()).whole_seconds();
+                cookies.push(
+                    session_set_cookie(&state.config, &state.cookie, &r.session.token, left)
+                        .and_then(|c| HeaderValue::from_str(&c).ok()),
+                );
+                cookies.push(set_csrf);
+            }
+            if client == Client::Html && !api {
+                return see_other(&settings_url, &cookies);
+            }
+            let res = if state.config.feature_flags.use_continue_with_transitions {
+                let mut body = flow_json(&r.flow);
+                let mut items = Vec::new();
+                if api {
+                    items.push(json!({"action": "set_ory_session_token", "ory_session_token": r.session.token}));
+                }
+                items.push(json!({
+                    "action": "show_settings_ui",
+                    "flow": {"id": r.settings_flow.id, "url": settings_url},
+                }));
+                body["continue_with"] = Value::Array(items);
+                Json(body).into_response()
+            } else {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY)
+                    .with_id("browser_location_change_required")
+                    .with_reason(
+                        "In order to complete this flow please redirect the browser to: the settings flow of the \
+                         recovered account.",
+                    )
+                    .with_message("browser location change required")
+                    .with_redirect(settings_url)
+                    .into_response()
+            };
+            with_cookies(res, &cookies)
+        }
+    }
+}
+
+/// The body of `POST /admin/recovery/{code,link}`.
+fn admin_body(body: &Value) -> Result<(uuid::Uuid, Option<time::Duration>), ApiError> {
+    let id = match body.get("identity_id") {
+        Some(Value::String(s)) => uuid::Uuid::parse_str(s)
+            .map_err(|_| ApiError::bad_request("identity_id must be a UUID"))?,
+        _ => return Err(ApiError::bad_request("identity_id is required")),
+    };
+    let expires_in = match body.get("expires_in") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(s)) => {
+            let d = identity::clock::parse_go_duration(s)
+                .map_err(|e| ApiError::bad_request(format!("expires_in: {e}")))?;
+            if d.is_zero() {
+                return Err(ApiError::bad_request(
+                    "expires_in must be greater than zero",
+                ));
+            }
+            Some(
+                time::Duration::try_from(d)
+                    .map_err(|_| ApiError::bad_request("expires_in is too long"))?,
+            )
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "expires_in must be a duration such as \"1h\"",
+            ))
+        }
+    };
+    Ok((id, expires_in))
+}
+
+fn admin_url(state: &AppState, path: &str) -> String {
+    format!("{}{}", state.admin_base, path.trim_start_matches('/'))
+}
+
+/// `POST /admin/recovery/code`.
+pub async fn admin_code(
+    State(state): State<AppState>,
+    crate::extract::JsonBody(body): crate::extract::JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    let (identity_id, expires_in) = admin_body(&body)?;
+    let flow_type = match body.get("flow_type").and_then(Value::as_str) {
+        None | Some("") | Some("browser") => FlowType::Browser,
+        Some("api") => FlowType::Api,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "flow_type must be browser or api, not {other:?}"
+            )))
+        }
+    };
+    let expires_in = expires_in.unwrap_or(state.challenges.settings().code_lifespan);
+    let (flow, code) = match state
+        .challenges
+        .admin_code(
+            identity_id,
+            expires_in,
+            flow_type,
+            admin_url(&state, "admin/recovery/code"),
+        )
+        .await
+    {
+        Ok(x) => x,
+        Err(FlowError::Store(identity::StoreError::NotFound)) => {
+            return Err(ApiError::not_found().with_reason("The identity does not exist."))
+        }
+        Err(e) => return Err(flow_error(e)),
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "recovery_link": with_query(state.challenges.ui_url(FlowKind::Recovery), "flow", &flow.id.to_string()),
+            "recovery_code": code,
+            "expires_at": identity::view::timestamp(flow.expires_at),
+        })),
+    )
+        .into_response())
+}
+
+/// `POST /admin/recovery/link`.
+pub async fn admin_link(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    crate::extract::JsonBody(body): crate::extract::JsonBody<Value>,
+) -> Result<Response, ApiError> {
+    if !state.challenges.settings().link_enabled {
+        return Err(flow_error(FlowError::Disabled("the link method")));
+    }
+    let (identity_id, expires_in) = admin_body(&body)?;
+    let pairs = query_pairs(raw.as_deref());
+    let return_to = validate_return_to(
+        &state,
+        Some(FlowKind::Recovery),
+        query_get(&pairs, "return_to"),
+    )?;
+    let expires_in = expires_in.unwrap_or(state.challenges.settings().link_lifespan);
+    let (flow, token) = match state
+        .challenges
+        .admin_link(
+            identity_id,
+            expires_in,
+            return_to,
+            admin_url(&state, "admin/recovery/link"),
+        )
+        .await
+    {
+        Ok(x) => x,
+        Err(FlowError::Store(identity::StoreError::NotFound)) => {
+            return Err(ApiError::bad_request("The identity does not exist."))
+        }
+        Err(e) => return Err(flow_error(e)),
+    };
+    let link = format!(
+        "{}self-service/recovery?flow={}&token={token}",
+        state.challenges.settings().link_base,
+        flow.id
+    );
+    Ok(Json(json!({
+        "recovery_link": link,
+        "expires_at": identity::view::timestamp(flow.expires_at),
+    }))
+    .into_response())
+}

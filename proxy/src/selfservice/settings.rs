@@ -1,0 +1,446 @@
+//! The settings flow over HTTP: init (browser and API), `GET …/flows`, and submit (`profile`, `password`), with
+//! Kratos' status matrix, `session_refresh_required` for privileged changes, and verification of new addresses.
+
+use super::login::{current_session, flow_error, hook_request, request_url, retry};
+use super::{
+    body_of, browser_on_api_flow, check_csrf, csrf_of_request, ensure_csrf, fail, init_client,
+    see_other, str_field, submit_client, ui_url, validate_return_to, with_cookies, with_query,
+    Client,
+};
+use crate::error::ApiError;
+use crate::extract::{query_get, query_pairs, uuid};
+use crate::AppState;
+use axum::extract::{RawQuery, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use flows::challenge::ChallengeInit;
+use flows::password::FlowError;
+use flows::settings::{SettingsActor, SettingsChange, SettingsInit, SettingsOutcome};
+use flows::{flow_json, Flow, FlowKind, FlowType};
+use identity::session::SessionSnapshot;
+use identity::Identity;
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+
+/// The settings flow as the API shows it: the flow plus its identity.
+pub fn settings_json(state: &AppState, flow: &Flow, identity: &Identity) -> Value {
+    let mut v = flow_json(flow);
+    v["identity"] = identity::view::public_identity(identity, &state.public_base);
+    v
+}
+
+/// Kratos' 401 when a settings request has no session.
+fn no_session() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED)
+        .with_id("session_inactive")
+        .with_reason("No active session was found in this request.")
+        .with_message("request does not have a valid authentication session")
+}
+
+/// Where a browser without a session goes: the login flow, then back to `back_to`.
+fn login_redirect(state: &AppState, back_to: &str) -> Response {
+    let login = format!("{}self-service/login/browser", state.public_base);
+    see_other(&with_query(&login, "return_to", back_to), &[])
+}
+
+async fn session_of(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Arc<SessionSnapshot>>, ApiError> {
+    current_session(state, headers).await
+}
+
+/// `GET /self-service/settings/api`.
+pub async fn init_api(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let session = session_of(&state, &headers).await?.ok_or_else(no_session)?;
+    let pairs = query_pairs(raw.as_deref());
+    let return_to = validate_return_to(
+        &state,
+        Some(FlowKind::Settings),
+        query_get(&pairs, "return_to"),
+    )?;
+    let flow = state
+        .settings_flows
+        .init(SettingsInit {
+            flow_type: FlowType::Api,
+            request_url: request_url(&state, &req),
+            return_to,
+            csrf_token: String::new(),
+            identity_id: session.identity_id,
+            session_id: session.session_id,
+        })
+        .await
+        .map_err(flow_error)?;
+    let identity = state
+        .settings_flows
+        .identity_of(&flow)
+        .await
+        .map_err(flow_error)?;
+    Ok(Json(settings_json(&state, &flow, &identity)).into_response())
+}
+
+/// `GET /self-service/settings/browser`.
+pub async fn init_browser(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> Response {
+    let client = init_client(&headers);
+    let url = request_url(&state, &req);
+    let result = async {
+        let pairs = query_pairs(raw.as_deref());
+        let return_to = validate_return_to(
+            &state,
+            Some(FlowKind::Settings),
+            query_get(&pairs, "return_to"),
+        )?;
+        let Some(session) = session_of(&state, &headers).await? else {
+            return match client {
+                Client::Html => Ok(login_redirect(&state, &url)),
+                Client::Json => Err(no_session()),
+            };
+        };
+        let (csrf, set_cookie) = ensure_csrf(&state, &headers);
+        let flow = state
+            .settings_flows
+            .init(SettingsInit {
+                flow_type: FlowType::Browser,
+                request_url: url.clone(),
+                return_to,
+                csrf_token: csrf.masked(),
+                identity_id: session.identity_id,
+                session_id: session.session_id,
+            })
+            .await
+            .map_err(flow_error)?;
+        Ok(match client {
+            Client::Html => see_other(
+                &with_query(
+                    &ui_url(&state, FlowKind::Settings),
+                    "flow",
+                    &flow.id.to_string(),
+                ),
+                &[set_cookie],
+            ),
+            Client::Json => {
+                let identity = state
+                    .settings_flows
+                    .identity_of(&flow)
+                    .await
+                    .map_err(flow_error)?;
+                with_cookies(
+                    Json(settings_json(&state, &flow, &identity)).into_response(),
+                    &[set_cookie],
+                )
+            }
+        })
+    }
+    .await;
+    match result {
+        Ok(r) => r,
+        Err(e) => fail(&state, client, e).await,
+    }
+}
+
+/// `GET /self-service/settings/flows?id=`.
+pub async fn get_flow(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let pairs = query_pairs(raw.as_deref());
+    let id = query_get(&pairs, "id")
+        .ok_or_else(|| ApiError::bad_request("the id query parameter is required"))?;
+    let id = uuid(id)?;
+    let Some(session) = session_of(&state, &headers).await? else {
+        return Err(ApiError::new(StatusCode::UNAUTHORIZED)
+            .with_reason("A valid Ory Session Cookie or Ory Session Token is missing."));
+    };
+    let flow = state
+        .settings_flows
+        .load_for(id, session.identity_id)
+        .await
+        .map_err(flow_error)?;
+    if flow.is_expired(state.clock.now()) {
+        let mut details = Map::new();
+        if flow.flow_type == FlowType::Browser {
+            let mut redirect = format!("{}self-service/settings/browser", state.public_base);
+            if let Some(r) = &flow.return_to {
+                redirect = with_query(&redirect, "return_to", r);
+                details.insert("return_to".into(), json!(r));
+            }
+            details.insert("redirect_to".into(), json!(redirect));
+        } else {
+            details.insert("api".into(), json!(true));
+        }
+        return Err(ApiError::new(StatusCode::GONE)
+            .with_reason(
+                "The settings flow has expired. Redirect the user to the settings flow init endpoint to \
+                 initialize a new settings flow.",
+            )
+            .with_message("self-service flow expired")
+            .with_details(Value::Object(details)));
+    }
+    let identity = state
+        .settings_flows
+        .identity_of(&flow)
+        .await
+        .map_err(flow_error)?;
+    Ok(Json(settings_json(&state, &flow, &identity)).into_response())
+}
+
+/// `POST /self-service/settings?flow=` (and `GET`, which brings a browser back to the form, as after the
+/// re-authentication that a privileged change asked for).
+pub async fn submit(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> Response {
+    let headers = req.headers().clone();
+    let url = request_url(&state, &req);
+    let is_get = req.method() == Method::GET;
+    let mut client = submit_client(&headers);
+    let pairs = query_pairs(raw.as_deref());
+    let id = match query_get(&pairs, "flow").map(uuid) {
+        Some(Ok(id)) => id,
+        Some(Err(e)) => return fail(&state, client, e).await,
+        None => {
+            let e = ApiError::bad_request("the flow query parameter is required");
+            return fail(&state, client, e).await;
+        }
+    };
+    let session = match session_of(&state, &headers).await {
+        Ok(Some(s)) => s,
+        Ok(None) if client == Client::Html => return login_redirect(&state, &url),
+        Ok(None) => return no_session().into_response(),
+        Err(e) => return fail(&state, client, e).await,
+    };
+    let flow = match state.settings_flows.load_for(id, session.identity_id).await {
+        Ok(f) => f,
+        Err(e) => return fail(&state, client, flow_error(e)).await,
+    };
+    if flow.flow_type == FlowType::Api {
+        client = Client::Json;
+    }
+    if is_get {
+        return match client {
+            Client::Html => see_other(
+                &with_query(
+                    &ui_url(&state, FlowKind::Settings),
+                    "flow",
+                    &flow.id.to_string(),
+                ),
+                &[],
+            ),
+            Client::Json => ApiError::new(StatusCode::METHOD_NOT_ALLOWED)
+                .with_reason("Submit the settings flow with POST.")
+                .into_response(),
+        };
+    }
+    let body = match body_of(&state, req).await {
+        Ok(b) => b,
+        Err(e) => return fail(&state, client, e).await,
+    };
+    match submit_inner(&state, &headers, flow, session, body, url, client).await {
+        Ok(r) => r,
+        Err(e) => fail(&state, client, e).await,
+    }
+}
+
+async fn submit_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    flow: Flow,
+    session: Arc<SessionSnapshot>,
+    body: Value,
+    url: String,
+    client: Client,
+) -> Result<Response, ApiError> {
+    if flow.flow_type == FlowType::Api {
+        if browser_on_api_flow(headers) {
+            return Err(ApiError::bad_request(
+                "The request carried a cookie or an Origin header, so it comes from a browser; browsers must use \
+                 the browser flow (…/browser) instead of the API flow.",
+            ));
+        }
+    } else {
+        check_csrf(state, headers, &body)?;
+    }
+    let change = match str_field(&body, "method")? {
+        "profile" => SettingsChange::Profile(match body.get("traits") {
+            Some(t @ Value::Object(_)) => t.clone(),
+            None | Some(Value::Null) => Value::Object(Default::default()),
+            Some(_) => return Err(ApiError::bad_request("traits must be an object")),
+        }),
+        "password" => SettingsChange::Password(str_field(&body, "password")?.to_owned()),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Could not find a strategy to handle method {other:?}; this server supports \"profile\" and \
+                 \"password\"."
+            ))
+            .with_details(json!({"flow": flow.id})))
+        }
+    };
+    let authenticated_at = state
+        .sessions
+        .pool()
+        .get_session(session.session_id)
+        .await?
+        .authenticated_at;
+    let actor = SettingsActor {
+        identity_id: session.identity_id,
+        session_id: session.session_id,
+        authenticated_at,
+        request: hook_request(state, headers, "POST", url),
+    };
+    let outcome = match state.settings_flows.submit(flow.id, actor, change).await {
+        Ok(o) => o,
+        Err(FlowError::Expired { replacement, .. }) if client == Client::Html => {
+            return Ok(see_other(
+                &with_query(
+                    &ui_url(state, FlowKind::Settings),
+                    "flow",
+                    &replacement.id.to_string(),
+                ),
+                &[],
+            ))
+        }
+        Err(e) => return Err(flow_error(e)),
+    };
+    match outcome {
+        SettingsOutcome::Retry(flow) => {
+            if client == Client::Html {
+                return Ok(retry(state, client, &flow));
+            }
+            let identity = state
+                .settings_flows
+                .identity_of(&flow)
+                .await
+                .map_err(flow_error)?;
+            Ok((
+                StatusCode::BAD_REQUEST,
+                Json(settings_json(state, &flow, &identity)),
+            )
+                .into_response())
+        }
+        SettingsOutcome::RefreshRequired(flow) => {
+            let back = format!(
+                "{}self-service/settings?flow={}",
+                state.public_base, flow.id
+            );
+            let login = with_query(
+                &format!(
+                    "{}self-service/login/browser?refresh=true",
+                    state.public_base
+                ),
+                "return_to",
+                &back,
+            );
+            if client == Client::Html {
+                return Ok(see_other(&login, &[]));
+            }
+            Err(ApiError::new(StatusCode::FORBIDDEN)
+                .with_id("session_refresh_required")
+                .with_reason(
+                    "The login session is too old and thus not allowed to update these fields. Please \
+                     re-authenticate.",
+                )
+                .with_message("The requested action was forbidden")
+                .with_redirect(login))
+        }
+        SettingsOutcome::Saved {
+            mut flow,
+            identity,
+            new_addresses,
+        } => {
+            let mut continue_with = Vec::new();
+            for (_, address) in &new_addresses {
+                if !state.challenges.enabled(FlowKind::Verification) {
+                    break;
+                }
+                let csrf = csrf_of_request(state, headers)
+                    .map(|t| t.masked())
+                    .unwrap_or_default();
+                let v = state
+                    .challenges
+                    .send_verification(
+                        &identity,
+                        address,
+                        ChallengeInit {
+                            kind: FlowKind::Verification,
+                            flow_type: flow.flow_type,
+                            request_url: flow.request_url.clone(),
+                            return_to: flow.return_to.clone(),
+                            csrf_token: if flow.flow_type == FlowType::Browser {
+                                csrf
+                            } else {
+                                String::new()
+                            },
+                        },
+                    )
+                    .await
+                    .map_err(flow_error)?;
+                continue_with.push(show_verification_ui(state, &v, address));
+            }
+            let target = match flow.return_to.as_deref() {
+                Some(r) => super::completion_target(state, Some(FlowKind::Settings), Some(r))?,
+                None => settings_return(state, &flow),
+            };
+            if flow.flow_type == FlowType::Browser {
+                continue_with
+                    .push(json!({"action": "redirect_browser_to", "redirect_browser_to": target}));
+            }
+            if !continue_with.is_empty() {
+                state
+                    .settings_flows
+                    .set_continue_with(&mut flow, continue_with)
+                    .await
+                    .map_err(flow_error)?;
+            }
+            if client == Client::Html {
+                return Ok(see_other(&target, &[]));
+            }
+            Ok(Json(settings_json(state, &flow, &identity)).into_response())
+        }
+    }
+}
+
+/// Where a browser goes after saving settings without `return_to`: `settings.after[.<method>]`'s URL, else the
+/// settings page again (showing "saved").
+fn settings_return(state: &AppState, flow: &Flow) -> String {
+    let after = &state.config.selfservice.flows.settings.after;
+    let method = match flow.active.as_deref() {
+        Some("password") => after.password.as_ref(),
+        Some("profile") => after.profile.as_ref(),
+        _ => None,
+    };
+    method
+        .and_then(|m| m.default_browser_return_url.clone())
+        .or_else(|| after.default_browser_return_url.clone())
+        .unwrap_or_else(|| {
+            with_query(
+                &ui_url(state, FlowKind::Settings),
+                "flow",
+                &flow.id.to_string(),
+            )
+        })
+}
+
+/// The `show_verification_ui` item for a verification flow that sent a message to `address`.
+pub fn show_verification_ui(state: &AppState, flow: &Flow, address: &str) -> Value {
+    json!({
+        "action": "show_verification_ui",
+        "flow": {
+            "id": flow.id,
+            "verifiable_address": address,
+            "url": with_query(&ui_url(state, FlowKind::Verification), "flow", &flow.id.to_string()),
+        },
+    })
+}
