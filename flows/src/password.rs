@@ -32,6 +32,8 @@ pub struct PasswordFlowSettings {
     pub session_after_registration: bool,
     /// Password policy.
     pub policy: PolicyConfig,
+    /// The `require_verified_address` login hook: sign-in needs a verified address.
+    pub require_verified_address: bool,
 }
 
 /// What starts a flow.
@@ -70,6 +72,14 @@ pub enum Outcome {
     },
     /// The form needs another try: the flow carries the messages (HTTP 400).
     Retry(Flow),
+    /// The password was right but no address of the identity is verified (`require_verified_address`); no
+    /// session was issued.
+    AddressNotVerified {
+        /// The flow.
+        flow: Flow,
+        /// Who.
+        identity: Box<Identity>,
+    },
     /// Too many failed logins: the flow carries a message; try again after `retry_after` (HTTP 429).
     Throttled {
         /// The flow with the message.
@@ -428,6 +438,18 @@ impl PasswordFlows {
         }
         if hasher.needs_rehash(&hash) {
             self.rehash(&identity, password).await;
+        }
+        if self.settings.require_verified_address
+            && !identity.verifiable_addresses.iter().any(|a| a.verified)
+        {
+            ui.add_message(text::validation_address_not_verified());
+            let Outcome::Retry(flow) = self.retry(flow, ui).await? else {
+                return Err(FlowError::BadRequest("unexpected outcome".into()));
+            };
+            return Ok(Outcome::AddressNotVerified {
+                flow,
+                identity: Box::new(identity),
+            });
         }
         let identity_json = self.identity_json(&identity);
         match self

@@ -250,6 +250,24 @@ fn password_flow_settings(
         registration_lifespan: registration.lifespan.as_time(),
         registration_enabled: registration.enabled.unwrap_or(true),
         session_after_registration: session_hook,
+        require_verified_address: config
+            .selfservice
+            .flows
+            .login
+            .after
+            .hooks
+            .iter()
+            .chain(
+                config
+                    .selfservice
+                    .flows
+                    .login
+                    .after
+                    .password
+                    .iter()
+                    .flat_map(|m| m.hooks.iter()),
+            )
+            .any(|h| h.hook == "require_verified_address"),
         policy: flows::password_policy::PolicyConfig {
             min_length: p.min_password_length as usize,
             max_length: match config.hashers.algorithm {

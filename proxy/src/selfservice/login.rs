@@ -560,32 +560,102 @@ async fn submit_inner(
                 ),
             })
         }
+        Outcome::AddressNotVerified { flow, identity } => {
+            if state
+                .config
+                .feature_flags
+                .legacy_require_verified_login_error
+            {
+                return Ok(retry(state, client, &flow));
+            }
+            let csrf = if api {
+                String::new()
+            } else {
+                csrf_of_request(state, headers)
+                    .map(|t| t.masked())
+                    .unwrap_or_default()
+            };
+            let verification = send_verifications(state, &identity, &flow, csrf).await?;
+            let Some(first) = verification.first() else {
+                return Ok(retry(state, client, &flow));
+            };
+            if client == Client::Html {
+                return Ok(see_other(
+                    &with_query(
+                        &ui_url(state, FlowKind::Verification),
+                        "flow",
+                        &first.0.id.to_string(),
+                    ),
+                    &[],
+                ));
+            }
+            let items: Vec<Value> = verification
+                .iter()
+                .map(|(f, a)| super::settings::show_verification_ui(state, f, a))
+                .collect();
+            Err(ApiError::new(StatusCode::FORBIDDEN)
+                .with_id("session_verified_address_required")
+                .with_reason(
+                    "Your account's email or phone address are not verified yet. Please check your email or \
+                     phone inbox or re-request verification.",
+                )
+                .with_message("Your email or phone address is not yet verified.")
+                .with_details(json!({"continue_with": items})))
+        }
         Outcome::Registered {
             identity,
             session: issued,
         } => {
             let mut body = json!({ "identity": identity::view::public_identity(&identity, &state.public_base) });
+            // A session rotates the CSRF token; verification flows started now must carry the new one.
+            let fresh = CsrfToken::generate();
+            let csrf = match (&issued, api) {
+                (_, true) => String::new(),
+                (Some(_), false) => fresh.masked(),
+                (None, false) => csrf_of_request(state, headers)
+                    .map(|t| t.masked())
+                    .unwrap_or_default(),
+            };
+            let verification = send_verifications(state, &identity, &flow, csrf).await?;
+            let mut continue_with: Vec<Value> = verification
+                .iter()
+                .map(|(f, a)| super::settings::show_verification_ui(state, f, a))
+                .collect();
             if api {
-                match issued {
-                    Some(s) => {
-                        body["session"] = state.sessions.render(&s.session, Some(&identity), true);
-                        body["session_token"] = json!(s.token);
-                        body["continue_with"] = json!([{"action": "set_ory_session_token", "ory_session_token": s.token}]);
-                    }
-                    None => body["continue_with"] = Value::Null,
+                if let Some(s) = issued {
+                    body["session"] = state.sessions.render(&s.session, Some(&identity), true);
+                    body["session_token"] = json!(s.token);
+                    continue_with.push(
+                        json!({"action": "set_ory_session_token", "ory_session_token": s.token}),
+                    );
                 }
+                body["continue_with"] = if continue_with.is_empty() {
+                    Value::Null
+                } else {
+                    Value::Array(continue_with)
+                };
                 return Ok(Json(body).into_response());
             }
-            let target = completion_target(state, Some(kind), flow.return_to.as_deref())?;
+            let mut target = completion_target(state, Some(kind), flow.return_to.as_deref())?;
+            if state.hooks.show_verification_ui(FlowKind::Registration) {
+                if let Some((v, _)) = verification.first() {
+                    target = with_query(
+                        &ui_url(state, FlowKind::Verification),
+                        "flow",
+                        &v.id.to_string(),
+                    );
+                }
+            }
             let cookies = match &issued {
                 Some(s) => {
                     body["session"] = state.sessions.render(&s.session, Some(&identity), true);
-                    browser_cookies(state, s)
+                    browser_cookies_with(state, s, &fresh)
                 }
                 None => Vec::new(),
             };
-            body["continue_with"] =
-                json!([{"action": "redirect_browser_to", "redirect_browser_to": target}]);
+            continue_with
+                .push(json!({"action": "redirect_browser_to", "redirect_browser_to": target}));
+            body["continue_with"] = Value::Array(continue_with);
             Ok(match client {
                 Client::Html => see_other(&target, &cookies),
                 Client::Json => with_cookies(Json(body).into_response(), &cookies),
@@ -594,16 +664,62 @@ async fn submit_inner(
     }
 }
 
+/// With verification on, a verification flow per unverified address of `identity`, each having sent its
+/// message: `(flow, address)`.
+async fn send_verifications(
+    state: &AppState,
+    identity: &identity::Identity,
+    flow: &Flow,
+    csrf: String,
+) -> Result<Vec<(Flow, String)>, ApiError> {
+    let mut out = Vec::new();
+    if !state.challenges.enabled(FlowKind::Verification) {
+        return Ok(out);
+    }
+    for a in identity
+        .verifiable_addresses
+        .iter()
+        .filter(|a| !a.verified && a.via == "email")
+    {
+        let v = state
+            .challenges
+            .send_verification(
+                identity,
+                &a.value,
+                flows::challenge::ChallengeInit {
+                    kind: FlowKind::Verification,
+                    flow_type: flow.flow_type,
+                    request_url: flow.request_url.clone(),
+                    return_to: flow.return_to.clone(),
+                    csrf_token: csrf.clone(),
+                },
+            )
+            .await
+            .map_err(flow_error)?;
+        out.push((v, a.value.clone()));
+    }
+    Ok(out)
+}
+
 /// The session cookie, plus a fresh CSRF cookie: a new identity gets a new token, so tokens planted before
 /// signing in are worthless afterwards.
 pub fn browser_cookies(
     state: &AppState,
     issued: &identity::session::manager::IssuedSession,
 ) -> Vec<Option<HeaderValue>> {
+    browser_cookies_with(state, issued, &CsrfToken::generate())
+}
+
+/// [`browser_cookies`] with a given new CSRF token.
+pub fn browser_cookies_with(
+    state: &AppState,
+    issued: &identity::session::manager::IssuedSession,
+    csrf: &CsrfToken,
+) -> Vec<Option<HeaderValue>> {
     let left = (issued.session.expires_at - state.clock.now()).whole_seconds();
     vec![
         session_set_cookie(&state.config, &state.cookie, &issued.token, left)
             .and_then(|c| HeaderValue::from_str(&c).ok()),
-        csrf_set_cookie(state, &CsrfToken::generate()),
+        csrf_set_cookie(state, csrf),
     ]
 }

@@ -26,6 +26,9 @@ pub fn routes() -> Router<AppState> {
         .route("/ui/style.css", get(stylesheet))
         .route("/ui/login", get(login))
         .route("/ui/registration", get(registration))
+        .route("/ui/settings", get(settings))
+        .route("/ui/recovery", get(recovery))
+        .route("/ui/verification", get(verification))
         .route("/ui/error", get(error))
         .route("/ui/welcome", get(welcome))
         .route("/ui/logout", get(logout))
@@ -121,8 +124,15 @@ async fn flow_page(
             return restart(None);
         }
     };
+    // An administrator's recovery link reaches a browser that has no CSRF cookie yet: give it one.
+    let admin_flow =
+        kind == FlowKind::Recovery && flows::challenge::ChallengeFlows::is_admin_flow(&flow);
+    let mut set_cookie = None;
+    if admin_flow && crate::selfservice::csrf_of_request(&state, &headers).is_none() {
+        set_cookie = crate::selfservice::ensure_csrf(&state, &headers).1;
+    }
     // Without the CSRF cookie the browser refuses cookies: restarting would loop, so say what is wrong.
-    if crate::selfservice::csrf_of_request(&state, &headers).is_none() {
+    if set_cookie.is_none() && crate::selfservice::csrf_of_request(&state, &headers).is_none() {
         let error = json!({
             "code": 400,
             "status": "Bad Request",
@@ -142,10 +152,31 @@ async fn flow_page(
         );
     }
     // An expired flow, or one started in another browser, is replaced by a fresh one.
-    if flow.is_expired(state.clock.now()) || !flow_matches_cookie(&state, &headers, &flow) {
+    let own = match kind {
+        FlowKind::Settings => true,
+        FlowKind::Recovery | FlowKind::Verification => {
+            crate::selfservice::challenge::flow_matches(&state, &headers, &flow)
+        }
+        _ => flow_matches_cookie(&state, &headers, &flow),
+    };
+    if flow.is_expired(state.clock.now()) || !own {
         return restart(flow.return_to.as_deref());
     }
-    let json = flow_json(&flow);
+    let mut json = flow_json(&flow);
+    if kind == FlowKind::Settings {
+        // Settings belong to the signed-in identity only.
+        let signed_in = match request_token(&state, &headers) {
+            Some(t) => state.sessions.authenticate(&t).await.ok().flatten(),
+            None => None,
+        };
+        if signed_in.is_none_or(|s| Some(s.identity_id) != flow.identity_id) {
+            return restart(None);
+        }
+        match state.settings_flows.identity_of(&flow).await {
+            Ok(i) => json = crate::selfservice::settings::settings_json(&state, &flow, &i),
+            Err(_) => return restart(None),
+        }
+    }
     let registration_on = state
         .config
         .selfservice
@@ -157,6 +188,10 @@ async fn flow_page(
         Some(r) => with_query(&url, "return_to", r),
         None => url,
     };
+    let sign_in = Link {
+        text: "Back to sign in".into(),
+        href: keep(format!("{}self-service/login/browser", state.public_base)),
+    };
     let (title, links) = match kind {
         FlowKind::Registration => (
             "Create an account",
@@ -165,28 +200,46 @@ async fn flow_page(
                 href: keep(format!("{}self-service/login/browser", state.public_base)),
             }],
         ),
+        FlowKind::Settings => (
+            "Account settings",
+            vec![Link {
+                text: "Back".into(),
+                href: format!("{}ui/welcome", state.public_base),
+            }],
+        ),
+        FlowKind::Recovery => ("Recover your account", vec![sign_in]),
+        FlowKind::Verification => ("Verify your email address", vec![sign_in]),
         _ if flow.refresh => ("Confirm it's you", Vec::new()),
-        _ => (
-            "Sign in",
+        _ => {
+            let mut links = Vec::new();
+            if state.challenges.enabled(FlowKind::Recovery) {
+                links.push(Link {
+                    text: "Forgot your password?".into(),
+                    href: keep(format!(
+                        "{}self-service/recovery/browser",
+                        state.public_base
+                    )),
+                });
+            }
             if registration_on {
-                vec![Link {
+                links.push(Link {
                     text: "Don't have an account? Create one".into(),
                     href: keep(format!(
                         "{}self-service/registration/browser",
                         state.public_base
                     )),
-                }]
-            } else {
-                Vec::new()
-            },
-        ),
+                });
+            }
+            ("Sign in", links)
+        }
     };
     let page = Page::Flow {
         title,
         flow: &json,
         links,
     };
-    html(StatusCode::OK, render::render(&page, &branding(&state)))
+    let res = html(StatusCode::OK, render::render(&page, &branding(&state)));
+    crate::selfservice::with_cookies(res, &[set_cookie])
 }
 
 async fn login(
@@ -203,6 +256,30 @@ async fn registration(
     RawQuery(raw): RawQuery,
 ) -> Response {
     flow_page(state, headers, raw, FlowKind::Registration).await
+}
+
+async fn settings(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    flow_page(state, headers, raw, FlowKind::Settings).await
+}
+
+async fn recovery(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    flow_page(state, headers, raw, FlowKind::Recovery).await
+}
+
+async fn verification(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    flow_page(state, headers, raw, FlowKind::Verification).await
 }
 
 async fn error(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Response {
@@ -273,7 +350,10 @@ async fn welcome(State(state): State<AppState>, headers: HeaderMap) -> Response 
     let page = Page::Welcome {
         session: &session,
         logout_url: &logout,
-        links: Vec::new(),
+        links: vec![Link {
+            text: "Account settings".into(),
+            href: format!("{}self-service/settings/browser", state.public_base),
+        }],
     };
     html(StatusCode::OK, render::render(&page, &branding(&state)))
 }
