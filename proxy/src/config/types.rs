@@ -543,9 +543,9 @@ pub struct ErrorFlow {
 #[serde(deny_unknown_fields, default)]
 pub struct Methods {
     /// Passwords.
-    pub password: Method<PasswordConfig>,
+    pub password: MethodOn<PasswordConfig>,
     /// Profile updates.
-    pub profile: Method<Value>,
+    pub profile: MethodOn<Value>,
     /// One-time codes.
     pub code: CodeMethod,
     /// Magic links.
@@ -566,20 +566,16 @@ pub struct Methods {
 
 impl Default for Methods {
     fn default() -> Self {
-        let on = |config| Method {
-            enabled: true,
-            config,
-        };
         let off = || Method {
             enabled: false,
             config: Value::Null,
         };
         Self {
-            password: Method {
+            password: MethodOn::default(),
+            profile: MethodOn {
                 enabled: true,
-                config: PasswordConfig::default(),
+                config: Value::Null,
             },
-            profile: on(Value::Null),
             code: CodeMethod::default(),
             link: Method {
                 enabled: false,
@@ -591,6 +587,25 @@ impl Default for Methods {
             passkey: off(),
             oidc: off(),
             saml: off(),
+        }
+    }
+}
+
+/// A method that is on unless switched off (`password`, `profile`): setting only its `config` keeps it on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MethodOn<C> {
+    /// Whether the method is on.
+    pub enabled: bool,
+    /// Method config.
+    pub config: C,
+}
+
+impl<C: Default> Default for MethodOn<C> {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            config: C::default(),
         }
     }
 }

@@ -30,6 +30,31 @@ pub fn settings_json(state: &AppState, flow: &Flow, identity: &Identity) -> Valu
     v
 }
 
+/// A browser settings flow shown to its own session carries the CSRF token of this browser's current cookie: a
+/// refresh sign-in in the middle of the flow rotates the cookie, and the flow must stay usable afterwards. (The
+/// flow is bound to its identity by the session; CSRF still protects every submit.)
+pub fn with_current_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    flow: &Flow,
+    mut v: Value,
+) -> Value {
+    if flow.flow_type != FlowType::Browser {
+        return v;
+    }
+    let Some(token) = csrf_of_request(state, headers) else {
+        return v;
+    };
+    if let Some(nodes) = v["ui"]["nodes"].as_array_mut() {
+        for n in nodes {
+            if n["attributes"]["name"] == "csrf_token" {
+                n["attributes"]["value"] = json!(token.masked());
+            }
+        }
+    }
+    v
+}
+
 /// Kratos' 401 when a settings request has no session.
 fn no_session() -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED)
@@ -193,7 +218,8 @@ pub async fn get_flow(
         .identity_of(&flow)
         .await
         .map_err(flow_error)?;
-    Ok(Json(settings_json(&state, &flow, &identity)).into_response())
+    let v = settings_json(&state, &flow, &identity);
+    Ok(Json(with_current_csrf(&state, &headers, &flow, v)).into_response())
 }
 
 /// `POST /self-service/settings?flow=` (and `GET`, which brings a browser back to the form, as after the

@@ -173,7 +173,10 @@ async fn flow_page(
             return restart(None);
         }
         match state.settings_flows.identity_of(&flow).await {
-            Ok(i) => json = crate::selfservice::settings::settings_json(&state, &flow, &i),
+            Ok(i) => {
+                let v = crate::selfservice::settings::settings_json(&state, &flow, &i);
+                json = crate::selfservice::settings::with_current_csrf(&state, &headers, &flow, v);
+            }
             Err(_) => return restart(None),
         }
     }

@@ -1,0 +1,444 @@
+//! Address verification end to end: sent automatically after registration (SPA, HTML and native), asked for by
+//! hand, by code or link, `require_verified_address` at login, and the address states pending → sent → completed.
+
+use crate::recovery::{env_with_mail, flow_param, mail_to, native_login, person, post, PASSWORD};
+use serde_json::{json, Value};
+use tests::browser::{csrf_of, message_ids, Browser};
+use tests::{backend_tests, Backend, TestEnv};
+
+backend_tests!(
+    registration_sends_a_code_that_verifies,
+    html_registration_and_the_link_in_the_mail,
+    verification_on_request_never_reveals_addresses,
+    link_method_verifies,
+    require_verified_address_at_login,
+);
+
+const VERIFICATION_ON: &str = "selfservice.flows.verification.enabled=true";
+const SESSION_HOOK: &str =
+    r#"selfservice.flows.registration.after.password={"hooks":[{"hook":"session"}]}"#;
+
+async fn address_of(env: &TestEnv, email: &str) -> Value {
+    let list: Value = env
+        .http
+        .get(env.admin_url(&format!("admin/identities?credentials_identifier={email}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    list[0]["verifiable_addresses"][0].clone()
+}
+
+async fn registration_sends_a_code_that_verifies(backend: Backend) {
+    let (env, mut sink) = env_with_mail(backend, &[VERIFICATION_ON, SESSION_HOOK]).await;
+
+    // Native registration: continue_with names the verification flow that already sent its code.
+    let flow: Value = env
+        .http
+        .get(env.public_url("self-service/registration/api"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (status, body) = post(
+        &env,
+        &flow,
+        json!({"method": "password", "traits": {"email": "ann@example.com"}, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let items = body["continue_with"].as_array().unwrap();
+    let show = items
+        .iter()
+        .find(|i| i["action"] == "show_verification_ui")
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(show["flow"]["verifiable_address"], "ann@example.com");
+    assert!(items.iter().any(|i| i["action"] == "set_ory_session_token"));
+    let vid = show["flow"]["id"].as_str().unwrap().to_owned();
+    assert!(show["flow"]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with(&env.public_url("ui/verification?flow=")));
+    let mail = mail_to(&mut sink, "ann@example.com").await;
+    let code = mail.find_code().unwrap();
+    assert_eq!(address_of(&env, "ann@example.com").await["status"], "sent");
+
+    let vflow: Value = env
+        .http
+        .get(env.public_url(&format!("self-service/verification/flows?id={vid}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(vflow["state"], "sent_email");
+    assert_eq!(vflow["type"], "api");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (status, body) = post(&env, &vflow, json!({"method": "code", "code": wrong})).await;
+    assert_eq!(status, 200);
+    assert!(message_ids(&body).contains(&4_070_006), "{body}");
+    assert_eq!(address_of(&env, "ann@example.com").await["verified"], false);
+    let (status, body) = post(&env, &vflow, json!({"method": "code", "code": code})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "passed_challenge");
+    assert!(message_ids(&body).contains(&1_080_002));
+    let cont = body["ui"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["attributes"]["id"] == "continue")
+        .unwrap_or_else(|| panic!("{body}"));
+    assert_eq!(cont["type"], "a");
+    let address = address_of(&env, "ann@example.com").await;
+    assert_eq!(address["verified"], true);
+    assert_eq!(address["status"], "completed");
+    assert!(address["verified_at"].is_string());
+
+    // SPA registration: the verification flow is a browser flow of the same browser.
+    let mut b = Browser::spa();
+    let flow = b
+        .get(&env.public_url("self-service/registration/browser"))
+        .await
+        .json();
+    let res = b
+        .post_json(
+            flow["ui"]["action"].as_str().unwrap(),
+            &json!({
+                "method": "password",
+                "traits": {"email": "bob@example.com"},
+                "password": PASSWORD,
+                "csrf_token": csrf_of(&flow),
+            }),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    let body = res.json();
+    let items = body["continue_with"].as_array().unwrap();
+    assert_eq!(items[0]["action"], "show_verification_ui");
+    assert_eq!(items.last().unwrap()["action"], "redirect_browser_to");
+    let vid = items[0]["flow"]["id"].as_str().unwrap();
+    let code = mail_to(&mut sink, "bob@example.com")
+        .await
+        .find_code()
+        .unwrap();
+    let vflow = b
+        .get(&env.public_url(&format!("self-service/verification/flows?id={vid}")))
+        .await;
+    assert_eq!(
+        vflow.status, 200,
+        "the flow carries the rotated CSRF token: {}",
+        vflow.text
+    );
+    let vflow = vflow.json();
+    let res = b
+        .post_json(
+            vflow["ui"]["action"].as_str().unwrap(),
+            &json!({"method": "code", "code": code, "csrf_token": csrf_of(&vflow)}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(res.json()["state"], "passed_challenge");
+    assert_eq!(address_of(&env, "bob@example.com").await["verified"], true);
+}
+
+async fn html_registration_and_the_link_in_the_mail(backend: Backend) {
+    let (env, mut sink) = env_with_mail(
+        backend,
+        &[
+            VERIFICATION_ON,
+            r#"selfservice.flows.registration.after.password={"hooks":[{"hook":"session"},{"hook":"show_verification_ui"}]}"#,
+        ],
+    )
+    .await;
+    let mut b = Browser::html();
+    let start = b
+        .get(&env.public_url("self-service/registration/browser"))
+        .await;
+    b.get(start.location()).await;
+    let flow = b
+        .get(&env.public_url(&format!(
+            "self-service/registration/flows?id={}",
+            flow_param(start.location())
+        )))
+        .await
+        .json();
+    let res = b
+        .post_form(
+            flow["ui"]["action"].as_str().unwrap(),
+            &[
+                ("csrf_token", &csrf_of(&flow)),
+                ("traits.email", "ann@example.com"),
+                ("password", PASSWORD),
+                ("method", "password"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    // show_verification_ui: the browser goes to the verification page.
+    assert!(
+        res.location()
+            .starts_with(&env.public_url("ui/verification?flow=")),
+        "{}",
+        res.location()
+    );
+    let page = b.get(res.location()).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("name=\"code\""), "{}", page.text);
+
+    // Clicking the link in the mail (in another browser, as a mail app would) verifies the address.
+    let mail = mail_to(&mut sink, "ann@example.com").await;
+    let link = mail.find_url().expect("a link");
+    assert!(
+        link.contains("self-service/verification?flow=") && link.contains("&code="),
+        "{link}"
+    );
+    let tampered = link.replace("code=", "code=9");
+    let mut other = Browser::html();
+    let res = other.get(&tampered).await;
+    assert_eq!(res.status, 303);
+    assert_eq!(address_of(&env, "ann@example.com").await["verified"], false);
+    let res = other.get(&link).await;
+    assert_eq!(res.status, 303);
+    assert!(res
+        .location()
+        .starts_with(&env.public_url("ui/verification?flow=")));
+    let address = address_of(&env, "ann@example.com").await;
+    assert_eq!(address["verified"], true);
+    // The page in the first browser now shows the success and a way on.
+    let page = b
+        .get(&env.public_url(&format!("ui/verification?flow={}", flow_param(&link))))
+        .await;
+    assert!(page.text.contains("successfully verified"), "{}", page.text);
+    // The session sees the new state.
+    let who = b.get(&env.public_url("sessions/whoami")).await.json();
+    assert_eq!(who["identity"]["verifiable_addresses"][0]["verified"], true);
+}
+
+async fn verification_on_request_never_reveals_addresses(backend: Backend) {
+    let (env, mut sink) = env_with_mail(backend, &[VERIFICATION_ON]).await;
+    person(&env, "ann@example.com").await;
+    assert_eq!(
+        address_of(&env, "ann@example.com").await["status"],
+        "pending"
+    );
+    let unknown: Value = env
+        .http
+        .get(env.public_url("self-service/verification/api"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unknown["state"], "choose_method");
+    let (s1, a) = post(
+        &env,
+        &unknown,
+        json!({"method": "code", "email": "nobody@example.com"}),
+    )
+    .await;
+    let known: Value = env
+        .http
+        .get(env.public_url("self-service/verification/api"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (s2, b) = post(
+        &env,
+        &known,
+        json!({"method": "code", "email": "ann@example.com"}),
+    )
+    .await;
+    assert_eq!((s1, s2), (200, 200));
+    assert_eq!(a["state"], b["state"]);
+    assert_eq!(message_ids(&a), message_ids(&b));
+    assert!(message_ids(&a).contains(&1_080_003));
+    mail_to(&mut sink, "ann@example.com").await;
+    assert_eq!(address_of(&env, "ann@example.com").await["status"], "sent");
+
+    // Missing address, and the browser flow's CSRF protection.
+    let (status, body) = post(&env, &known, json!({"method": "code"})).await;
+    assert_eq!(status, 400);
+    assert!(message_ids(&body).contains(&4_000_002), "{body}");
+    let mut spa = Browser::spa();
+    let flow = spa
+        .get(&env.public_url("self-service/verification/browser"))
+        .await
+        .json();
+    let res = spa
+        .post_json(
+            flow["ui"]["action"].as_str().unwrap(),
+            &json!({"method": "code", "email": "ann@example.com"}),
+        )
+        .await;
+    assert_eq!(res.status, 403);
+    assert_eq!(res.json()["error"]["id"], "security_csrf_violation");
+    // Verification works signed in too.
+    let id = crate::recovery::person(&env, "bob@example.com").await;
+    let token = env.login(&id).await;
+    let res = env
+        .http
+        .get(env.public_url("self-service/verification/api"))
+        .header("x-session-token", token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+async fn link_method_verifies(backend: Backend) {
+    let (env, mut sink) = env_with_mail(
+        backend,
+        &[
+            VERIFICATION_ON,
+            "selfservice.flows.verification.use=link",
+            "selfservice.methods.link.enabled=true",
+        ],
+    )
+    .await;
+    person(&env, "ann@example.com").await;
+    let flow: Value = env
+        .http
+        .get(env.public_url("self-service/verification/api"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (status, body) = post(
+        &env,
+        &flow,
+        json!({"method": "link", "email": "ann@example.com"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(message_ids(&body).contains(&1_080_001), "{body}");
+    let link = mail_to(&mut sink, "ann@example.com")
+        .await
+        .find_url()
+        .unwrap();
+    assert!(link.contains("&token="), "{link}");
+    let res = env.http.get(format!("{link}0")).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(address_of(&env, "ann@example.com").await["verified"], false);
+    let res = env.http.get(&link).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(address_of(&env, "ann@example.com").await["verified"], true);
+}
+
+async fn require_verified_address_at_login(backend: Backend) {
+    let hook =
+        r#"selfservice.flows.login.after.password={"hooks":[{"hook":"require_verified_address"}]}"#;
+    let (env, mut sink) = env_with_mail(backend, &[VERIFICATION_ON, hook]).await;
+    person(&env, "ann@example.com").await;
+
+    // Native: 403 with the verification flow to show; no session.
+    let flow: Value = env
+        .http
+        .get(env.public_url("self-service/login/api"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (status, body) = post(
+        &env,
+        &flow,
+        json!({"method": "password", "identifier": "ann@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["id"], "session_verified_address_required");
+    let item = &body["error"]["details"]["continue_with"][0];
+    assert_eq!(item["action"], "show_verification_ui", "{body}");
+    assert!(!body.to_string().contains("ory_st_"));
+    let code = mail_to(&mut sink, "ann@example.com")
+        .await
+        .find_code()
+        .unwrap();
+    let vid = item["flow"]["id"].as_str().unwrap();
+    let res = env
+        .http
+        .post(env.public_url(&format!("self-service/verification?flow={vid}")))
+        .json(&json!({"method": "code", "code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(native_login(&env, "ann@example.com", PASSWORD)
+        .await
+        .is_ok());
+
+    // HTML: straight to the verification page, without a session cookie.
+    person(&env, "bob@example.com").await;
+    let mut b = Browser::html();
+    let start = b.get(&env.public_url("self-service/login/browser")).await;
+    b.get(start.location()).await;
+    let flow = b
+        .get(&env.public_url(&format!(
+            "self-service/login/flows?id={}",
+            flow_param(start.location())
+        )))
+        .await
+        .json();
+    let res = b
+        .post_form(
+            flow["ui"]["action"].as_str().unwrap(),
+            &[
+                ("csrf_token", &csrf_of(&flow)),
+                ("identifier", "bob@example.com"),
+                ("password", PASSWORD),
+                ("method", "password"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    assert!(
+        res.location()
+            .starts_with(&env.public_url("ui/verification?flow=")),
+        "{}",
+        res.location()
+    );
+    assert_eq!(b.get(&env.public_url("sessions/whoami")).await.status, 401);
+    mail_to(&mut sink, "bob@example.com").await;
+    drop(env);
+
+    // The legacy error: a 400 flow with 4000010.
+    let (env, _sink) = env_with_mail(
+        backend,
+        &[
+            VERIFICATION_ON,
+            hook,
+            "feature_flags.legacy_require_verified_login_error=true",
+        ],
+    )
+    .await;
+    person(&env, "ann@example.com").await;
+    let flow: Value = env
+        .http
+        .get(env.public_url("self-service/login/api"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (status, body) = post(
+        &env,
+        &flow,
+        json!({"method": "password", "identifier": "ann@example.com", "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(message_ids(&body).contains(&4_000_010), "{body}");
+}
