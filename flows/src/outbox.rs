@@ -98,3 +98,182 @@ impl Outbox for SqlOutbox {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::codes::{hash_code, CodePool, SqlCodePool};
+    use crate::courier::{CourierStore, ListMessages, SqlCourierStore, TemplateType};
+    use crate::flow::{FlowKind, FlowType};
+    use crate::store::{FlowPool, SqlFlowPool};
+    use identity::store::testing;
+    use serde_json::json;
+    use time::macros::datetime;
+    use time::Duration;
+
+    const SECRET: &[u8] = b"outbox test secret";
+
+    fn step_parts(flow: &Flow, now: OffsetDateTime) -> (NewCode, NewMessage) {
+        let code = NewCode {
+            kind: CodeKind::Recovery,
+            flow_id: flow.id,
+            identity_id: None,
+            address_id: None,
+            address: "ada@example.com".into(),
+            code_hmac: hash_code(SECRET, "123456"),
+            expires_at: now + Duration::minutes(10),
+        };
+        let message = NewMessage {
+            recipient: "ada@example.com".into(),
+            subject: "code".into(),
+            body: "123456".into(),
+            body_plaintext: "123456".into(),
+            template_type: TemplateType::RecoveryCodeValid,
+            template_data: json!({}),
+            identity_id: None,
+        };
+        (code, message)
+    }
+
+    async fn messages(db: &Db) -> usize {
+        SqlCourierStore::new(db.clone())
+            .list(&ListMessages {
+                page_size: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .messages
+            .len()
+    }
+
+    async fn atomicity(db: Db) {
+        let now = datetime!(2026-05-01 10:00 UTC);
+        let outbox = SqlOutbox::new(db.clone());
+        let flows = SqlFlowPool::new(db.clone());
+        let codes = SqlCodePool::new(db.clone());
+
+        // A step whose flow update fails writes nothing: no code, no message.
+        let ghost = Flow::new(
+            FlowKind::Recovery,
+            FlowType::Api,
+            "x".into(),
+            now,
+            Duration::hours(1),
+        );
+        let (code, message) = step_parts(&ghost, now);
+        let err = outbox
+            .commit(
+                &SendStep {
+                    flow: &ghost,
+                    new_flow: false,
+                    invalidate: Some(CodeKind::Recovery),
+                    code: Some(code),
+                    message: Some(message),
+                    address_sent: None,
+                },
+                now,
+            )
+            .await;
+        assert!(matches!(err, Err(StoreError::NotFound)), "{err:?}");
+        assert_eq!(messages(&db).await, 0);
+        let used = codes
+            .use_code(
+                CodeKind::Recovery,
+                ghost.id,
+                &hash_code(SECRET, "123456"),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(used, None, "the code was rolled back");
+
+        // A step that succeeds writes the flow, the code and the message together.
+        let mut flow = ghost.clone();
+        flow.state = "sent_email".into();
+        let (code, message) = step_parts(&flow, now);
+        outbox
+            .commit(
+                &SendStep {
+                    flow: &flow,
+                    new_flow: true,
+                    invalidate: None,
+                    code: Some(code),
+                    message: Some(message),
+                    address_sent: None,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            flows
+                .get_flow(FlowKind::Recovery, flow.id)
+                .await
+                .unwrap()
+                .state,
+            "sent_email"
+        );
+        assert_eq!(messages(&db).await, 1);
+
+        // A resend invalidates the earlier code in the same transaction.
+        let (mut code, message) = step_parts(&flow, now);
+        code.code_hmac = hash_code(SECRET, "654321");
+        outbox
+            .commit(
+                &SendStep {
+                    flow: &flow,
+                    new_flow: false,
+                    invalidate: Some(CodeKind::Recovery),
+                    code: Some(code),
+                    message: Some(message),
+                    address_sent: None,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let old = codes
+            .use_code(
+                CodeKind::Recovery,
+                flow.id,
+                &hash_code(SECRET, "123456"),
+                now,
+            )
+            .await
+            .unwrap();
+        assert_eq!(old, None);
+        let new = codes
+            .use_code(
+                CodeKind::Recovery,
+                flow.id,
+                &hash_code(SECRET, "654321"),
+                now,
+            )
+            .await
+            .unwrap();
+        assert!(new.is_some());
+        assert_eq!(messages(&db).await, 2);
+    }
+
+    #[tokio::test]
+    async fn steps_are_atomic_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = testing::sqlite_file(dir.path()).await.unwrap();
+        atomicity(db).await;
+    }
+
+    #[tokio::test]
+    async fn steps_are_atomic_postgres() {
+        // Runs when TEST_DATABASE_URL is set (CI always sets it); an unreachable server fails the test.
+        let Ok(url) = std::env::var("TEST_DATABASE_URL") else {
+            return;
+        };
+        let (db, _) = testing::isolated_postgres(&url)
+            .await
+            .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but unusable: {e}"));
+        atomicity(db).await;
+    }
+}
