@@ -7,7 +7,7 @@
 //! working and a new one must be requested. Every step that sends a message writes the flow, the code and the
 //! message in one transaction ([`crate::outbox`]).
 
-use crate::codes::{hash_code, new_code, CodeKind, CodePool, NewCode};
+use crate::codes::{hash_code, new_code, CodeCheck, CodeKind, CodePool, NewCode};
 use crate::courier::{Courier, TemplateType};
 use crate::flow::{Flow, FlowKind, FlowType};
 use crate::hooks::{HookRequest, HookRunner, NoHooks};
@@ -610,7 +610,6 @@ impl ChallengeFlows {
         flow.active = Some(method.to_owned());
         flow.updated_at = now;
         flow.set_context_value("address", json!(email));
-        flow.set_context_value("failed_submissions", json!(0));
         let address_sent = verifiable
             .filter(|a| a.status == VerificationStatus::Pending && !a.verified)
             .map(|a| a.id);
@@ -648,41 +647,37 @@ impl ChallengeFlows {
         let now = self.clock.now();
         let kind = code_kind(flow.kind);
         let recovery = flow.kind == FlowKind::Recovery;
-        let failed = flow
-            .context_value("failed_submissions")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
         let email = flow
             .context_value("address")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
         let mut ui = flow.form()?;
-        if failed >= u64::from(self.settings.max_submissions) {
-            self.codes.invalidate_codes(kind, flow.id, now).await?;
-            ui.add_message(texts::too_many_attempts());
-            return Ok(ChallengeOutcome::Invalid(self.save(flow, ui).await?));
-        }
-        let record = self
+        let checked = self
             .codes
             .use_code(
                 kind,
                 flow.id,
                 &hash_code(&self.settings.secret, secret),
                 now,
+                self.settings.max_submissions,
             )
             .await?;
-        let Some((record, identity_id)) = record.and_then(|r| r.identity_id.map(|i| (r, i))) else {
-            flow.set_context_value("failed_submissions", json!(failed + 1));
+        let record = match checked {
+            CodeCheck::Used(r) => r.identity_id.map(|i| (r, i)),
+            CodeCheck::Wrong => None,
+            CodeCheck::Exhausted => {
+                ui.add_message(texts::too_many_attempts());
+                return Ok(ChallengeOutcome::Invalid(self.save(flow, ui).await?));
+            }
+        };
+        let Some((record, identity_id)) = record else {
             ui.add_message(match (recovery, is_link) {
                 (true, true) => texts::recovery_token_invalid(),
                 (true, false) => texts::recovery_code_invalid(),
                 (false, true) => texts::verification_token_invalid(),
                 (false, false) => texts::verification_code_invalid(),
             });
-            if failed + 1 >= u64::from(self.settings.max_submissions) {
-                self.codes.invalidate_codes(kind, flow.id, now).await?;
-            }
             return Ok(ChallengeOutcome::Invalid(self.save(flow, ui).await?));
         };
         self.codes.invalidate_codes(kind, flow.id, now).await?;
@@ -971,7 +966,6 @@ impl ChallengeFlows {
         flow.active = Some(method.to_owned());
         flow.set_context_value("admin", json!(true));
         flow.set_context_value("address", json!(address));
-        flow.set_context_value("failed_submissions", json!(0));
         let code = NewCode {
             kind: CodeKind::Recovery,
             flow_id: flow.id,

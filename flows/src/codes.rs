@@ -90,20 +90,43 @@ pub struct CodeRecord {
     pub used_at: Option<OffsetDateTime>,
 }
 
+/// What checking a code found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeCheck {
+    /// The code was right; it is now used.
+    Used(CodeRecord),
+    /// Wrong, expired, used or another flow's code.
+    Wrong,
+    /// The flow's code has had its `max_attempts` guesses; it is now void.
+    Exhausted,
+}
+
+impl CodeCheck {
+    /// The used code, if the check succeeded.
+    pub fn used(self) -> Option<CodeRecord> {
+        match self {
+            Self::Used(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
 /// Code storage.
 #[async_trait]
 pub trait CodePool: Send + Sync {
     /// Stores a code.
     async fn create_code(&self, code: &NewCode, now: OffsetDateTime) -> Result<Uuid, StoreError>;
-    /// Uses the unused, unexpired code of this flow whose HMAC is `code_hmac`: marks it used and returns it. `None`
-    /// when no code matches (wrong, expired, used, or another flow's). Two concurrent uses get it once.
+    /// Uses the unused, unexpired code of this flow whose HMAC is `code_hmac`: marks it used and returns it. Each
+    /// call first takes one of the flow's `max_attempts` guesses, atomically, so parallel guessing cannot exceed
+    /// the limit; once they are spent the codes are void. Two concurrent uses of the right code get it once.
     async fn use_code(
         &self,
         kind: CodeKind,
         flow_id: Uuid,
         code_hmac: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<CodeRecord>, StoreError>;
+        max_attempts: u32,
+    ) -> Result<CodeCheck, StoreError>;
     /// Marks every unused code of a flow used (a resend replaces them; a finished flow needs none). Returns how many.
     async fn invalidate_codes(
         &self,
@@ -179,22 +202,57 @@ impl CodePool for SqlCodePool {
         flow_id: Uuid,
         code_hmac: &str,
         now: OffsetDateTime,
-    ) -> Result<Option<CodeRecord>, StoreError> {
+        max_attempts: u32,
+    ) -> Result<CodeCheck, StoreError> {
+        let max = i64::from(max_attempts.max(1));
+        // Take a guess first: only codes with guesses left take part.
+        let reserved = on_pool!(&self.db, pool, {
+            sqlx::query(
+                "UPDATE selfservice_codes SET attempts = attempts + 1 \
+                 WHERE kind = $1 AND flow_id = $2 AND used_at IS NULL AND attempts < $3",
+            )
+            .bind(kind.as_str())
+            .bind(flow_id)
+            .bind(max)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if reserved == 0 {
+            let spent = on_pool!(&self.db, pool, {
+                sqlx::query(
+                    "UPDATE selfservice_codes SET used_at = $3 \
+                     WHERE kind = $1 AND flow_id = $2 AND used_at IS NULL",
+                )
+                .bind(kind.as_str())
+                .bind(flow_id)
+                .bind(now)
+                .execute(pool)
+                .await?
+                .rows_affected()
+            });
+            return Ok(if spent > 0 {
+                CodeCheck::Exhausted
+            } else {
+                CodeCheck::Wrong
+            });
+        }
         // A flow holds a handful of codes at most: compare them here, in constant time, rather than in SQL.
         let rows: Vec<CodeRow> = on_pool!(&self.db, pool, {
             sqlx::query_as(
                 "SELECT id, flow_id, identity_id, address_id, address, code_hmac, expires_at \
-                 FROM selfservice_codes WHERE kind = $1 AND flow_id = $2 AND used_at IS NULL",
+                 FROM selfservice_codes WHERE kind = $1 AND flow_id = $2 AND used_at IS NULL AND attempts <= $3",
             )
             .bind(kind.as_str())
             .bind(flow_id)
+            .bind(max)
             .fetch_all(pool)
             .await?
         });
         let Some(row) = rows.into_iter().find(|r| {
             bool::from(r.code_hmac.as_bytes().ct_eq(code_hmac.as_bytes())) && r.expires_at > now
         }) else {
-            return Ok(None);
+            return Ok(CodeCheck::Wrong);
         };
         let claimed = on_pool!(&self.db, pool, {
             sqlx::query(
@@ -207,9 +265,9 @@ impl CodePool for SqlCodePool {
             .rows_affected()
         });
         if claimed == 0 {
-            return Ok(None);
+            return Ok(CodeCheck::Wrong);
         }
-        Ok(Some(CodeRecord {
+        Ok(CodeCheck::Used(CodeRecord {
             id: row.id,
             flow_id: row.flow_id,
             identity_id: row.identity_id,
@@ -289,26 +347,29 @@ mod tests {
             (CodeKind::Recovery, "111111"),
         ] {
             assert!(
-                pool.use_code(kind, flow, &h(code), t0)
+                pool.use_code(kind, flow, &h(code), t0, 5)
                     .await
                     .unwrap()
+                    .used()
                     .is_none(),
                 "{name}: {kind:?} {code}"
             );
         }
         // The right one works once.
         let used = pool
-            .use_code(CodeKind::Verification, flow, &h("111111"), t0)
+            .use_code(CodeKind::Verification, flow, &h("111111"), t0, 5)
             .await
             .unwrap()
+            .used()
             .unwrap();
         assert_eq!(used.flow_id, flow);
         assert_eq!(used.address, "ada@example.com");
         assert_eq!(used.used_at, Some(t0));
         assert!(pool
-            .use_code(CodeKind::Verification, flow, &h("111111"), t0)
+            .use_code(CodeKind::Verification, flow, &h("111111"), t0, 5)
             .await
             .unwrap()
+            .used()
             .is_none());
 
         // Expiry is exclusive; invalidation ends the rest.
@@ -319,10 +380,12 @@ mod tests {
                 CodeKind::Verification,
                 flow2,
                 &h("333333"),
-                t0 + Duration::minutes(15)
+                t0 + Duration::minutes(15),
+                5
             )
             .await
             .unwrap()
+            .used()
             .is_none());
         pool.create_code(&new("444444", flow2), t0).await.unwrap();
         assert_eq!(
@@ -332,10 +395,45 @@ mod tests {
             2
         );
         assert!(pool
-            .use_code(CodeKind::Verification, flow2, &h("444444"), t0)
+            .use_code(CodeKind::Verification, flow2, &h("444444"), t0, 5)
             .await
             .unwrap()
+            .used()
             .is_none());
+
+        // Guesses are limited per code, also when they arrive all at once.
+        let flow3 = Uuid::new_v4();
+        pool.create_code(&new("555555", flow3), t0).await.unwrap();
+        let guesses: Vec<_> = (0..12)
+            .map(|i| {
+                let pool = pool.clone();
+                let guess = h(&format!("{i:06}"));
+                tokio::spawn(async move {
+                    pool.use_code(CodeKind::Verification, flow3, &guess, t0, 3)
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for g in guesses {
+            results.push(g.await.unwrap());
+        }
+        assert_eq!(
+            results
+                .iter()
+                .filter(|r| **r == CodeCheck::Exhausted)
+                .count(),
+            1,
+            "{name}: the guess after the third voids the code: {results:?}"
+        );
+        assert_eq!(
+            pool.use_code(CodeKind::Verification, flow3, &h("555555"), t0, 3)
+                .await
+                .unwrap(),
+            CodeCheck::Wrong,
+            "{name}: after the guesses ran out even the right code fails"
+        );
     }
 
     #[tokio::test]

@@ -185,9 +185,11 @@ mod tests {
                 ghost.id,
                 &hash_code(SECRET, "123456"),
                 now,
+                5,
             )
             .await
-            .unwrap();
+            .unwrap()
+            .used();
         assert_eq!(used, None, "the code was rolled back");
 
         // A step that succeeds writes the flow, the code and the message together.
@@ -241,9 +243,11 @@ mod tests {
                 flow.id,
                 &hash_code(SECRET, "123456"),
                 now,
+                5,
             )
             .await
-            .unwrap();
+            .unwrap()
+            .used();
         assert_eq!(old, None);
         let new = codes
             .use_code(
@@ -251,9 +255,11 @@ mod tests {
                 flow.id,
                 &hash_code(SECRET, "654321"),
                 now,
+                5,
             )
             .await
-            .unwrap();
+            .unwrap()
+            .used();
         assert!(new.is_some());
         assert_eq!(messages(&db).await, 2);
     }
