@@ -687,7 +687,18 @@ impl ChallengeFlows {
         } else {
             record.address.clone()
         };
-        let identity = match self.mark_verified(identity_id, &address).await {
+        // Proving control of an address verifies it; a code or link an administrator handed out proves nothing
+        // about the address (as in Kratos).
+        let verified = if Self::is_admin_flow(&flow) {
+            self.identities
+                .pool()
+                .get_identity(identity_id, true)
+                .await
+                .map_err(FlowError::from)
+        } else {
+            self.mark_verified(identity_id, &address).await
+        };
+        let identity = match verified {
             Ok(i) => i,
             Err(FlowError::Store(StoreError::NotFound)) => {
                 ui.add_message(if recovery {

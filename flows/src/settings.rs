@@ -173,7 +173,8 @@ impl SettingsFlows {
         }
         if self.settings.password_enabled {
             ui.upsert_node(password_node(Autocomplete::NewPassword));
-            ui.upsert_node(password_submit(labels::node_save()));
+            // Each method has its own `method` button: appended, not upserted over the profile one.
+            ui.add_node(password_submit(labels::node_save()));
         }
         ui
     }

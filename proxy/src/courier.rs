@@ -127,12 +127,19 @@ pub fn spawn_worker(
     Ok(Some(tokio::spawn(worker.run(stop))))
 }
 
+/// A message as Kratos shows it: `body` is the plaintext body (the HTML part is only for delivery), and outside
+/// `--dev` it is redacted.
 fn message_json(m: &Message, dev: bool) -> Value {
     let mut v = serde_json::to_value(m).unwrap_or(Value::Null);
-    if !dev {
-        if let Some(o) = v.as_object_mut() {
-            o.insert("body".into(), Value::String(REDACTED.into()));
-        }
+    if let Some(o) = v.as_object_mut() {
+        let body = if !dev {
+            REDACTED.to_owned()
+        } else if m.body_plaintext.is_empty() {
+            m.body.clone()
+        } else {
+            m.body_plaintext.clone()
+        };
+        o.insert("body".into(), Value::String(body));
     }
     v
 }

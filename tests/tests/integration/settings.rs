@@ -74,6 +74,32 @@ async fn native_profile_and_password(backend: Backend) {
         .unwrap();
     assert_eq!(email_node["attributes"]["value"], "ann@example.com");
     assert_eq!(email_node["group"], "profile");
+    // One save button per method, each after its own inputs.
+    let buttons: Vec<(String, String, usize)> = flow["ui"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n["attributes"]["name"] == "method")
+        .map(|(i, n)| {
+            (
+                n["group"].as_str().unwrap().to_owned(),
+                n["attributes"]["value"].as_str().unwrap().to_owned(),
+                i,
+            )
+        })
+        .collect();
+    assert_eq!(buttons.len(), 2, "{buttons:?}");
+    assert_eq!(
+        (buttons[0].0.as_str(), buttons[0].1.as_str()),
+        ("profile", "profile")
+    );
+    assert_eq!(
+        (buttons[1].0.as_str(), buttons[1].1.as_str()),
+        ("password", "password")
+    );
+    let password_at = names.iter().position(|n| *n == "password").unwrap();
+    assert!(password_at < buttons[1].2, "{names:?}");
 
     // Profile: validated against the schema, then saved.
     let (status, body) = submit(
