@@ -608,6 +608,30 @@ class RecoverySettings:
         self.expect_address(ident2.id, addr2, True, "after the verification flow")
         ok("the code from that mail verifies the address: passed_challenge, verified in the admin API")
 
+        # The link in the mail, opened in a browser, verifies too.
+        addr3, ident3 = self.make_identity("verify-link")
+        flow3 = self.front.create_native_verification_flow()
+        mark = self.box.mark()
+        body = UpdateVerificationFlowBody(UpdateVerificationFlowWithCodeMethod(method="code", email=addr3))
+        self.front.update_verification_flow(flow=flow3.id, update_verification_flow_body=body)
+        mail = self.wait_mail(addr3, mark, "verification mail (link)")
+        link = mail.link(f"{self.public_url}/self-service/verification?")
+        expect(link is not None, f"verification mail: no <public>/self-service/verification link among {mail.links()!r}")
+        expect(
+            query_param(link, "flow") == flow3.id and query_param(link, "code") == mail.code(),
+            f"verification link {link!r}: expected flow={flow3.id} and code={mail.code()}",
+        )
+        r = self.follow_link(Browser("verification link", self.browser_client), link)
+        loc = r.headers.get("Location", "")
+        expect(
+            r.status == 303 and query_param(loc, "flow") == flow3.id and "/verification" in urllib.parse.urlsplit(loc).path,
+            f"opening the verification link: HTTP {r.status} Location {loc!r}, expected 303 to the verification UI with ?flow={flow3.id}",
+        )
+        after = self.front.get_verification_flow(flow3.id)
+        expect(after.state == "passed_challenge", f"get_verification_flow after the link: state {after.state!r}, expected 'passed_challenge'")
+        self.expect_address(ident3.id, addr3, True, "after opening the verification link")
+        ok("a browser opening the mail's link (GET …&code=) -> 303 to the verification UI; the flow passed, the address is verified")
+
     # ------------------------------------------------------------------ 4. admin recovery code
     def create_code(self, what: str, **kw: Any) -> RecoveryCodeForIdentity:
         res = self.ids.create_recovery_code_for_identity_with_http_info(
