@@ -12,7 +12,10 @@
 #   server_start "$SERVER_BIN" "$SERVER_TMP/config.yml" "$DSN" [--dev ...]   # -> SERVER_PID
 #   server_wait_ready "$ADMIN/admin/health/ready" || exit 1
 #
-# On exit the cleanup trap stops the server, prints its log when the exit status is not 0 and removes
+# Suites that need e-mail start the SMTP sink (tests/support/smtp_sink.py) after server_setup_tmp:
+#   server_start_smtp_sink "$SERVER_TMP/mail"  # -> SMTP_PORT, SMTP_URI (courier.smtp.connection_uri)
+#
+# On exit the cleanup trap stops the server (and the SMTP sink), prints its log when the exit status is not 0 and removes
 # SERVER_TMP; it keeps the script's exit status (130 on SIGINT, 143 on SIGTERM).
 # Port picking and the readiness poll use python3 (override with SERVER_PYTHON).
 
@@ -28,6 +31,10 @@ SERVER_BIN=""
 SERVER_TMP=""
 SERVER_LOG=""
 SERVER_PID=""
+SMTP_PID=""
+SMTP_LOG=""
+SMTP_PORT=""
+SMTP_URI=""
 
 # server_init TAG: sets the prefix of every message ("sdk", "ui") and checks for python3.
 server_init() {
@@ -60,10 +67,19 @@ server_cleanup() {
     kill "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
   fi
+  if [[ -n "$SMTP_PID" ]] && kill -0 "$SMTP_PID" 2>/dev/null; then
+    kill "$SMTP_PID" 2>/dev/null || true
+    wait "$SMTP_PID" 2>/dev/null || true
+  fi
   if [[ $status -ne 0 && -n "$SERVER_LOG" && -f "$SERVER_LOG" ]]; then
     echo "---- portcullis server log ($SERVER_LOG) ----" >&2
     cat "$SERVER_LOG" >&2 || true
     echo "---- end of server log ----" >&2
+  fi
+  if [[ $status -ne 0 && -n "$SMTP_LOG" && -s "$SMTP_LOG" ]]; then
+    echo "---- SMTP sink log ($SMTP_LOG) ----" >&2
+    cat "$SMTP_LOG" >&2 || true
+    echo "---- end of SMTP sink log ----" >&2
   fi
   if [[ -n "$SERVER_TMP" ]]; then
     rm -rf "$SERVER_TMP"
@@ -108,6 +124,40 @@ PY
     printf -v "$_sfp_var" '%s' "${_sfp_ports[_sfp_i]}"
     _sfp_i=$((_sfp_i + 1))
   done
+}
+
+# server_start_smtp_sink MAILDIR: starts the SMTP sink (tests/support/smtp_sink.py) on a port the OS picks,
+# writing one JSON file per received mail to MAILDIR; waits up to 10 s until it listens. Sets SMTP_PORT,
+# SMTP_URI (plain SMTP, for courier.smtp.connection_uri) and SMTP_PID; the cleanup trap stops it. Its log is
+# SERVER_TMP/smtp.log (shown on failure).
+server_start_smtp_sink() {
+  local dir="$1" port_file i
+  if [[ -z "$SERVER_TMP" ]]; then
+    echo "$SERVER_TAG: server_setup_tmp must run before server_start_smtp_sink" >&2
+    return 1
+  fi
+  port_file="$SERVER_TMP/smtp.port"
+  SMTP_LOG="$SERVER_TMP/smtp.log"
+  rm -f "$port_file"
+  "$SERVER_PYTHON" "$SERVER_ROOT/tests/support/smtp_sink.py" serve --dir "$dir" --port-file "$port_file" \
+    >"$SMTP_LOG" 2>&1 &
+  SMTP_PID=$!
+  for ((i = 0; i < 100; i++)); do
+    if [[ -s "$port_file" ]]; then
+      SMTP_PORT="$(<"$port_file")"
+      SMTP_URI="smtp://127.0.0.1:$SMTP_PORT/?disable_starttls=true"
+      return 0
+    fi
+    if ! kill -0 "$SMTP_PID" 2>/dev/null; then
+      echo "$SERVER_TAG: the SMTP sink exited before listening:" >&2
+      cat "$SMTP_LOG" >&2 || true
+      SMTP_PID=""
+      return 1
+    fi
+    sleep 0.1
+  done
+  echo "$SERVER_TAG: the SMTP sink did not listen within 10 s" >&2
+  return 1
 }
 
 # server_start BIN CONFIG DSN [ARGS...]: starts `BIN serve ARGS... --config CONFIG` in the background with

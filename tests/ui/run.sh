@@ -3,7 +3,10 @@
 # a freshly started Portcullis server backed by a throwaway SQLite database, with JavaScript enabled and
 # disabled:
 #   1. tests/ui/ui.test.mjs: the built-in self-service UI (/ui/*) on the public listener;
-#   2. tests/ui/proxy.test.mjs: the edge proxy (serve.proxy) in front of an upstream that the test script
+#   2. tests/ui/recovery.test.mjs: "forgot password -> mail -> code -> new password -> signed in" in that UI, on the
+#      same server, with the code read from the mail that the courier delivered over SMTP to the SMTP sink
+#      (tests/support/smtp_sink.py, which writes one JSON file per mail to a directory the test reads);
+#   3. tests/ui/proxy.test.mjs: the edge proxy (serve.proxy) in front of an upstream that the test script
 #      serves itself, with the whole journey (sign-up, login redirect and return, identity headers, sign-out)
 #      on the proxy's origin, which is also the public base URL. This server gets its own config and ports.
 #
@@ -11,7 +14,8 @@
 #   PATH_TO_PORTCULLIS_BINARY defaults to target/debug/portcullis (relative to the repo root).
 # Needs node (>= 20) and npm, python3 (used by tests/support/server.sh), and Chromium at /usr/bin/chromium
 # (apt-get install -y chromium).
-# Screenshots of every checked page are written to target/ui-screenshots/ (proxy-*.png for the proxy test).
+# Screenshots of every checked page are written to target/ui-screenshots/ (recovery-*.png and proxy-*.png for the
+# recovery and proxy tests).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -49,10 +53,17 @@ mkdir -p "$SHOTS"
 
 server_setup_tmp
 CONFIG="$SERVER_TMP/config.yml"
+MAIL_DIR="$SERVER_TMP/mail"
+
+# The SMTP sink the courier delivers to (recovery.test.mjs reads the codes from its directory).
+server_start_smtp_sink "$MAIL_DIR" || exit 1
+echo "ui: SMTP sink on port $SMTP_PORT, mails in $MAIL_DIR"
 
 # Distinct free ports, chosen by the OS (all held open until all are known).
 server_free_ports PUBLIC_PORT ADMIN_PORT API_PORT PROXY_PORT
 
+# Recovery and verification by code, with the courier sending over SMTP to the sink. Without a
+# show_verification_ui hook, sign-up still ends on the welcome page (the verification mail just goes out).
 cat > "$CONFIG" <<YAML
 serve:
   public: {host: 127.0.0.1, port: $PUBLIC_PORT}
@@ -61,6 +72,10 @@ serve:
   proxy: {host: 127.0.0.1, port: $PROXY_PORT}
 log: {level: warn}
 hashers: {algorithm: bcrypt, bcrypt: {cost: 4}}
+courier:
+  smtp:
+    connection_uri: "$SMTP_URI"
+    from_address: no-reply@portcullis.test
 selfservice:
   flows:
     registration:
@@ -68,8 +83,11 @@ selfservice:
         password:
           hooks:
             - hook: session
+    recovery: {enabled: true, use: code}
+    verification: {enabled: true, use: code}
   methods:
     password:
+      enabled: true
       config:
         haveibeenpwned_enabled: false
 YAML
@@ -85,6 +103,7 @@ server_start "$BIN" "$CONFIG" "sqlite://$SERVER_TMP/db.sqlite?mode=rwc" --dev
 server_wait_ready "$ADMIN/admin/health/ready" || exit 1
 
 node tests/ui/ui.test.mjs --public "$PUBLIC" --screenshots "$SHOTS"
+node tests/ui/recovery.test.mjs --public "$PUBLIC" --admin "$ADMIN" --mail-dir "$MAIL_DIR" --screenshots "$SHOTS"
 
 # ---- The edge proxy test: a second server, configured as users deploy the proxy. ----
 
