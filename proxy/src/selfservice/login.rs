@@ -2,7 +2,7 @@
 
 use super::{
     body_of, browser_on_api_flow, check_csrf, completion_target, csrf_of_request, csrf_set_cookie,
-    csrf_violation, ensure_csrf, fail, init_client, see_other, str_field, submit_client, ui_url,
+    ensure_csrf, fail, init_client, see_other, str_field, submit_client, ui_url,
     validate_return_to, with_cookies, with_query, Client,
 };
 use crate::error::ApiError;
@@ -263,37 +263,10 @@ pub async fn get_flow(
         .await
         .map_err(flow_error)?;
     if flow.flow_type == FlowType::Browser && !flow_matches_cookie(&state, &headers, &flow) {
-        return Err(csrf_violation(
-            "The flow's anti-CSRF token does not match the anti-CSRF cookie of this request; the flow was \
-             started in another browser or the cookie was removed.",
-            "Forward the browser's Cookie header when fetching a browser flow, or start a new flow.",
-        ));
+        return Err(super::foreign_flow());
     }
     if flow.is_expired(state.clock.now()) {
-        let mut details = Map::new();
-        if flow.flow_type == FlowType::Browser {
-            let mut redirect = format!(
-                "{}self-service/{}/browser",
-                state.public_base,
-                kind.as_str()
-            );
-            if let Some(r) = &flow.return_to {
-                redirect = with_query(&redirect, "return_to", r);
-                details.insert("return_to".into(), json!(r));
-            }
-            details.insert("redirect_to".into(), json!(redirect));
-        } else {
-            details.insert("api".into(), json!(true));
-        }
-        return Err(ApiError::new(StatusCode::GONE)
-            .with_id("self_service_flow_expired")
-            .with_reason(format!(
-                "The {} flow has expired. Redirect the user to the {} flow init endpoint to initialize a new one.",
-                kind.as_str(),
-                kind.as_str()
-            ))
-            .with_message("self-service flow expired")
-            .with_details(Value::Object(details)));
+        return Err(super::expired_flow(&state, &flow));
     }
     Ok(Json(flow_json(&flow)).into_response())
 }

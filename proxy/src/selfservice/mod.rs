@@ -220,6 +220,43 @@ pub fn csrf_violation(reject_reason: &str, hint: &str) -> ApiError {
         }))
 }
 
+/// The 403 for a browser flow fetched without the cookie of the browser that started it.
+pub fn foreign_flow() -> ApiError {
+    csrf_violation(
+        "The flow's anti-CSRF token does not match the anti-CSRF cookie of this request; the flow was \
+         started in another browser or the cookie was removed.",
+        "Forward the browser's Cookie header when fetching a browser flow, or start a new flow.",
+    )
+}
+
+/// The 410 of `GET /self-service/<flow>/flows` for an expired flow: browsers get where to start again
+/// (`details.redirect_to`), API clients `details.api`. Kratos sends no error id for settings.
+pub fn expired_flow(state: &AppState, flow: &flows::Flow) -> ApiError {
+    let kind = flow.kind.as_str();
+    let mut details = serde_json::Map::new();
+    if flow.flow_type == flows::FlowType::Browser {
+        let mut redirect = format!("{}self-service/{kind}/browser", state.public_base);
+        if let Some(r) = &flow.return_to {
+            redirect = with_query(&redirect, "return_to", r);
+            details.insert("return_to".into(), json!(r));
+        }
+        details.insert("redirect_to".into(), json!(redirect));
+    } else {
+        details.insert("api".into(), json!(true));
+    }
+    let err = ApiError::new(StatusCode::GONE)
+        .with_reason(format!(
+            "The {kind} flow has expired. Redirect the user to the {kind} flow init endpoint to initialize a new one."
+        ))
+        .with_message("self-service flow expired")
+        .with_details(Value::Object(details));
+    if flow.kind == FlowKind::Settings {
+        err
+    } else {
+        err.with_id("self_service_flow_expired")
+    }
+}
+
 /// Checks a browser submit: the `csrf_token` field (or `X-CSRF-Token` header) must carry the cookie's token.
 pub fn check_csrf(state: &AppState, headers: &HeaderMap, body: &Value) -> Result<(), ApiError> {
     if !headers.contains_key(header::COOKIE) {

@@ -20,7 +20,7 @@ use flows::settings::{SettingsActor, SettingsChange, SettingsInit, SettingsOutco
 use flows::{flow_json, Flow, FlowKind, FlowType};
 use identity::session::SessionSnapshot;
 use identity::Identity;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// The settings flow as the API shows it: the flow plus its identity.
@@ -194,24 +194,7 @@ pub async fn get_flow(
         .await
         .map_err(flow_error)?;
     if flow.is_expired(state.clock.now()) {
-        let mut details = Map::new();
-        if flow.flow_type == FlowType::Browser {
-            let mut redirect = format!("{}self-service/settings/browser", state.public_base);
-            if let Some(r) = &flow.return_to {
-                redirect = with_query(&redirect, "return_to", r);
-                details.insert("return_to".into(), json!(r));
-            }
-            details.insert("redirect_to".into(), json!(redirect));
-        } else {
-            details.insert("api".into(), json!(true));
-        }
-        return Err(ApiError::new(StatusCode::GONE)
-            .with_reason(
-                "The settings flow has expired. Redirect the user to the settings flow init endpoint to \
-                 initialize a new settings flow.",
-            )
-            .with_message("self-service flow expired")
-            .with_details(Value::Object(details)));
+        return Err(super::expired_flow(&state, &flow));
     }
     let identity = state
         .settings_flows

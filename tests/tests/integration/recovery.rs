@@ -78,6 +78,42 @@ pub async fn native_login(env: &TestEnv, identifier: &str, password: &str) -> Re
     }
 }
 
+/// Starts a browser flow as a browser does (init, then the UI page) and returns the flow JSON.
+pub async fn html_flow(env: &TestEnv, b: &mut Browser, kind: &str) -> Value {
+    let start = b
+        .get(&env.public_url(&format!("self-service/{kind}/browser")))
+        .await;
+    assert_eq!(start.status, 303, "{}", start.text);
+    let page = b.get(start.location()).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    b.get(&env.public_url(&format!(
+        "self-service/{kind}/flows?id={}",
+        flow_param(start.location())
+    )))
+    .await
+    .json()
+}
+
+/// Signs a browser in through the HTML login form; returns the submit's answer.
+pub async fn html_login(
+    env: &TestEnv,
+    b: &mut Browser,
+    identifier: &str,
+    password: &str,
+) -> tests::browser::Page {
+    let flow = html_flow(env, b, "login").await;
+    b.post_form(
+        flow["ui"]["action"].as_str().unwrap(),
+        &[
+            ("csrf_token", &csrf_of(&flow)),
+            ("identifier", identifier),
+            ("password", password),
+            ("method", "password"),
+        ],
+    )
+    .await
+}
+
 pub fn flow_param(location: &str) -> String {
     url::Url::parse(location)
         .unwrap()

@@ -2,7 +2,9 @@
 //! changes after `privileged_session_max_age`, identity mismatch, sessions, hooks and verification of new
 //! addresses.
 
-use crate::recovery::{env_with_mail, flow_param, mail_to, native_login, person, PASSWORD};
+use crate::recovery::{
+    env_with_mail, flow_param, html_login, mail_to, native_login, person, PASSWORD,
+};
 use serde_json::{json, Value};
 use tests::browser::{csrf_of, message_ids, Browser};
 use tests::{backend_tests, Backend, TestEnv};
@@ -284,26 +286,7 @@ async fn privileged_changes_need_a_fresh_sign_in(backend: Backend) {
 
     // HTML: refresh sign-in, then back to the settings flow, where the change goes through.
     let mut b = Browser::html();
-    let login = b.get(&env.public_url("self-service/login/browser")).await;
-    b.get(login.location()).await;
-    let lflow = b
-        .get(&env.public_url(&format!(
-            "self-service/login/flows?id={}",
-            flow_param(login.location())
-        )))
-        .await
-        .json();
-    let res = b
-        .post_form(
-            lflow["ui"]["action"].as_str().unwrap(),
-            &[
-                ("csrf_token", &csrf_of(&lflow)),
-                ("identifier", "ann@example.com"),
-                ("password", PASSWORD),
-                ("method", "password"),
-            ],
-        )
-        .await;
+    let res = html_login(&env, &mut b, "ann@example.com", PASSWORD).await;
     assert_eq!(res.status, 303);
     let start = b
         .get(&env.public_url("self-service/settings/browser"))
@@ -505,25 +488,7 @@ async fn spa_and_html_settings(backend: Backend) {
 
     // HTML: form posts redirect back to the page, which shows the saved values.
     let mut b = Browser::html();
-    let login = b.get(&env.public_url("self-service/login/browser")).await;
-    b.get(login.location()).await;
-    let lflow = b
-        .get(&env.public_url(&format!(
-            "self-service/login/flows?id={}",
-            flow_param(login.location())
-        )))
-        .await
-        .json();
-    b.post_form(
-        lflow["ui"]["action"].as_str().unwrap(),
-        &[
-            ("csrf_token", &csrf_of(&lflow)),
-            ("identifier", "ann@example.com"),
-            ("password", PASSWORD),
-            ("method", "password"),
-        ],
-    )
-    .await;
+    html_login(&env, &mut b, "ann@example.com", PASSWORD).await;
     let welcome = b.get(&env.public_url("ui/welcome")).await;
     assert!(
         welcome.text.contains("Account settings"),

@@ -1,7 +1,9 @@
 //! Address verification end to end: sent automatically after registration (SPA, HTML and native), asked for by
 //! hand, by code or link, `require_verified_address` at login, and the address states pending → sent → completed.
 
-use crate::recovery::{env_with_mail, flow_param, mail_to, native_login, person, post, PASSWORD};
+use crate::recovery::{
+    env_with_mail, flow_param, html_login, mail_to, native_login, person, post, PASSWORD,
+};
 use serde_json::{json, Value};
 use tests::browser::{csrf_of, message_ids, Browser};
 use tests::{backend_tests, Backend, TestEnv};
@@ -382,26 +384,7 @@ async fn require_verified_address_at_login(backend: Backend) {
     // HTML: straight to the verification page, without a session cookie.
     person(&env, "bob@example.com").await;
     let mut b = Browser::html();
-    let start = b.get(&env.public_url("self-service/login/browser")).await;
-    b.get(start.location()).await;
-    let flow = b
-        .get(&env.public_url(&format!(
-            "self-service/login/flows?id={}",
-            flow_param(start.location())
-        )))
-        .await
-        .json();
-    let res = b
-        .post_form(
-            flow["ui"]["action"].as_str().unwrap(),
-            &[
-                ("csrf_token", &csrf_of(&flow)),
-                ("identifier", "bob@example.com"),
-                ("password", PASSWORD),
-                ("method", "password"),
-            ],
-        )
-        .await;
+    let res = html_login(&env, &mut b, "bob@example.com", PASSWORD).await;
     assert_eq!(res.status, 303);
     assert!(
         res.location()
