@@ -65,6 +65,8 @@ pub struct Access {
     pub pipeline_latency: crate::metrics::Histogram,
     /// `proxy.upstream`, or the `--dev` demo upstream.
     pub default_upstream: Option<url::Url>,
+    /// Wakes [`watch`] to reload at once (SIGHUP).
+    reload_now: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Access {
@@ -133,7 +135,13 @@ impl Access {
             reload_failures: Default::default(),
             pipeline_latency: Default::default(),
             default_upstream: None,
+            reload_now: tokio::sync::Notify::new(),
         })
+    }
+
+    /// Asks the watcher to reload the rule files now, changed or not (what SIGHUP does).
+    pub fn request_reload(&self) {
+        self.reload_now.notify_one();
     }
 
     /// The current rule set.
@@ -369,9 +377,6 @@ pub async fn watch(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let files = access.watched_files();
-    if files.is_empty() {
-        return;
-    }
     let prints = |files: &[std::path::PathBuf]| -> Vec<Option<rules::Fingerprint>> {
         files.iter().map(|f| rules::fingerprint(f)).collect()
     };
@@ -379,10 +384,11 @@ pub async fn watch(
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
+        let forced = tokio::select! {
+            _ = tick.tick(), if !files.is_empty() => false,
+            _ = access.reload_now.notified() => true,
             _ = stop.wait_for(|s| *s) => return,
-        }
+        };
         let files2 = files.clone();
         let now = match tokio::task::spawn_blocking(move || {
             files2
@@ -395,7 +401,7 @@ pub async fn watch(
             Ok(n) => n,
             Err(_) => continue,
         };
-        if now == last {
+        if now == last && !forced {
             continue;
         }
         last = now;

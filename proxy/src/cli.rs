@@ -348,6 +348,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     let mut running = crate::start(config, crate::Options::default()).await?;
+    #[cfg(unix)]
+    if let Some(access) = running.state.access.clone() {
+        // SIGHUP reloads the access rules at once (the files are also watched).
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading the access rules");
+                    access.request_reload();
+                }
+            });
+        }
+    }
     let trigger = running.shutdown_trigger();
     tokio::spawn(async move {
         shutdown_signal().await;

@@ -19,6 +19,7 @@ pub mod hooks;
 pub mod metrics;
 pub mod pagination;
 pub mod public;
+mod request_log;
 pub mod selfservice;
 pub mod sessions;
 pub mod ui;
@@ -83,6 +84,17 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// The e-mail outbox.
     pub courier: Arc<flows::courier::Courier>,
+    /// What readiness has already seen work (checked once, then remembered).
+    pub readiness: Arc<Readiness>,
+}
+
+/// Conditions of `/health/ready` that, once met, stay met.
+#[derive(Debug, Default)]
+pub struct Readiness {
+    /// Every migration the binary knows is applied.
+    pub migrated: std::sync::atomic::AtomicBool,
+    /// Redis answered (the invalidation listener subscribed) at least once.
+    pub redis_seen: std::sync::atomic::AtomicBool,
 }
 
 /// Things tests (and embedders) may replace.
@@ -525,9 +537,10 @@ pub async fn open_db(config: &Config) -> anyhow::Result<Db> {
     } else {
         let pending = db.pending_migrations().await?;
         if !pending.is_empty() {
-            anyhow::bail!(
-                "the database has {} pending migration(s); run `portcullis migrate sql --yes` first",
-                pending.len()
+            // Serve, but not ready: a migration Job may be running right now (see /health/ready).
+            tracing::warn!(
+                pending = pending.len(),
+                "the database has pending migrations; not ready until `portcullis migrate sql --yes` has run"
             );
         }
     }
@@ -675,6 +688,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     )
     .with_hooks(hooks.clone());
     let state = AppState {
+        readiness: Arc::default(),
         courier,
         errors: flow_pool,
         access: Some(access),
@@ -711,15 +725,20 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     let shutdown_timeout = state.config.serve.shutdown_timeout.0;
     let mut tasks = JoinSet::new();
     if let Some(l) = public_listener {
-        tasks.spawn(serve(l, public::router(state.clone()), rx.clone()));
+        tasks.spawn(serve(
+            l,
+            "public",
+            public::router(state.clone()),
+            rx.clone(),
+        ));
         tracing::info!(url = %public_base, "public API listening");
     }
     if let Some(l) = api_listener {
-        tasks.spawn(serve(l, api::router(state.clone()), rx.clone()));
+        tasks.spawn(serve(l, "api", api::router(state.clone()), rx.clone()));
         tracing::info!(addr = ?api_addr, "api (decisions, rules) listening");
     }
     if let Some(l) = admin_listener {
-        tasks.spawn(serve(l, admin::router(state.clone()), rx.clone()));
+        tasks.spawn(serve(l, "admin", admin::router(state.clone()), rx.clone()));
         tracing::info!(url = %admin_base, "admin API listening");
     }
     Ok(Running {
@@ -766,9 +785,11 @@ async fn sweep_expired(
 
 async fn serve(
     listener: TcpListener,
+    name: &'static str,
     router: Router,
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let router = router.layer(axum::middleware::from_fn_with_state(name, request_log::log));
     // Every route answers with and without a trailing slash, as in Kratos.
     let app = NormalizePathLayer::trim_trailing_slash().layer(router);
     axum::serve(

@@ -175,21 +175,47 @@ async fn ready(State(state): State<AppState>) -> Response {
     readiness(&state, false).await
 }
 
-/// 200 when the database answers, else 503. Only the admin listener says why (`explain`), as in Kratos.
+/// 200 when the database answers, every migration is applied and, with `cache.redis.url`, Redis has answered once;
+/// else 503. Only the admin listener says why (`explain`), as in Kratos. A Redis outage after start-up does not make
+/// a replica unready: it falls back to SQL, and failing every replica at once would turn a degraded cache into an
+/// outage.
 pub async fn readiness(state: &AppState, explain: bool) -> Response {
+    use std::sync::atomic::Ordering;
+    let mut problems: Vec<String> = Vec::new();
     match identity::IdentityPool::ping(&state.db).await {
-        Ok(()) => Json(json!({"status": "ok"})).into_response(),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            let err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE);
-            if explain {
-                err.with_reason(format!("the database is not reachable: {e}"))
-            } else {
-                err
+        Err(e) => problems.push(format!("the database is not reachable: {e}")),
+        Ok(()) if !state.readiness.migrated.load(Ordering::Relaxed) => {
+            match state.db.pending_migrations().await {
+                Ok(p) if p.is_empty() => state.readiness.migrated.store(true, Ordering::Relaxed),
+                Ok(p) => problems.push(format!(
+                    "{} database migration(s) are pending: run `portcullis migrate sql --yes`",
+                    p.len()
+                )),
+                Err(e) => problems.push(format!("cannot read the migration state: {e}")),
             }
-            .into_response()
+        }
+        Ok(()) => {}
+    }
+    if state.config.cache.redis.url.is_some() && !state.readiness.redis_seen.load(Ordering::Relaxed)
+    {
+        if state.sessions.cache().redis_subscribed() {
+            state.readiness.redis_seen.store(true, Ordering::Relaxed);
+        } else {
+            problems.push("Redis (cache.redis.url) has not answered yet".to_owned());
         }
     }
+    if problems.is_empty() {
+        return Json(json!({"status": "ok"})).into_response();
+    }
+    let reason = problems.join("; ");
+    tracing::warn!(%reason, "readiness check failed");
+    let err = ApiError::new(StatusCode::SERVICE_UNAVAILABLE);
+    if explain {
+        err.with_reason(reason)
+    } else {
+        err
+    }
+    .into_response()
 }
 
 async fn list_schemas(

@@ -19,7 +19,7 @@
 //!
 //! Pingora is driven from our own accept loop (see `server.rs`), not from `pingora::Server`.
 
-mod headers;
+pub(crate) mod headers;
 mod proxy;
 mod resolve;
 mod respond;

@@ -193,15 +193,21 @@ async fn migrate_sql_applies_only_with_yes(backend: Backend) {
 
 backend_tests!(serve_migrates_only_where_it_may);
 
-/// `serve` migrates SQLite (and anything in `--dev`) itself, but refuses to start on a PostgreSQL database with
-/// pending migrations outside `--dev`.
+/// `serve` migrates SQLite (and anything in `--dev`) itself. On PostgreSQL outside `--dev` it leaves migrations to
+/// `portcullis migrate sql` (a migration Job) and is not ready until they have run.
 async fn serve_migrates_only_where_it_may(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let dsn = tests::empty_database(backend, dir.path()).await;
     let load = |dev: bool| {
+        let mut overrides = Vec::new();
+        for key in ["public", "admin", "api", "proxy"] {
+            overrides.push(format!("serve.{key}.host=127.0.0.1"));
+            overrides.push(format!("serve.{key}.port=0"));
+        }
         proxy::config::Config::load_with_env(
             &proxy::config::Sources {
                 dev,
+                overrides,
                 ..Default::default()
             },
             &[("DSN".to_owned(), dsn.clone())],
@@ -214,11 +220,40 @@ async fn serve_migrates_only_where_it_may(backend: Backend) {
             assert!(db.pending_migrations().await.unwrap().is_empty());
         }
         Backend::Postgres => {
-            let err = proxy::open_db(&load(false)).await.unwrap_err().to_string();
-            assert!(err.contains("migrate sql"), "{err}");
-            let db = proxy::open_db(&load(true)).await.unwrap();
+            let db = proxy::open_db(&load(false)).await.unwrap();
+            assert!(!db.pending_migrations().await.unwrap().is_empty());
+            // The product starts, but says it is not ready, and why (on the admin listener).
+            let config = load(false);
+            let running = proxy::start(config, proxy::Options::default())
+                .await
+                .unwrap();
+            let http = reqwest::Client::new();
+            let ready = |base: String| {
+                let http = http.clone();
+                async move {
+                    let res = http
+                        .get(format!("{base}health/ready"))
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = res.status().as_u16();
+                    (status, res.text().await.unwrap())
+                }
+            };
+            let (status, body) = ready(running.public_url.clone()).await;
+            assert_eq!(status, 503, "{body}");
+            assert!(
+                !body.contains("migrate"),
+                "the public listener does not explain: {body}"
+            );
+            let (status, body) = ready(format!("{}admin/", running.admin_url)).await;
+            assert_eq!(status, 503);
+            assert!(body.contains("migrate sql"), "{body}");
+            run(&["migrate", "sql", &dsn, "--yes"]).await.unwrap();
+            let (status, body) = ready(running.public_url.clone()).await;
+            assert_eq!(status, 200, "{body}");
             assert!(db.pending_migrations().await.unwrap().is_empty());
-            proxy::open_db(&load(false)).await.unwrap();
+            db.close().await;
         }
     }
 }

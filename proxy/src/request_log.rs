@@ -1,0 +1,47 @@
+//! One structured log line per request on the public, admin and api listeners: request id, listener, method, path
+//! (never the query, which can carry tokens and codes), status and latency. Health probes and `/decisions` (which
+//! a front proxy calls for every request) log at debug; everything else at info. The edge proxy logs its own
+//! requests, with the rule and decision, in `gateway`.
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use std::time::Instant;
+
+/// The request id: the client's `X-Request-Id` when it is safe to keep, else a new one. Sent back on the response.
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| crate::gateway::headers::valid_request_id(v))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+/// The middleware, for `axum::middleware::from_fn_with_state(listener_name, log)`.
+pub async fn log(
+    axum::extract::State(listener): axum::extract::State<&'static str>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let id = request_id(&req);
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut res = next.run(req).await;
+    let status = res.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let quiet = path.ends_with("/health/alive")
+        || path.ends_with("/health/ready")
+        || path.starts_with("/decisions");
+    if quiet {
+        tracing::debug!(request_id = %id, listener, %method, path, status, latency_ms, "request");
+    } else {
+        tracing::info!(request_id = %id, listener, %method, path, status, latency_ms, "request");
+    }
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().entry("x-request-id").or_insert(v);
+    }
+    res
+}

@@ -1,0 +1,367 @@
+//! The real binary's logs in production format: JSON lines with request ids, statuses and latencies (and the rule
+//! and decision for the edge proxy), and never a password, session token, cookie, CSRF token or one-time code,
+//! even at debug level, through registration, login, the edge proxy, recovery, settings and logout.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::{json, Value};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An upstream that answers 200 to everything.
+async fn upstream() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = s.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    head.extend_from_slice(&buf[..n]);
+                }
+                let _ = s
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                    )
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_logs_are_json_and_keep_secrets_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = upstream().await;
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        format!(
+            r#"[{{"id": "app", "match": {{"url": "http://<[^/]+>/<.*>", "methods": ["GET"]}},
+                 "upstream": {{"url": "http://127.0.0.1:{app}"}},
+                 "authenticators": [{{"handler": "bearer_token"}}], "authorizer": {{"handler": "allow"}},
+                 "mutators": [{{"handler": "header", "config": {{"headers": {{"X-User": "{{{{ print .Subject }}}}"}}}}}}]}}]"#
+        ),
+    )
+    .unwrap();
+    let (public, admin, api, proxy) = (free_port(), free_port(), free_port(), free_port());
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "dsn: sqlite://{}/db.sqlite?mode=rwc\n\
+             serve:\n  public: {{host: 127.0.0.1, port: {public}}}\n  admin: {{host: 127.0.0.1, port: {admin}}}\n  \
+             api: {{host: 127.0.0.1, port: {api}}}\n  proxy: {{host: 127.0.0.1, port: {proxy}}}\n\
+             secrets: {{default: [a-long-enough-secret-for-the-log-test]}}\n\
+             hashers: {{algorithm: bcrypt, bcrypt: {{cost: 12}}}}\n\
+             log: {{level: debug, format: json}}\n\
+             access_rules: {{repositories: [\"file://{}\"]}}\n\
+             selfservice:\n  default_browser_return_url: http://127.0.0.1:{public}/\n  \
+             flows: {{recovery: {{enabled: true}}, registration: {{after: {{password: {{hooks: [{{hook: session}}]}}}}}}}}\n  \
+             methods: {{password: {{config: {{haveibeenpwned_enabled: false}}}}}}\n",
+            dir.path().display(),
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let p = format!("http://127.0.0.1:{public}");
+    let a = format!("http://127.0.0.1:{admin}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http.get(format!("{a}/admin/health/ready")).send().await {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the server did not become ready");
+        assert!(child.try_wait().unwrap().is_none(), "the server exited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let password = "Correct-Horse-Battery-9481";
+    let new_password = "Another-Passphrase-7730-x";
+    let post = |url: String, body: Value, token: Option<String>| {
+        let http = http.clone();
+        async move {
+            let mut req = http.post(url).json(&body);
+            if let Some(t) = token {
+                req = req.header("x-session-token", t);
+            }
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let get = |url: String| {
+        let http = http.clone();
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+
+    // Registration and login through the native flows.
+    let flow = get(format!("{p}/self-service/registration/api")).await;
+    let (status, reg) = post(
+        flow["ui"]["action"].as_str().unwrap().to_owned(),
+        json!({"method": "password", "traits": {"email": "ann@example.com"}, "password": password}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{reg}");
+    let flow = get(format!("{p}/self-service/login/api")).await;
+    let (status, login) = post(
+        flow["ui"]["action"].as_str().unwrap().to_owned(),
+        json!({"method": "password", "identifier": "ann@example.com", "password": password}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{login}");
+    let token = login["session_token"].as_str().unwrap().to_owned();
+
+    // Through the edge proxy with the token.
+    let res = http
+        .get(format!("http://127.0.0.1:{proxy}/app?x=1"))
+        .header("authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = http
+        .get(format!("{p}/sessions/whoami"))
+        .header("x-session-token", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    // Settings: a new password.
+    let res = http
+        .get(format!("{p}/self-service/settings/api"))
+        .header("x-session-token", &token)
+        .send()
+        .await
+        .unwrap();
+    let settings: Value = res.json().await.unwrap();
+    let (status, body) = post(
+        settings["ui"]["action"].as_str().unwrap().to_owned(),
+        json!({"method": "password", "password": new_password}),
+        Some(token.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Recovery with an administrator's code, submitted in a query string and a body.
+    let identity_id = reg["identity"]["id"].as_str().unwrap();
+    let (status, rec) = post(
+        format!("{a}/admin/recovery/code"),
+        json!({"identity_id": identity_id, "flow_type": "api"}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{rec}");
+    let code = rec["recovery_code"].as_str().unwrap().to_owned();
+    let flow_id = rec["recovery_link"]
+        .as_str()
+        .unwrap()
+        .split("flow=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let (status, _) = post(
+        format!("{p}/self-service/recovery?flow={flow_id}&code={code}"),
+        json!({"method": "code", "code": code}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 422);
+
+    // Logout.
+    let res = http
+        .delete(format!("{p}/self-service/logout/api"))
+        .json(&json!({"session_token": token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+
+    // Stop, then read what was logged.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the server did not stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<Value> = logs
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.len() > 10, "{logs}");
+
+    for secret in [password, new_password, token.as_str(), code.as_str()] {
+        assert!(!logs.contains(secret), "a secret reached the log: {secret}");
+    }
+    assert!(!logs.contains("ory_st_"), "no session token at all");
+    assert!(!logs.contains("x=1"), "query strings stay out of the log");
+
+    let field = |l: &Value, k: &str| l["fields"][k].clone();
+    // The API listeners: one line per request with id, listener, path, status and latency.
+    let login_line = lines
+        .iter()
+        .find(|l| field(l, "path") == "/self-service/login" && field(l, "status") == 200)
+        .unwrap_or_else(|| panic!("no request line for the login: {logs}"));
+    assert_eq!(field(login_line, "listener"), "public");
+    assert!(field(login_line, "request_id")
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    assert!(field(login_line, "latency_ms").is_number());
+    assert!(lines
+        .iter()
+        .any(|l| field(l, "path") == "/self-service/recovery" && field(l, "status") == 422));
+    // The edge proxy: request id, rule and decision.
+    let edge = lines
+        .iter()
+        .find(|l| field(l, "message") == "gateway request")
+        .unwrap_or_else(|| panic!("no gateway line: {logs}"));
+    assert!(field(edge, "request_id")
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    assert_eq!(field(edge, "rule"), "app");
+    assert_eq!(field(edge, "decision"), "allow");
+    assert_eq!(field(edge, "status"), 200);
+    assert!(field(edge, "latency_ms").is_number());
+    assert!(lines
+        .iter()
+        .all(|l| l["level"].is_string() && l["timestamp"].is_string()));
+}
+
+/// `portcullis_access_rule_reloads_total` from the admin metrics.
+async fn reloads(http: &reqwest::Client, admin: u16) -> u64 {
+    let text = http
+        .get(format!("http://127.0.0.1:{admin}/admin/metrics/prometheus"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("portcullis_access_rule_reloads_total "))
+        .unwrap_or_else(|| panic!("no reload counter in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"[{"id": "closed", "match": {"url": "http://<[^/]+>/<.*>", "methods": ["GET"]},
+             "authenticators": [{"handler": "anonymous"}], "authorizer": {"handler": "deny"},
+             "mutators": [{"handler": "noop"}]}]"#,
+    )
+    .unwrap();
+    let (public, admin, api, proxy) = (free_port(), free_port(), free_port(), free_port());
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "serve:\n  public: {{host: 127.0.0.1, port: {public}}}\n  admin: {{host: 127.0.0.1, port: {admin}}}\n  \
+             api: {{host: 127.0.0.1, port: {api}}}\n  proxy: {{host: 127.0.0.1, port: {proxy}}}\n\
+             log: {{level: warn}}\naccess_rules: {{repositories: [\"file://{}\"]}}\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["serve", "--dev", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{admin}/admin/health/ready"))
+            .send()
+            .await
+        {
+            if r.status() == 200 {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the server did not become ready");
+        assert!(child.try_wait().unwrap().is_none(), "the server exited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = reloads(&http, admin).await;
+    // Nothing changed on disk, so only the signal can cause a reload.
+    let status = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while reloads(&http, admin).await == before {
+        assert!(Instant::now() < deadline, "SIGHUP did not reload the rules");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "SIGHUP must not stop the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let res = http
+        .get(format!("http://127.0.0.1:{api}/decisions/anything"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "the rules still apply after the reload");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+}
