@@ -18,6 +18,7 @@ backend_tests!(
     cookie_secrets_rotate,
     revocation_reaches_other_replicas_through_redis,
     redis_outage_falls_back_to_sql,
+    readiness_waits_for_redis_once,
 );
 
 async fn someone(env: &TestEnv, email: &str) -> String {
@@ -673,6 +674,45 @@ async fn revocation_reaches_other_replicas_through_redis(backend: Backend) {
     assert!(
         delay < Duration::from_millis(100),
         "revocation took {delay:?}"
+    );
+}
+
+/// With `cache.redis.url`, a replica is not ready before Redis has answered once (its cache could not hear about
+/// revocations); a later outage does not make it unready (it falls back to SQL).
+async fn readiness_waits_for_redis_once(backend: Backend) {
+    let mut redis = OwnRedis::start();
+    redis.kill();
+    let env = TestEnv::builder(backend)
+        .set(format!("cache.redis.url={}", redis.url))
+        .start()
+        .await;
+    let ready = || async {
+        let res = env
+            .http
+            .get(env.admin_url("admin/health/ready"))
+            .send()
+            .await
+            .unwrap();
+        (res.status().as_u16(), res.text().await.unwrap())
+    };
+    let (status, body) = ready().await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("Redis"), "{body}");
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = ready().await;
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never ready: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    redis.kill();
+    assert_eq!(
+        ready().await.0,
+        200,
+        "a Redis outage later keeps the replica ready"
     );
 }
 
