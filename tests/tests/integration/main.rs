@@ -7,6 +7,7 @@ mod cli;
 mod courier;
 mod decisions;
 mod errors;
+mod forward_auth;
 mod gateway;
 mod hooks;
 mod native_flows;

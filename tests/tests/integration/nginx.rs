@@ -1,5 +1,5 @@
 //! A real nginx (the Debian package) in front of an app, asking our decisions API through `auth_request`: the
-//! configuration from the README, verbatim in spirit. Anonymous browsers are sent to sign in, signed-in users reach
+//! server block of `deploy/forward-auth/nginx.conf`, verbatim. Anonymous browsers are sent to sign in, signed-in users reach
 //! the app with identity headers from the decision, and nothing a client sends can forge them.
 
 use serde_json::json;
@@ -33,6 +33,15 @@ impl Nginx {
         std::fs::create_dir_all(prefix.join("logs")).unwrap();
         let p = prefix.display();
         let decisions = decisions.trim_end_matches('/');
+        // The server block users copy, from the deploy guide, with its placeholders filled in.
+        let server = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../deploy/forward-auth/nginx.conf"),
+        )
+        .unwrap()
+        .replace("LISTEN", &format!("127.0.0.1:{port}"))
+        .replace("PORTCULLIS_API_URL", decisions)
+        .replace("APP_URL", upstream.trim_end_matches('/'));
         let conf = format!(
             r#"
 # Runs as whoever starts it ("user" only matters to a root master).
@@ -49,32 +58,7 @@ http {{
   fastcgi_temp_path {p}/fastcgi;
   uwsgi_temp_path {p}/uwsgi;
   scgi_temp_path {p}/scgi;
-  server {{
-    listen 127.0.0.1:{port};
-    location / {{
-      auth_request /_portcullis;
-      auth_request_set $user_id $upstream_http_x_user_id;
-      auth_request_set $user_email $upstream_http_x_user_email;
-      auth_request_set $login $upstream_http_location;
-      proxy_set_header X-User-Id $user_id;
-      proxy_set_header X-User-Email $user_email;
-      error_page 401 = @login;
-      proxy_pass {upstream};
-    }}
-    location = /_portcullis {{
-      internal;
-      proxy_pass {decisions}/decisions;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
-      proxy_set_header X-Original-Method $request_method;
-      proxy_set_header X-Forwarded-For $remote_addr;
-    }}
-    location @login {{
-      if ($login) {{ return 302 $login; }}
-      return 401;
-    }}
-  }}
+{server}
 }}
 "#
         );
