@@ -341,6 +341,12 @@ pub fn init_logging(config: &Config) {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = args.config.load()?;
     init_logging(&config);
+    for key in config.ignored_kratos_keys() {
+        tracing::warn!(
+            key,
+            "this Kratos config key is accepted but has no effect in Portcullis"
+        );
+    }
     if config.dev {
         tracing::warn!("running in --dev mode: do not use this in production");
         if config.sign_in_after_registration_by_default() {

@@ -182,6 +182,20 @@ impl Config {
         Ok(())
     }
 
+    /// Kratos keys that are accepted so Kratos configs load unchanged, but have no effect here.
+    pub fn ignored_kratos_keys(&self) -> Vec<&'static str> {
+        [
+            ("tracing", self.tracing.is_some()),
+            ("oauth2_provider", self.oauth2_provider.is_some()),
+            ("clients", self.clients.is_some()),
+            ("database", self.database.is_some()),
+            ("organizations", self.organizations.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect()
+    }
+
     /// `serve --dev` without registration hooks: adds the `session` hook, so the demo signs people in after
     /// registration as the Kratos quickstart does. Returns whether it did.
     pub fn sign_in_after_registration_by_default(&mut self) -> bool {

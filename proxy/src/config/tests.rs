@@ -281,3 +281,24 @@ fn reference_config_matches_defaults() {
         "deploy/config.reference.yaml is out of date: regenerate it with `portcullis config defaults > deploy/config.reference.yaml`"
     );
 }
+
+#[test]
+fn kratos_only_keys_load_and_are_reported() {
+    let f = file(
+        "dsn: memory\ntracing: {provider: otel}\ndatabase: {cleanup: {batch_size: 100}}\n\
+         clients: {http: {disallow_private_ip_ranges: true}}\n",
+    );
+    let c = Config::load(&Sources {
+        files: vec![f.path().to_path_buf()],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(c.ignored_kratos_keys(), ["tracing", "clients", "database"]);
+    let plain = file("dsn: memory\n");
+    let c = Config::load(&Sources {
+        files: vec![plain.path().to_path_buf()],
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(c.ignored_kratos_keys().is_empty());
+}

@@ -57,6 +57,21 @@ pub struct Config {
     /// Set by `--dev`, never by a file.
     #[serde(skip)]
     pub dev: bool,
+    /// Kratos' `tracing` (accepted so Kratos configs load; trace export is not implemented and it is ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<Value>,
+    /// Kratos' `oauth2_provider` (Hydra login/consent; accepted and ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth2_provider: Option<Value>,
+    /// Kratos' `clients` (outgoing HTTP settings; accepted and ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<Value>,
+    /// Kratos' `database` (cleanup settings; accepted and ignored: expired flows are swept on their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<Value>,
+    /// Kratos' `organizations` (Ory Network; accepted and ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organizations: Option<Value>,
 }
 
 /// A secret string: shown as `[redacted]` in `Debug` and when serialized.
