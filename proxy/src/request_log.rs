@@ -9,14 +9,17 @@ use axum::middleware::Next;
 use axum::response::Response;
 use std::time::Instant;
 
-/// The request id: the client's `X-Request-Id` when it is safe to keep, else a new one. Sent back on the response.
+/// The request id: the client's `X-Request-Id` when it is safe to keep, else a new one (a per-process prefix and a
+/// counter: no system call per request). Sent back on the response.
 fn request_id(req: &Request) -> String {
+    static IDS: std::sync::OnceLock<crate::gateway::headers::RequestIds> =
+        std::sync::OnceLock::new();
     req.headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| crate::gateway::headers::valid_request_id(v))
         .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+        .unwrap_or_else(|| IDS.get_or_init(Default::default).next_id())
 }
 
 /// The middleware, for `axum::middleware::from_fn_with_state(listener_name, log)`.
