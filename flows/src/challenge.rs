@@ -24,7 +24,7 @@ use identity::{AddressKind, Identity, IdentityManager, SharedClock, StoreError};
 use rand::distributions::{Alphanumeric, DistString};
 use serde_json::{json, Value};
 use std::sync::Arc;
-use time::{Duration, OffsetDateTime};
+use time::Duration;
 use uuid::Uuid;
 
 /// How one of the two flows is set up.
@@ -1005,11 +1005,6 @@ impl ChallengeFlows {
     /// The page of a flow kind.
     pub fn ui_url(&self, kind: FlowKind) -> &str {
         &self.kind_settings(kind).ui_url
-    }
-
-    /// The current time (for callers that compute expiries).
-    pub fn now(&self) -> OffsetDateTime {
-        self.clock.now()
     }
 }
 

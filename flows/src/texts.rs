@@ -163,11 +163,6 @@ pub fn code_label(recovery: bool) -> UiText {
     }
 }
 
-/// 1070006: "Verify code".
-pub fn verify_code() -> UiText {
-    info(1_070_006, "Verify code")
-}
-
 /// 1070008: "Resend code".
 pub fn resend_code() -> UiText {
     info(1_070_008, "Resend code")
