@@ -181,6 +181,15 @@ impl SettingsFlows {
 
     /// Starts a settings flow for a signed-in identity.
     pub async fn init(&self, req: SettingsInit) -> Result<Flow, FlowError> {
+        self.create(req, None).await
+    }
+
+    /// Creates the flow, with a form-level message when given.
+    async fn create(
+        &self,
+        req: SettingsInit,
+        message: Option<identity::text::UiText>,
+    ) -> Result<Flow, FlowError> {
         let identity = self
             .identities
             .pool()
@@ -198,7 +207,10 @@ impl SettingsFlows {
         flow.csrf_token = req.csrf_token;
         flow.identity_id = Some(req.identity_id);
         flow.session_id = Some(req.session_id);
-        let ui = self.form_for(flow.id, &flow.csrf_token, &identity);
+        let mut ui = self.form_for(flow.id, &flow.csrf_token, &identity);
+        if let Some(m) = message {
+            ui.add_message(m);
+        }
         flow.set_form(&ui)?;
         self.flows.create_flow(&flow).await?;
         Ok(flow)
@@ -210,12 +222,8 @@ impl SettingsFlows {
         req: SettingsInit,
         privileged_until: OffsetDateTime,
     ) -> Result<Flow, FlowError> {
-        let mut flow = self.init(req).await?;
-        let mut ui = flow.form()?;
-        ui.add_message(texts::recovery_successful(privileged_until));
-        flow.set_form(&ui)?;
-        self.flows.update_flow(&flow).await?;
-        Ok(flow)
+        self.create(req, Some(texts::recovery_successful(privileged_until)))
+            .await
     }
 
     /// Loads a flow, expired or not.
