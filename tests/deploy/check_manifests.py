@@ -6,13 +6,14 @@ For every deploy/kubernetes/*/kustomization.yaml:
   * every document of its resources, and of `kubectl kustomize` output when --kubectl is given (the rendered
     set must hold the same objects), validates against the Kubernetes JSON schemas (kubernetes-validate,
     strict: unknown fields are errors) of every version from MIN_K8S to the newest the package ships;
-  * consistency: each Portcullis container (image `portcullis`) that serves has liveness and readiness probes
-    on /health/alive and /health/ready of the port that serve.public.port of its config names; its --config
-    file and the rules repositories are keys of a mounted ConfigMap; terminationGracePeriodSeconds exceeds the
-    preStop sleep plus serve.shutdown_timeout; runAsNonRoot, readOnlyRootFilesystem, no privilege
-    escalation; a SQLite DSN points into a writable volume; a CPU limit bounds the argon2 hashes that run at
-    once, and the memory limit holds them; the environment comes from a Secret that exists and carries DSN and
-    the secrets; Service targetPorts and selectors, the PDB, the HPA and the migration Job fit the Deployment;
+  * consistency (check_documents, which check_helm.py runs on `helm template` output too): each Portcullis
+    container (image `portcullis`) that serves has liveness and readiness probes on /health/alive and
+    /health/ready of the port that serve.public.port of its config names; its --config file and the rules
+    repositories are keys of a mounted ConfigMap; terminationGracePeriodSeconds exceeds the preStop sleep
+    plus serve.shutdown_timeout; runAsNonRoot, readOnlyRootFilesystem, no privilege escalation; a SQLite
+    DSN points into a writable volume; a CPU limit bounds the argon2 hashes that run at once, and the memory
+    limit holds them; the environment comes from a Secret that exists and carries DSN and the secrets;
+    Service targetPorts and selectors, the PDB, the HPA and the migration Job fit the Deployment;
   * `portcullis config check` accepts each ConfigMap's embedded config (with its Secret's values in the
     environment, as `serve` sees them) and `portcullis rules validate` its rules; every rule uses the
     cookie_session authenticator, a header mutator and a redirect to /ui/login.
@@ -27,14 +28,17 @@ Prints one line per check and exits 1 when any fails.
 from __future__ import annotations
 
 import argparse
+import base64
+import contextlib
 import copy
+import functools
 import os
 import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import yaml
 from kubernetes_validate import utils as kv
@@ -42,10 +46,15 @@ from kubernetes_validate import utils as kv
 MIN_K8S = "1.30"  # the `sleep` preStop action (beta, on by default) needs 1.30
 FAILURES: list[str] = []
 PASSED = 0
+_RECORDING: list[list[str]] = []
 
 
 def check(ok: bool, what: str, detail: str = "") -> bool:
     global PASSED
+    if _RECORDING:  # inside recording(): note the failure, count nothing, print nothing
+        if not ok:
+            _RECORDING[-1].append(f"{what}{': ' + detail if detail else ''}")
+        return ok
     if ok:
         PASSED += 1
         print(f"  ok    {what}")
@@ -55,10 +64,23 @@ def check(ok: bool, what: str, detail: str = "") -> bool:
     return ok
 
 
+@contextlib.contextmanager
+def recording() -> Iterator[list[str]]:
+    """Runs checks silently and yields the list of those that failed, for self-tests that show a check has teeth:
+        with recording() as failed: check_documents(...)
+    """
+    _RECORDING.append([])
+    try:
+        yield _RECORDING[-1]
+    finally:
+        _RECORDING.pop()
+
+
 def load_docs(path: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
+@functools.lru_cache(maxsize=None)
 def versions() -> list[str]:
     def key(v: str) -> tuple[int, ...]:
         return tuple(int(x) for x in v.split("."))
@@ -279,15 +301,31 @@ def check_kustomization(kdir: Path, pc: Portcullis, kubectl: str | None) -> None
                        if is_portcullis(c)}
                 check(got == {want}, f"{name}: kustomize sets the Portcullis image to {want}", str(got))
 
-    vers = versions()
     for label, docs in (("listed", direct), ("rendered", rendered or [])):
-        for doc in docs:
-            errs = {v: schema_errors(doc, v) for v in vers}
-            bad = {v: e for v, e in errs.items() if e}
-            check(not bad, f"{name}: {label} {ident(doc)} is valid for Kubernetes {vers[0]}–{vers[-1]}",
-                  "; ".join(f"{v}: {e}" for v, e in list(bad.items())[:2]))
+        check_schemas(f"{name}: {label}", docs)
+    check_documents(name, rendered if rendered is not None else direct, pc)
 
-    docs = rendered if rendered is not None else direct
+
+def check_schemas(label: str, docs: list[dict]) -> None:
+    """Every document against the JSON schemas of every Kubernetes version from MIN_K8S on (strict)."""
+    vers = versions()
+    for doc in docs:
+        errs = {v: schema_errors(doc, v) for v in vers}
+        bad = {v: e for v, e in errs.items() if e}
+        check(not bad, f"{label} {ident(doc)} is valid for Kubernetes {vers[0]}–{vers[-1]}",
+              "; ".join(f"{v}: {e}" for v, e in list(bad.items())[:2]))
+
+
+def secret_env(secret: dict) -> dict[str, str]:
+    """A Secret's values as the environment of envFrom: data (base64) overlaid by stringData."""
+    env = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+    env.update({k: str(v) for k, v in (secret.get("stringData") or {}).items()})
+    return env
+
+
+def check_documents(name: str, docs: list[dict], pc: Portcullis) -> None:
+    """The consistency checks on one deployable set of documents, however it was produced (the listed or
+    kustomize-rendered resources of a kustomization, or `helm template` output)."""
     configmaps = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "ConfigMap"}
     secrets = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "Secret"}
     checked_configs: set[tuple[str, str]] = set()
@@ -315,8 +353,7 @@ def check_kustomization(kdir: Path, pc: Portcullis, kubectl: str | None) -> None
                 sname = dig(ef, "secretRef", "name")
                 if sname:
                     if check(sname in secrets, f"{who} takes its environment from Secret {sname}, which exists"):
-                        s = secrets[sname]
-                        env.update({k: str(v) for k, v in (s.get("stringData") or {}).items()})
+                        env.update(secret_env(secrets[sname]))
             for e in c.get("env", []):
                 if "value" in e:
                     env[e["name"]] = str(e["value"])
