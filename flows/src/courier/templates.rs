@@ -1,10 +1,10 @@
 //! E-mail templates: Kratos-like built-in defaults, overrides from `courier.template_override_path` and from
-//! per-template URIs (`file://`, `base64://`), and a small Go-template subset to render them.
-//!
-//! The subset: `{{ .Field }}`, nested paths (`{{ .Identity.traits.email }}`), `{{ . }}`-less text, and the trim
-//! markers `{{-` / `-}}`. Values are rendered as Go's `text/template` would print them (strings bare, other JSON
-//! compactly; a missing key renders empty). The HTML body escapes every value.
+//! per-template URIs (`file://`, `base64://`), rendered with Go's template language as Kratos' are: fields
+//! (`{{ .Identity.traits.email }}`), `if`/`range`/`with`, `define`/`template` for per-language variants, and the
+//! common built-in and Sprig functions (see [`super::gotmpl`]). Values print as Go prints them (strings bare,
+//! other JSON compactly; a missing key renders empty). The HTML body escapes every value.
 
+use super::gotmpl;
 use super::model::{TemplateType, Variant};
 use base64::Engine;
 use serde_json::Value;
@@ -199,125 +199,24 @@ fn load_uri(uri: &str) -> Result<String, TemplateError> {
     }
 }
 
+/// A parsed template in Go's template language (see [`super::gotmpl`] for what it supports).
 #[derive(Debug, Clone, PartialEq)]
-enum Segment {
-    Text(String),
-    Field(Vec<String>),
-}
-
-/// A parsed template of the supported Go-template subset.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Template {
-    segments: Vec<Segment>,
-}
+pub struct Template(gotmpl::Template);
 
 impl Template {
     /// Parses `text`; `name` appears in errors.
     pub fn parse(name: &str, text: &str) -> Result<Self, TemplateError> {
-        let err = |message: String| TemplateError::Syntax {
-            name: name.to_owned(),
-            message,
-        };
-        let mut segments = Vec::new();
-        let mut rest = text;
-        let mut trim_next = false;
-        while let Some(open) = rest.find("{{") {
-            let mut before = &rest[..open];
-            if trim_next {
-                before = before.trim_start();
-            }
-            let after_open = &rest[open + 2..];
-            let close = after_open
-                .find("}}")
-                .ok_or_else(|| err("unclosed action".into()))?;
-            let mut action = &after_open[..close];
-            if let Some(a) = action.strip_prefix('-') {
-                before = before.trim_end();
-                action = a;
-            }
-            trim_next = false;
-            if let Some(a) = action.strip_suffix('-') {
-                trim_next = true;
-                action = a;
-            }
-            if !before.is_empty() {
-                segments.push(Segment::Text(before.to_owned()));
-            }
-            let action = action.trim();
-            if action.starts_with("/*") && action.ends_with("*/") {
-                // A comment.
-            } else if action == "." {
-                segments.push(Segment::Field(Vec::new()));
-            } else if let Some(path) = action.strip_prefix('.') {
-                let parts: Vec<String> = path.split('.').map(str::to_owned).collect();
-                let ok = parts.iter().all(|p| {
-                    !p.is_empty()
-                        && p.chars()
-                            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-                });
-                if !ok {
-                    return Err(err(format!("unsupported action {{{{ {action} }}}}")));
-                }
-                segments.push(Segment::Field(parts));
-            } else {
-                return Err(err(format!("unsupported action {{{{ {action} }}}}")));
-            }
-            rest = &after_open[close + 2..];
-        }
-        let tail = if trim_next { rest.trim_start() } else { rest };
-        if !tail.is_empty() {
-            segments.push(Segment::Text(tail.to_owned()));
-        }
-        Ok(Self { segments })
+        gotmpl::Template::parse(text)
+            .map(Self)
+            .map_err(|message| TemplateError::Syntax {
+                name: name.to_owned(),
+                message,
+            })
     }
 
-    /// Renders with `data`; `html` escapes every value.
+    /// Renders with `data`; `html` escapes every printed value.
     pub fn render(&self, data: &Value, html: bool) -> String {
-        let mut out = String::new();
-        for s in &self.segments {
-            match s {
-                Segment::Text(t) => out.push_str(t),
-                Segment::Field(path) => {
-                    let value = lookup(data, path);
-                    let text = match value {
-                        None | Some(Value::Null) => String::new(),
-                        Some(Value::String(s)) => s.clone(),
-                        Some(other) => other.to_string(),
-                    };
-                    if html {
-                        escape_html(&text, &mut out);
-                    } else {
-                        out.push_str(&text);
-                    }
-                }
-            }
-        }
-        out
-    }
-}
-
-fn lookup<'a>(data: &'a Value, path: &[String]) -> Option<&'a Value> {
-    let mut cur = data;
-    for p in path {
-        cur = match cur {
-            Value::Object(map) => map.get(p)?,
-            Value::Array(items) => items.get(p.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(cur)
-}
-
-fn escape_html(text: &str, out: &mut String) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&#34;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
+        self.0.render(data, html)
     }
 }
 
@@ -402,6 +301,7 @@ mod tests {
         let data = json!({"X": 1, "Identity": {"traits": {"email": "a@b.c"}}});
         assert_eq!(t.render(&data, false), "a1b a@b.c!");
         assert!(Template::parse("t", "{{ if .X }}").is_err());
+        assert!(Template::parse("t", "{{ if .X }}y{{ end }}").is_ok());
         assert!(Template::parse("t", "{{ .X ").is_err());
         assert_eq!(
             Template::parse("t", "{{ .Missing }}|{{ .X.y }}")
