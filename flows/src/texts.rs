@@ -131,20 +131,12 @@ pub fn verification_code_invalid() -> UiText {
     )
 }
 
-/// 4060001 / 4070002: the flow already succeeded.
+/// 4060001 / 4070002: the flow already succeeded and cannot be retried (Kratos' wording for both).
 pub fn already_completed(recovery: bool) -> UiText {
-    if recovery {
-        error(
-            4_060_001,
-            "You successfully recovered your account. Please change your password or set up an alternative \
-             login method (e.g. social sign in) within the next 60.00 minutes.",
-        )
-    } else {
-        error(
-            4_070_002,
-            "You successfully verified your email address. Please continue.",
-        )
-    }
+    error(
+        if recovery { 4_060_001 } else { 4_070_002 },
+        "The request was already completed successfully and can not be retried.",
+    )
 }
 
 /// 4000001: too many wrong codes; a new code must be requested.
