@@ -132,7 +132,7 @@ fn node_names(flow: &Value) -> Vec<String> {
         .collect()
 }
 
-async fn native_flow(env: &TestEnv, kind: &str) -> Value {
+pub async fn native_flow(env: &TestEnv, kind: &str) -> Value {
     let res = env
         .http
         .get(env.public_url(&format!("self-service/{kind}/api")))

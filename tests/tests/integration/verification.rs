@@ -2,7 +2,8 @@
 //! hand, by code or link, `require_verified_address` at login, and the address states pending → sent → completed.
 
 use crate::recovery::{
-    env_with_mail, flow_param, html_login, mail_to, native_login, person, post, PASSWORD,
+    env_with_mail, flow_param, html_login, mail_to, native_flow, native_login, person, post,
+    PASSWORD,
 };
 use serde_json::{json, Value};
 use tests::browser::{csrf_of, message_ids, Browser};
@@ -14,6 +15,7 @@ backend_tests!(
     verification_on_request_never_reveals_addresses,
     link_method_verifies,
     require_verified_address_at_login,
+    codes_are_limited_used_once_and_expire,
 );
 
 const VERIFICATION_ON: &str = "selfservice.flows.verification.enabled=true";
@@ -424,4 +426,73 @@ async fn require_verified_address_at_login(backend: Backend) {
     .await;
     assert_eq!(status, 400);
     assert!(message_ids(&body).contains(&4_000_010), "{body}");
+}
+
+async fn codes_are_limited_used_once_and_expire(backend: Backend) {
+    let (env, mut sink) = env_with_mail(backend, &[VERIFICATION_ON]).await;
+    person(&env, "ann@example.com").await;
+    let send = |flow: Value| {
+        let env = &env;
+        async move {
+            let (status, body) = post(
+                env,
+                &flow,
+                json!({"method": "code", "email": "ann@example.com"}),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+
+    // Five wrong codes void the code: the right one is refused too, and the address stays unverified.
+    let flow = native_flow(&env, "verification").await;
+    send(flow.clone()).await;
+    let code = mail_to(&mut sink, "ann@example.com")
+        .await
+        .find_code()
+        .unwrap();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..5 {
+        let (status, body) = post(&env, &flow, json!({"method": "code", "code": wrong})).await;
+        assert_eq!(status, 200);
+        assert!(message_ids(&body).contains(&4_070_006), "{body}");
+    }
+    let (status, body) = post(&env, &flow, json!({"method": "code", "code": code})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["state"], "sent_email", "{body}");
+    assert!(message_ids(&body).contains(&4_000_001), "{body}");
+    assert_eq!(address_of(&env, "ann@example.com").await["verified"], false);
+
+    // A resend gives a fresh code that works once.
+    send(flow.clone()).await;
+    let fresh = mail_to(&mut sink, "ann@example.com")
+        .await
+        .find_code()
+        .unwrap();
+    let (status, body) = post(&env, &flow, json!({"method": "code", "code": fresh})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["state"], "passed_challenge");
+    assert_eq!(address_of(&env, "ann@example.com").await["verified"], true);
+    let (status, body) = post(&env, &flow, json!({"method": "code", "code": fresh})).await;
+    assert_eq!(status, 400, "a used code passes again: {body}");
+    assert!(message_ids(&body).contains(&4_070_002), "{body}");
+    // Nor does it work in another flow.
+    let other = native_flow(&env, "verification").await;
+    send(other.clone()).await;
+    mail_to(&mut sink, "ann@example.com").await;
+    let (_, body) = post(&env, &other, json!({"method": "code", "code": fresh})).await;
+    assert!(message_ids(&body).contains(&4_070_006), "{body}");
+
+    // An expired flow is replaced: 410 with the id of a new one.
+    let late = native_flow(&env, "verification").await;
+    send(late.clone()).await;
+    let code = mail_to(&mut sink, "ann@example.com")
+        .await
+        .find_code()
+        .unwrap();
+    env.clock.advance(time::Duration::minutes(61));
+    let (status, body) = post(&env, &late, json!({"method": "code", "code": code})).await;
+    assert_eq!(status, 410, "{body}");
+    assert_eq!(body["error"]["id"], "self_service_flow_expired");
+    assert!(body["use_flow_id"].is_string(), "{body}");
 }
