@@ -265,7 +265,7 @@ pub async fn execute(cli: Cli) -> anyhow::Result<()> {
 
 async fn courier_watch(config: ConfigArgs) -> anyhow::Result<()> {
     let config = config.load()?;
-    init_logging(&config);
+    init_logging(&config)?;
     if crate::courier::smtp_settings(&config).is_none() {
         anyhow::bail!("courier.smtp.connection_uri is required to deliver e-mails");
     }
@@ -310,8 +310,12 @@ fn rules_validate(files: Vec<String>, mut config: ConfigArgs) -> anyhow::Result<
     Ok(())
 }
 
-/// Sets up logging: JSON in production, readable text in `--dev`.
-pub fn init_logging(config: &Config) {
+/// Sets up logging (JSON in production, readable text in `--dev`) and, with `tracing.provider: otel`, span
+/// export (see [`crate::telemetry`]).
+pub fn init_logging(config: &Config) -> anyhow::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
     // Pingora's proxy logs every client that hangs up early at ERROR; the gateway's own per-request
     // log already reports failures (warn) and abandoned requests (debug). Name `pingora_proxy` in
     // `log.level` (or RUST_LOG) to see its lines again.
@@ -328,19 +332,29 @@ pub fn init_logging(config: &Config) {
         Some(_) => false,
         None => !config.dev,
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if json {
-        builder.json().try_init()
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = if json {
+        fmt.json().with_filter(filter).boxed()
     } else {
-        builder.try_init()
+        fmt.with_filter(filter).boxed()
     };
+    // Spans are exported whatever the log level; the request spans are only made while export is on.
+    // Only the request spans (target `portcullis::span`) are exported, not other crates' spans or log events.
+    let otel = crate::telemetry::layer(&config.tracing)?.map(|layer| {
+        layer.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            meta.is_span() && meta.target() == "portcullis::span"
+        }))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(fmt)
+        .with(otel)
+        .try_init();
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut config = args.config.load()?;
-    init_logging(&config);
+    init_logging(&config)?;
     for key in config.ignored_kratos_keys() {
         tracing::warn!(
             key,
@@ -375,6 +389,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
     running.wait().await?;
     running.shutdown().await;
+    // The spans of the last requests are still queued for export.
+    let _ = tokio::task::spawn_blocking(crate::telemetry::shutdown).await;
     Ok(())
 }
 

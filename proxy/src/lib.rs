@@ -22,6 +22,7 @@ pub mod public;
 mod request_log;
 pub mod selfservice;
 pub mod sessions;
+pub mod telemetry;
 pub mod ui;
 pub mod webhook;
 

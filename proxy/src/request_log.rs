@@ -3,11 +3,12 @@
 //! a front proxy calls for every request) log at debug; everything else at info. The edge proxy logs its own
 //! requests, with the rule and decision, in `gateway`.
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use std::time::Instant;
+use tracing::Instrument as _;
 
 /// The request id: the client's `X-Request-Id` when it is safe to keep, else a new one (a per-process prefix and a
 /// counter: no system call per request). Sent back on the response.
@@ -32,8 +33,39 @@ pub async fn log(
     let id = request_id(&req);
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let mut res = next.run(req).await;
+    let span = crate::telemetry::enabled().then(|| {
+        // Named by the route (`/admin/identities/{id}`), not the path, to keep span names few.
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("", MatchedPath::as_str);
+        let span = tracing::info_span!(
+            target: "portcullis::span",
+            "request",
+            otel.name = %format!("{method} {route}").trim_end(),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = %method,
+            http.route = route,
+            url.path = path.as_str(),
+            http.response.status_code = tracing::field::Empty,
+            portcullis.listener = listener,
+            portcullis.request_id = id.as_str(),
+        );
+        crate::telemetry::adopt_parent(&span, req.headers());
+        span
+    });
+    let mut res = match &span {
+        Some(span) => next.run(req).instrument(span.clone()).await,
+        None => next.run(req).await,
+    };
     let status = res.status().as_u16();
+    if let Some(span) = &span {
+        span.record("http.response.status_code", i64::from(status));
+        if status >= 500 {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let quiet = path.ends_with("/health/alive")
         || path.ends_with("/health/ready")

@@ -179,13 +179,17 @@ impl Config {
             self.hashers.bcrypt.cost = 12;
         }
         self.hashers.argon2.memory_kib()?;
+        self.tracing.check()?;
         Ok(())
     }
 
     /// Kratos keys that are accepted so Kratos configs load unchanged, but have no effect here.
     pub fn ignored_kratos_keys(&self) -> Vec<&'static str> {
         [
-            ("tracing", self.tracing.is_some()),
+            (
+                "tracing",
+                !self.tracing.provider.is_empty() && !self.tracing.exports(),
+            ),
             ("oauth2_provider", self.oauth2_provider.is_some()),
             ("clients", self.clients.is_some()),
             ("database", self.database.is_some()),

@@ -285,7 +285,7 @@ fn reference_config_matches_defaults() {
 #[test]
 fn kratos_only_keys_load_and_are_reported() {
     let f = file(
-        "dsn: memory\ntracing: {provider: otel}\ndatabase: {cleanup: {batch_size: 100}}\n\
+        "dsn: memory\ntracing: {provider: jaeger, providers: {jaeger: {local_agent_address: a:6831}}}\ndatabase: {cleanup: {batch_size: 100}}\n\
          clients: {http: {disallow_private_ip_ranges: true}}\n",
     );
     let c = Config::load(&Sources {

@@ -57,9 +57,8 @@ pub struct Config {
     /// Set by `--dev`, never by a file.
     #[serde(skip)]
     pub dev: bool,
-    /// Kratos' `tracing` (accepted so Kratos configs load; trace export is not implemented and it is ignored).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tracing: Option<Value>,
+    /// Kratos' `tracing`: OpenTelemetry span export over OTLP/HTTP with `provider: otel`.
+    pub tracing: Tracing,
     /// Kratos' `oauth2_provider` (Hydra login/consent; accepted and ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oauth2_provider: Option<Value>,
@@ -1088,6 +1087,136 @@ impl Default for Log {
             format: None,
             leak_sensitive_values: false,
             redaction_text: None,
+        }
+    }
+}
+
+/// Kratos' `tracing`. With `provider: otel` a span per request (every listener, and each proxied request) goes
+/// to the OTLP/HTTP collector at `providers.otlp.server_url`. Kratos' other providers (`jaeger`, `zipkin`,
+/// `datadog`, …) are accepted so Kratos configs load, and export nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tracing {
+    /// `otel` exports spans; empty (the default) or another provider exports nothing.
+    pub provider: String,
+    /// The spans' `service.name`.
+    pub service_name: String,
+    /// The spans' `deployment.environment` (empty: not set).
+    pub deployment_environment: String,
+    /// Per-provider settings.
+    pub providers: TracingProviders,
+}
+
+impl Default for Tracing {
+    fn default() -> Self {
+        Self {
+            provider: String::new(),
+            service_name: "portcullis".into(),
+            deployment_environment: String::new(),
+            providers: TracingProviders::default(),
+        }
+    }
+}
+
+impl Tracing {
+    /// Whether spans are exported.
+    pub fn exports(&self) -> bool {
+        self.provider == "otel"
+    }
+
+    /// The OTLP/HTTP traces URL: `server_url` is `host:port` as in Kratos (`https://`, or `http://` with
+    /// `insecure: true`) or a full URL; a URL without a path gets `/v1/traces`.
+    pub fn otlp_traces_url(&self) -> Result<url::Url, ConfigError> {
+        let otlp = &self.providers.otlp;
+        let bad = |reason: String| ConfigError::Key {
+            key: "tracing.providers.otlp.server_url".into(),
+            reason,
+        };
+        let raw = otlp.server_url.trim();
+        if raw.is_empty() {
+            return Err(bad(
+                "required with tracing.provider: otel (for example collector:4318)".into(),
+            ));
+        }
+        let full = if raw.contains("://") {
+            raw.to_owned()
+        } else {
+            let scheme = if otlp.insecure { "http" } else { "https" };
+            format!("{scheme}://{raw}")
+        };
+        let mut url = url::Url::parse(&full)
+            .map_err(|e| bad(format!("{raw:?} is not host:port or a URL: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(bad(format!("{raw:?} must be an http or https address")));
+        }
+        if url.path() == "/" || url.path().is_empty() {
+            url.set_path("/v1/traces");
+        }
+        Ok(url)
+    }
+
+    /// Checks the settings `serve` would use.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if !self.exports() {
+            return Ok(());
+        }
+        self.otlp_traces_url()?;
+        let ratio = self.providers.otlp.sampling.sampling_ratio;
+        if !(0.0..=1.0).contains(&ratio) {
+            return Err(ConfigError::Key {
+                key: "tracing.providers.otlp.sampling.sampling_ratio".into(),
+                reason: format!("{ratio} is not between 0 and 1"),
+            });
+        }
+        if self.service_name.trim().is_empty() {
+            return Err(ConfigError::Key {
+                key: "tracing.service_name".into(),
+                reason: "must not be empty".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `tracing.providers`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TracingProviders {
+    /// The OTLP exporter.
+    pub otlp: Otlp,
+    /// Kratos' other providers: accepted, not used.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
+}
+
+/// `tracing.providers.otlp`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Otlp {
+    /// The collector's OTLP/HTTP address: `host:port` (Kratos' form) or a URL.
+    pub server_url: String,
+    /// Plain HTTP to a `host:port` address instead of HTTPS.
+    pub insecure: bool,
+    /// Head sampling.
+    pub sampling: OtlpSampling,
+    /// An `Authorization` header value sent with every export (for example `Bearer …`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_header: Option<Secret>,
+}
+
+/// `tracing.providers.otlp.sampling`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpSampling {
+    /// The share of new traces that are recorded (0 to 1); a request that arrives with a sampled
+    /// `traceparent` is recorded whatever this says.
+    pub sampling_ratio: f64,
+}
+
+impl Default for OtlpSampling {
+    fn default() -> Self {
+        Self {
+            sampling_ratio: 1.0,
         }
     }
 }

@@ -44,6 +44,8 @@ pub struct Ctx {
     upstream_latency: Option<std::time::Duration>,
     /// When the request head was read.
     started: std::time::Instant,
+    /// The request's span while trace export is on; it ends when the context is dropped.
+    span: Option<tracing::Span>,
 }
 
 enum Route {
@@ -77,6 +79,7 @@ impl ProxyHttp for Edge {
             upstream_started: None,
             upstream_latency: None,
             started: std::time::Instant::now(),
+            span: None,
         }
     }
 
@@ -131,6 +134,9 @@ async fn on_request(edge: &Edge, session: &mut Session, ctx: &mut Ctx) -> Result
         .map(|a| a.ip().to_canonical());
     ctx.peer = peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     ctx.trusted_peer = peer.is_some_and(|ip| cidr::any_contains(&edge.trusted, ip));
+    if crate::telemetry::enabled() {
+        ctx.span = Some(request_span(session.req_header()));
+    }
 
     let head = session.req_header();
     if h::head_size(head.raw_path(), &head.headers) > edge.max_header_bytes {
@@ -151,6 +157,12 @@ async fn on_request(edge: &Edge, session: &mut Session, ctx: &mut Ctx) -> Result
         }
     };
     let (decision, label) = edge.decider.decide_labelled(&request).await;
+    if let Some(span) = &ctx.span {
+        // Named by the rule (or route) that decided; an OpenTelemetry span can only be renamed before it
+        // starts, which is when the upstream request takes its `traceparent`.
+        let name = label.rule.as_deref().unwrap_or(label.decision);
+        span.record("otel.name", format!("{} {name}", request.method).as_str());
+    }
     ctx.label = label;
     ctx.request_id = request.request_id;
     ctx.scheme = request.scheme;
@@ -186,6 +198,25 @@ async fn on_request(edge: &Edge, session: &mut Session, ctx: &mut Ctx) -> Result
         }
     }
     Ok(false)
+}
+
+/// The span of one proxied request; [`log`] fills in the outcome.
+fn request_span(head: &RequestHeader) -> tracing::Span {
+    let span = tracing::info_span!(
+        target: "portcullis::span",
+        "edge request",
+        otel.name = %head.method,
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %head.method,
+        url.path = head.uri.path(),
+        http.response.status_code = tracing::field::Empty,
+        portcullis.rule = tracing::field::Empty,
+        portcullis.decision = tracing::field::Empty,
+        portcullis.request_id = tracing::field::Empty,
+    );
+    crate::telemetry::adopt_parent(&span, &head.headers);
+    span
 }
 
 /// Request bodies up to this size are read and dropped before a direct answer, so the client
@@ -373,6 +404,13 @@ fn edit_upstream_request(ctx: &Ctx, req: &mut RequestHeader) -> Result<()> {
             seen.push(name);
         }
     }
+    // The upstream's spans continue this request's trace.
+    if let Some(span) = &ctx.span {
+        req.remove_header("tracestate");
+        for (name, value) in crate::telemetry::propagation_headers(span) {
+            req.insert_header(name, value)?;
+        }
+    }
     Ok(())
 }
 
@@ -422,6 +460,19 @@ fn log(session: &Session, e: Option<&Error>, ctx: &Ctx) -> u16 {
     let decision = ctx.label.decision;
     let latency_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
     let upstream_ms = ctx.upstream_latency.map(|d| d.as_secs_f64() * 1000.0);
+    if let Some(span) = &ctx.span {
+        span.record(
+            "otel.name",
+            format!("{method} {}", if rule.is_empty() { route } else { rule }),
+        );
+        span.record("http.response.status_code", i64::from(status));
+        span.record("portcullis.rule", rule);
+        span.record("portcullis.decision", decision);
+        span.record("portcullis.request_id", ctx.request_id.as_str());
+        if status >= 500 || e.is_some_and(|e| respond::classify(e).is_some()) {
+            span.record("otel.status_code", "ERROR");
+        }
+    }
     match e {
         // The client went away: not worth a warning.
         Some(e) if respond::classify(e).is_none() => tracing::debug!(
