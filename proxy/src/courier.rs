@@ -271,6 +271,14 @@ mod tests {
                 "body": {"plaintext": b64("Code: {{ .RecoveryCode }}")}
             }}}),
         );
+        // Kratos' documented pattern for mails in the identity's language.
+        config.courier.templates.insert(
+            "verification_code".into(),
+            serde_json::json!({"valid": {"email": {
+                "body": {"html": b64(r#"{{define "en"}}Code {{ .VerificationCode }}{{end}}{{define "de"}}Kode {{ .VerificationCode }}{{end}}
+{{- if eq (index .Identity.traits "lang") "de" }}{{ template "de" . }}{{ else }}{{ template "en" . }}{{ end -}}"#)}
+            }}}),
+        );
         let db = Db::connect("memory").await.unwrap();
         db.migrate().await.unwrap();
         let clock: SharedClock = Arc::new(identity::SystemClock);
@@ -298,6 +306,30 @@ mod tests {
             .await
             .unwrap();
         assert!(!other.subject.is_empty() && other.subject != "Your 246810");
+        assert_eq!(other.body, "Code 135790");
+        let german = courier
+            .queue_email(
+                "a@example.com",
+                TemplateType::VerificationCodeValid,
+                serde_json::json!({"VerificationCode": "<1>", "Identity": {"traits": {"lang": "de"}}}),
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(german.body, "Kode &lt;1&gt;");
+
+        // A template that does not parse stops start-up, naming the template and the problem.
+        config.courier.templates.insert(
+            "recovery_code".into(),
+            serde_json::json!({"valid": {"email": {"subject": b64("{{ shout .RecoveryCode }}")}}}),
+        );
+        let clock: SharedClock = Arc::new(identity::SystemClock);
+        let err = format!("{:#}", build(&config, &db, clock).unwrap_err());
+        assert!(
+            err.contains("recovery_code/valid") && err.contains("shout"),
+            "{err}"
+        );
+        config.courier.templates.remove("recovery_code");
 
         // A template entry that sets nothing, or names a file that is not there, stops start-up with the key.
         config.courier.templates.insert(
