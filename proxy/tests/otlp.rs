@@ -1,6 +1,6 @@
 //! Trace export from the real binary (`tracing.provider: otel`) to a real OTLP/HTTP receiver: a span per API and
 //! edge request with the route, status, rule and decision; the caller's `traceparent` is the parent; the
-//! upstream gets the edge span as its parent; the spans still queued at SIGTERM are flushed before exit; the
+//! upstream and the identity module get the edge span as their parent; the spans still queued at SIGTERM are flushed before exit; the
 //! query string (which can carry codes) is never exported.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -203,6 +203,14 @@ async fn request_spans_are_exported_over_otlp_and_flushed_at_sigterm() {
         "the edge's span sits between caller and upstream"
     );
 
+    // A self-service request through the edge: the identity module's span is a child of the edge's.
+    let res = http
+        .get(format!("http://127.0.0.1:{proxy}/self-service/login/api"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
     // An API request, named by its route rather than its path.
     let res = http
         .get(format!(
@@ -282,6 +290,21 @@ async fn request_spans_are_exported_over_otlp_and_flushed_at_sigterm() {
     );
     assert_eq!(str_attr(&edge.attributes, "url.path"), Some("/app/page"));
     assert!(edge.end_time_unix_nano > edge.start_time_unix_nano);
+
+    let inner = spans
+        .iter()
+        .find(|s| s.name == "GET /self-service/login/api")
+        .unwrap_or_else(|| panic!("no identity-module span among {names:?}"));
+    let outer = spans
+        .iter()
+        .find(|s| s.span_id == inner.parent_span_id)
+        .unwrap_or_else(|| panic!("the identity module's span has no exported parent: {names:?}"));
+    assert_eq!(outer.name, "GET identity");
+    assert_eq!(outer.trace_id, inner.trace_id);
+    assert_eq!(
+        int_attr(&outer.attributes, "http.response.status_code"),
+        Some(200)
+    );
 
     let api = spans
         .iter()

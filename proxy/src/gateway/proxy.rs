@@ -372,6 +372,13 @@ fn edit_upstream_request(ctx: &Ctx, req: &mut RequestHeader) -> Result<()> {
     if !ctx.host.is_empty() {
         req.insert_header(X_FORWARDED_HOST, ctx.host.as_str())?;
     }
+    // The upstream's spans (and the identity module's) continue this request's trace.
+    if let Some(span) = &ctx.span {
+        req.remove_header("tracestate");
+        for (name, value) in crate::telemetry::propagation_headers(span) {
+            req.insert_header(name, value)?;
+        }
+    }
     let Route::Forward(f) = &ctx.route else {
         return Ok(());
     };
@@ -402,13 +409,6 @@ fn edit_upstream_request(ctx: &Ctx, req: &mut RequestHeader) -> Result<()> {
         } else {
             req.insert_header(name.clone(), value.clone())?;
             seen.push(name);
-        }
-    }
-    // The upstream's spans continue this request's trace.
-    if let Some(span) = &ctx.span {
-        req.remove_header("tracestate");
-        for (name, value) in crate::telemetry::propagation_headers(span) {
-            req.insert_header(name, value)?;
         }
     }
     Ok(())
