@@ -3,19 +3,14 @@
 //! even at debug level, through registration, login, the edge proxy, recovery, settings and logout.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::{read_head, sigterm, wait_exit, wait_ready, Ports};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// An upstream that answers 200 to everything.
 async fn upstream() -> u16 {
@@ -24,14 +19,8 @@ async fn upstream() -> u16 {
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut head = Vec::new();
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let n = s.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    head.extend_from_slice(&buf[..n]);
+                if read_head(&mut s).await.is_none() {
+                    return;
                 }
                 let _ = s
                     .write_all(
@@ -59,14 +48,13 @@ async fn production_logs_are_json_and_keep_secrets_out() {
         ),
     )
     .unwrap();
-    let (public, admin, api, proxy) = (free_port(), free_port(), free_port(), free_port());
+    let ports = Ports::new();
+    let (public, admin, proxy) = (ports.public, ports.admin, ports.proxy);
     let config = dir.path().join("config.yml");
     std::fs::write(
         &config,
         format!(
-            "dsn: sqlite://{}/db.sqlite?mode=rwc\n\
-             serve:\n  public: {{host: 127.0.0.1, port: {public}}}\n  admin: {{host: 127.0.0.1, port: {admin}}}\n  \
-             api: {{host: 127.0.0.1, port: {api}}}\n  proxy: {{host: 127.0.0.1, port: {proxy}}}\n\
+            "dsn: sqlite://{}/db.sqlite?mode=rwc\n{}\n\
              secrets: {{default: [a-long-enough-secret-for-the-log-test]}}\n\
              hashers: {{algorithm: bcrypt, bcrypt: {{cost: 12}}}}\n\
              log: {{level: debug, format: json}}\n\
@@ -75,6 +63,7 @@ async fn production_logs_are_json_and_keep_secrets_out() {
              flows: {{recovery: {{enabled: true}}, registration: {{after: {{password: {{hooks: [{{hook: session}}]}}}}}}}}\n  \
              methods: {{password: {{config: {{haveibeenpwned_enabled: false}}}}}}\n",
             dir.path().display(),
+            ports.serve_yaml(),
             rules.display()
         ),
     )
@@ -94,17 +83,7 @@ async fn production_logs_are_json_and_keep_secrets_out() {
         .unwrap();
     let p = format!("http://127.0.0.1:{public}");
     let a = format!("http://127.0.0.1:{admin}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http.get(format!("{a}/admin/health/ready")).send().await {
-            if r.status() == 200 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "the server did not become ready");
-        assert!(child.try_wait().unwrap().is_none(), "the server exited");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(&mut child, admin).await;
 
     let password = "Correct-Horse-Battery-9481";
     let new_password = "Another-Passphrase-7730-x";
@@ -219,16 +198,8 @@ async fn production_logs_are_json_and_keep_secrets_out() {
     assert_eq!(res.status(), 204);
 
     // Stop, then read what was logged.
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the server did not stop");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(30)).await;
     let logs = std::fs::read_to_string(&log_path).unwrap();
     let lines: Vec<Value> = logs
         .lines()
@@ -303,14 +274,14 @@ async fn sighup_reloads_the_rules() {
              "mutators": [{"handler": "noop"}]}]"#,
     )
     .unwrap();
-    let (public, admin, api, proxy) = (free_port(), free_port(), free_port(), free_port());
+    let ports = Ports::new();
+    let (admin, api) = (ports.admin, ports.api);
     let config = dir.path().join("config.yml");
     std::fs::write(
         &config,
         format!(
-            "serve:\n  public: {{host: 127.0.0.1, port: {public}}}\n  admin: {{host: 127.0.0.1, port: {admin}}}\n  \
-             api: {{host: 127.0.0.1, port: {api}}}\n  proxy: {{host: 127.0.0.1, port: {proxy}}}\n\
-             log: {{level: warn}}\naccess_rules: {{repositories: [\"file://{}\"]}}\n",
+            "{}\nlog: {{level: warn}}\naccess_rules: {{repositories: [\"file://{}\"]}}\n",
+            ports.serve_yaml(),
             rules.display()
         ),
     )
@@ -323,21 +294,7 @@ async fn sighup_reloads_the_rules() {
         .spawn()
         .unwrap();
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http
-            .get(format!("http://127.0.0.1:{admin}/admin/health/ready"))
-            .send()
-            .await
-        {
-            if r.status() == 200 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "the server did not become ready");
-        assert!(child.try_wait().unwrap().is_none(), "the server exited");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(&mut child, admin).await;
     let before = reloads(&http, admin).await;
     // Nothing changed on disk, so only the signal can cause a reload.
     let status = Command::new("kill")
@@ -360,8 +317,6 @@ async fn sighup_reloads_the_rules() {
         .await
         .unwrap();
     assert_eq!(res.status(), 403, "the rules still apply after the reload");
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(30)).await;
 }

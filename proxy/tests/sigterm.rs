@@ -2,19 +2,14 @@
 //! answer, new connections are refused, and the process exits cleanly within `serve.shutdown_timeout`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::{read_head, sigterm, wait_exit, wait_ready, Ports};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// An upstream that tells the test when a request arrived and answers only when released.
 async fn held_upstream() -> (u16, mpsc::UnboundedReceiver<oneshot::Sender<()>>) {
@@ -25,14 +20,8 @@ async fn held_upstream() -> (u16, mpsc::UnboundedReceiver<oneshot::Sender<()>>) 
         while let Ok((mut s, _)) = listener.accept().await {
             let tx = tx.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut head = Vec::new();
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let n = s.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    head.extend_from_slice(&buf[..n]);
+                if read_head(&mut s).await.is_none() {
+                    return;
                 }
                 let (release, released) = oneshot::channel();
                 let _ = tx.send(release);
@@ -64,14 +53,14 @@ async fn sigterm_drains_in_flight_requests_then_exits() {
         ),
     )
     .unwrap();
-    let (public, admin, api, proxy) = (free_port(), free_port(), free_port(), free_port());
+    let ports = Ports::new();
+    let (admin, proxy) = (ports.admin, ports.proxy);
     let config = dir.path().join("config.yml");
     std::fs::write(
         &config,
         format!(
-            "serve:\n  public: {{host: 127.0.0.1, port: {public}}}\n  admin: {{host: 127.0.0.1, port: {admin}}}\n  \
-             api: {{host: 127.0.0.1, port: {api}}}\n  proxy: {{host: 127.0.0.1, port: {proxy}}}\n  \
-             shutdown_timeout: 10s\nlog: {{level: warn}}\naccess_rules: {{repositories: [\"file://{}\"]}}\n",
+            "{}\n  shutdown_timeout: 10s\nlog: {{level: warn}}\naccess_rules: {{repositories: [\"file://{}\"]}}\n",
+            ports.serve_yaml(),
             rules.display()
         ),
     )
@@ -92,23 +81,7 @@ async fn sigterm_drains_in_flight_requests_then_exits() {
         .unwrap();
 
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = http
-            .get(format!("http://127.0.0.1:{admin}/admin/health/ready"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if ready {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the server exited early"
-        );
-        assert!(Instant::now() < deadline, "the server did not get ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_ready(&mut child, admin).await;
 
     // A request is in flight at the upstream when SIGTERM arrives.
     let in_flight = tokio::spawn({
@@ -126,11 +99,7 @@ async fn sigterm_drains_in_flight_requests_then_exits() {
         .await
         .expect("the request reached the upstream")
         .unwrap();
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    sigterm(&child);
 
     // Shutdown has begun once the proxy stops accepting; the in-flight request is still waiting.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -157,13 +126,6 @@ async fn sigterm_drains_in_flight_requests_then_exits() {
     assert_eq!(body, "finished");
 
     // Then the process exits cleanly, well within shutdown_timeout.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "the server did not exit");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let exit = wait_exit(&mut child, Duration::from_secs(10)).await;
     assert!(exit.success(), "{exit:?}");
 }
