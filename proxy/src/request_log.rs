@@ -61,10 +61,7 @@ pub async fn log(
     };
     let status = res.status().as_u16();
     if let Some(span) = &span {
-        span.record("http.response.status_code", i64::from(status));
-        if status >= 500 {
-            span.record("otel.status_code", "ERROR");
-        }
+        crate::telemetry::record_outcome(span, status, false);
     }
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let quiet = path.ends_with("/health/alive")

@@ -16,6 +16,7 @@ use opentelemetry_sdk::Resource;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
+use std::time::Duration;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 static ON: AtomicBool = AtomicBool::new(false);
@@ -36,10 +37,10 @@ pub fn layer<S>(
 where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
+    // `Config::load` has checked the settings (`Tracing::check`).
     if !config.exports() {
         return Ok(None);
     }
-    config.check()?;
     let otlp = &config.providers.otlp;
     let mut headers = HashMap::new();
     if let Some(auth) = &otlp.authorization_header {
@@ -48,7 +49,7 @@ where
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .with_endpoint(config.otlp_traces_url()?.as_str())
-        .with_timeout(std::time::Duration::from_secs(10))
+        .with_timeout(Duration::from_secs(10))
         .with_headers(headers)
         .build()?;
     let mut resource = Resource::builder().with_service_name(config.service_name.clone());
@@ -78,6 +79,15 @@ pub fn shutdown() {
         if let Err(e) = provider.shutdown() {
             eprintln!("portcullis: flushing the trace exporter failed: {e}");
         }
+    }
+}
+
+/// Records how a request ended on its span: the status, and an error status for a 5xx or a failure that was
+/// not the client hanging up.
+pub fn record_outcome(span: &tracing::Span, status: u16, failed: bool) {
+    span.record("http.response.status_code", i64::from(status));
+    if failed || status >= 500 {
+        span.record("otel.status_code", "ERROR");
     }
 }
 

@@ -461,17 +461,11 @@ fn log(session: &Session, e: Option<&Error>, ctx: &Ctx) -> u16 {
     let latency_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
     let upstream_ms = ctx.upstream_latency.map(|d| d.as_secs_f64() * 1000.0);
     if let Some(span) = &ctx.span {
-        span.record(
-            "otel.name",
-            format!("{method} {}", if rule.is_empty() { route } else { rule }),
-        );
-        span.record("http.response.status_code", i64::from(status));
         span.record("portcullis.rule", rule);
         span.record("portcullis.decision", decision);
         span.record("portcullis.request_id", ctx.request_id.as_str());
-        if status >= 500 || e.is_some_and(|e| respond::classify(e).is_some()) {
-            span.record("otel.status_code", "ERROR");
-        }
+        let failed = e.is_some_and(|e| respond::classify(e).is_some());
+        crate::telemetry::record_outcome(span, status, failed);
     }
     match e {
         // The client went away: not worth a warning.
