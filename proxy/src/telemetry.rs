@@ -72,11 +72,14 @@ where
     Ok(Some(tracing_opentelemetry::layer().with_tracer(tracer)))
 }
 
-/// Sends the spans still queued and stops the exporter. Blocks for at most the export timeout: call it from a
-/// blocking thread as the process ends.
+/// How long the exit waits for the last spans to reach the collector, on top of draining requests.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Sends the spans still queued and stops the exporter. Blocks for at most [`FLUSH_TIMEOUT`], so a collector that
+/// hangs cannot hold the exit past the shutdown budget: call it from a blocking thread as the process ends.
 pub fn shutdown() {
     if let Some(provider) = PROVIDER.get() {
-        if let Err(e) = provider.shutdown() {
+        if let Err(e) = provider.shutdown_with_timeout(FLUSH_TIMEOUT) {
             eprintln!("portcullis: flushing the trace exporter failed: {e}");
         }
     }

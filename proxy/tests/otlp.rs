@@ -4,25 +4,21 @@
 //! query string (which can carry codes) is never exported.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message as _;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use support::{read_head, sigterm, wait_exit, wait_ready, Ports};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// One POST to the receiver: its headers and body.
 struct Export {
@@ -61,15 +57,9 @@ async fn upstream() -> (u16, mpsc::UnboundedReceiver<String>) {
         while let Ok((mut s, _)) = listener.accept().await {
             let tx = tx.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 8192];
-                let mut head = Vec::new();
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    let n = s.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    head.extend_from_slice(&buf[..n]);
-                }
+                let Some(head) = read_head(&mut s).await else {
+                    return;
+                };
                 let _ = tx.send(String::from_utf8_lossy(&head).to_lowercase());
                 let _ = s
                     .write_all(
@@ -108,12 +98,10 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn request_spans_are_exported_over_otlp_and_flushed_at_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let (collector, mut exports) = receiver().await;
-    let (app, mut heads) = upstream().await;
-    let rules = dir.path().join("rules.json");
+/// Starts `portcullis serve` with an edge rule to `app` and trace export to the collector at `collector`; returns
+/// once it is ready.
+async fn serve(dir: &Path, ports: &Ports, app: u16, collector: &str) -> Child {
+    let rules = dir.join("rules.json");
     std::fs::write(
         &rules,
         format!(
@@ -124,23 +112,21 @@ async fn request_spans_are_exported_over_otlp_and_flushed_at_sigterm() {
         ),
     )
     .unwrap();
-    let (public, admin, api, proxy) = (free_port(), free_port(), free_port(), free_port());
-    let config = dir.path().join("config.yml");
+    let config = dir.join("config.yml");
     std::fs::write(
         &config,
         format!(
-            "dsn: sqlite://{}/db.sqlite?mode=rwc\n\
-             serve:\n  public: {{host: 127.0.0.1, port: {public}}}\n  admin: {{host: 127.0.0.1, port: {admin}}}\n  \
-             api: {{host: 127.0.0.1, port: {api}}}\n  proxy: {{host: 127.0.0.1, port: {proxy}}}\n\
+            "dsn: sqlite://{}/db.sqlite?mode=rwc\n{}\n\
              secrets: {{default: [a-long-enough-secret-for-the-otlp-test]}}\n\
              log: {{level: warn}}\n\
              access_rules: {{repositories: [\"file://{}\"]}}\n\
              authenticators: {{anonymous: {{enabled: true}}, noop: {{enabled: true}}}}\n\
              mutators: {{noop: {{enabled: true}}}}\n\
              tracing:\n  provider: otel\n  service_name: portcullis-otlp-test\n  deployment_environment: ci\n  \
-             providers:\n    otlp: {{server_url: '127.0.0.1:{collector}', insecure: true, \
+             providers:\n    otlp: {{server_url: '{collector}', insecure: true, \
              authorization_header: Bearer otlp-test-key, sampling: {{sampling_ratio: 1.0}}}}\n",
-            dir.path().display(),
+            dir.display(),
+            ports.serve_yaml(),
             rules.display()
         ),
     )
@@ -153,22 +139,19 @@ async fn request_spans_are_exported_over_otlp_and_flushed_at_sigterm() {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
+    wait_ready(&mut child, ports.admin).await;
+    child
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_spans_are_exported_over_otlp_and_flushed_at_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (collector, mut exports) = receiver().await;
+    let (app, mut heads) = upstream().await;
+    let ports = Ports::new();
+    let (admin, proxy) = (ports.admin, ports.proxy);
+    let mut child = serve(dir.path(), &ports, app, &format!("127.0.0.1:{collector}")).await;
     let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = http
-            .get(format!("http://127.0.0.1:{admin}/admin/health/ready"))
-            .send()
-            .await
-        {
-            if r.status() == 200 {
-                break;
-            }
-        }
-        assert!(Instant::now() < deadline, "the server did not become ready");
-        assert!(child.try_wait().unwrap().is_none(), "the server exited");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 
     // An edge request that continues the caller's trace, with a query that must not be exported.
     let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -222,19 +205,8 @@ async fn request_spans_are_exported_over_otlp_and_flushed_at_sigterm() {
     assert_eq!(res.status(), 404);
 
     // SIGTERM: the batch still queued is flushed before the process exits.
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "the server did not exit");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    sigterm(&child);
+    let exit = wait_exit(&mut child, Duration::from_secs(30)).await;
     assert!(exit.success(), "{exit:?}");
 
     let mut spans: Vec<Span> = Vec::new();
@@ -324,6 +296,52 @@ async fn request_spans_are_exported_over_otlp_and_flushed_at_sigterm() {
     );
     // Health probes are spans too (the readiness loop above made some).
     assert!(names.contains(&"GET /admin/health/ready"), "{names:?}");
+}
+
+/// A collector that accepts connections and never answers.
+async fn black_hole() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_that_hangs_neither_delays_requests_nor_shutdown() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = black_hole().await;
+    let (app, mut heads) = upstream().await;
+    let ports = Ports::new();
+    let mut child = serve(dir.path(), &ports, app, &format!("127.0.0.1:{collector}")).await;
+    // Requests keep flowing while every export hangs (the exporter's own timeout is 10 s).
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for _ in 0..20 {
+        let res = http
+            .get(format!("http://127.0.0.1:{}/app/x", ports.proxy))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        heads.recv().await.unwrap();
+        let res = http
+            .get(format!("http://127.0.0.1:{}/admin/identities", ports.admin))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    // The flush at SIGTERM gives up after 2 s rather than holding the exit (the exporter alone would wait 5 s).
+    sigterm(&child);
+    let exit = wait_exit(&mut child, Duration::from_secs(4)).await;
+    assert!(exit.success(), "{exit:?}");
 }
 
 #[test]
