@@ -227,31 +227,24 @@ fn tokenize(action: &str) -> Result<Vec<Tok>, String> {
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
+        let punct = match c {
+            '(' => Some(Tok::LParen),
+            ')' => Some(Tok::RParen),
+            '|' => Some(Tok::Pipe),
+            ',' => Some(Tok::Comma),
+            '=' => Some(Tok::Assign),
+            _ => None,
+        };
+        if let Some(t) = punct {
+            toks.push(t);
+            i += 1;
+            continue;
+        }
         match c {
             c if c.is_whitespace() => i += 1,
-            '(' => {
-                toks.push(Tok::LParen);
-                i += 1;
-            }
-            ')' => {
-                toks.push(Tok::RParen);
-                i += 1;
-            }
-            '|' => {
-                toks.push(Tok::Pipe);
-                i += 1;
-            }
-            ',' => {
-                toks.push(Tok::Comma);
-                i += 1;
-            }
             ':' if chars.get(i + 1) == Some(&'=') => {
                 toks.push(Tok::Declare);
                 i += 2;
-            }
-            '=' => {
-                toks.push(Tok::Assign);
-                i += 1;
             }
             '.' => {
                 if chars.get(i + 1).is_some_and(|&n| is_name_char(n)) {
@@ -650,12 +643,7 @@ impl Run<'_> {
     ) {
         let inner = self.vars.len();
         // The range's own variables are bound per element, not to the whole value.
-        let expr = Pipeline {
-            vars: Vec::new(),
-            declare: false,
-            cmds: value.cmds.clone(),
-        };
-        let items: Vec<(Value, Value)> = match self.pipeline(&expr, dot) {
+        let items: Vec<(Value, Value)> = match self.eval(&value.cmds, dot) {
             Ok(Value::Array(a)) => a
                 .into_iter()
                 .enumerate()
@@ -706,12 +694,18 @@ impl Run<'_> {
             .ok_or_else(|| format!("undefined variable ${name}"))
     }
 
-    fn pipeline(&mut self, p: &Pipeline, dot: &Value) -> Result<Value, String> {
+    /// The value of a pipeline's commands, each result passed to the next as its last argument.
+    fn eval(&mut self, cmds: &[Vec<Arg>], dot: &Value) -> Result<Value, String> {
         let mut piped: Option<Value> = None;
-        for cmd in &p.cmds {
+        for cmd in cmds {
             piped = Some(self.command(cmd, dot, piped)?);
         }
-        let v = piped.unwrap_or(Value::Null);
+        Ok(piped.unwrap_or(Value::Null))
+    }
+
+    /// Evaluates a pipeline and binds the variable it declares or assigns.
+    fn pipeline(&mut self, p: &Pipeline, dot: &Value) -> Result<Value, String> {
+        let v = self.eval(&p.cmds, dot)?;
         if let Some(name) = p.vars.first() {
             if p.declare {
                 self.vars.push((name.clone(), v.clone()));
