@@ -313,6 +313,7 @@ fn rules_validate(files: Vec<String>, mut config: ConfigArgs) -> anyhow::Result<
 /// Sets up logging (JSON in production, readable text in `--dev`) and, with `tracing.provider: otel`, span
 /// export (see [`crate::telemetry`]).
 pub fn init_logging(config: &Config) -> anyhow::Result<()> {
+    use tracing_subscriber::filter::FilterExt as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     use tracing_subscriber::Layer as _;
@@ -327,6 +328,11 @@ pub fn init_logging(config: &Config) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,pingora_proxy=off"));
+    // Pingora prints whole request and response heads (session cookies, tokens) at debug level, so its
+    // targets stay at info or quieter whatever `log.level` or RUST_LOG ask for.
+    let filter = filter.and(tracing_subscriber::filter::filter_fn(|meta| {
+        !meta.target().starts_with("pingora") || *meta.level() <= tracing::Level::INFO
+    }));
     let json = match config.log.format.as_deref() {
         Some("json") => true,
         Some(_) => false,

@@ -320,3 +320,173 @@ async fn sighup_reloads_the_rules() {
     sigterm(&child);
     wait_exit(&mut child, Duration::from_secs(30)).await;
 }
+
+/// The `Set-Cookie` values of a response, as `name=value` pairs.
+fn set_cookies(res: &reqwest::Response) -> Vec<(String, String)> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+/// A browser registration and login through the edge proxy at `log.level: trace` (and Pingora's targets asked
+/// for at trace too): no password, session cookie, CSRF token or session token reaches the log, because
+/// Pingora, which prints whole heads at debug level, is capped at info.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_logs_of_a_browser_login_through_the_edge_keep_secrets_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = upstream().await;
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        format!(
+            r#"[{{"id": "app", "match": {{"url": "http://<[^/]+>/app<.*>", "methods": ["GET"]}},
+                 "upstream": {{"url": "http://127.0.0.1:{app}"}},
+                 "authenticators": [{{"handler": "cookie_session"}}], "authorizer": {{"handler": "allow"}},
+                 "mutators": [{{"handler": "header", "config": {{"headers": {{"X-User": "{{{{ print .Subject }}}}"}}}}}}]}}]"#
+        ),
+    )
+    .unwrap();
+    let ports = Ports::new();
+    let (admin, proxy) = (ports.admin, ports.proxy);
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "dsn: sqlite://{}/db.sqlite?mode=rwc\n{}\n\
+             secrets: {{default: [a-long-enough-secret-for-the-log-test]}}\n\
+             hashers: {{algorithm: bcrypt, bcrypt: {{cost: 12}}}}\n\
+             log: {{level: 'trace,pingora_core=trace,pingora_proxy=trace', format: json}}\n\
+             cookies: {{secure: false}}\n\
+             access_rules: {{repositories: [\"file://{}\"]}}\n\
+             selfservice:\n  default_browser_return_url: http://127.0.0.1:{proxy}/app\n  \
+             flows: {{registration: {{after: {{password: {{hooks: [{{hook: session}}]}}}}}}}}\n  \
+             methods: {{password: {{config: {{haveibeenpwned_enabled: false}}}}}}\n",
+            dir.path().display(),
+            ports.serve_yaml(),
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    wait_ready(&mut child, admin).await;
+    let edge = format!("http://127.0.0.1:{proxy}");
+    let password = "Trace-Level-Passphrase-5521";
+    let mut secrets: Vec<String> = vec![password.to_owned()];
+
+    // One browser flow through the edge: start it, then submit it with the CSRF cookie and token.
+    let run = |kind: &'static str, body: Value| {
+        let (http, edge) = (http.clone(), edge.clone());
+        async move {
+            let res = http
+                .get(format!("{edge}/self-service/{kind}/browser"))
+                .header("accept", "application/json")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{kind} flow");
+            let csrf_cookies = set_cookies(&res);
+            let flow: Value = res.json().await.unwrap();
+            let csrf = flow["ui"]["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|n| n["attributes"]["name"] == "csrf_token")
+                .unwrap()["attributes"]["value"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let mut body = body;
+            body["csrf_token"] = Value::String(csrf.clone());
+            let cookie = csrf_cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let action = url::Url::parse(flow["ui"]["action"].as_str().unwrap()).unwrap();
+            let res = http
+                .post(format!(
+                    "{edge}{}?{}",
+                    action.path(),
+                    action.query().unwrap_or_default()
+                ))
+                .header("accept", "application/json")
+                .header("cookie", cookie)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{kind} submit");
+            let mut seen: Vec<(String, String)> = csrf_cookies;
+            seen.extend(set_cookies(&res));
+            seen.push(("csrf_token".into(), csrf));
+            seen
+        }
+    };
+    let registered = run(
+        "registration",
+        json!({"method": "password", "traits": {"email": "trace@example.com"}, "password": password}),
+    )
+    .await;
+    let logged_in = run(
+        "login",
+        json!({"method": "password", "identifier": "trace@example.com", "password": password}),
+    )
+    .await;
+    let session = logged_in
+        .iter()
+        .find(|(k, _)| k == "ory_kratos_session")
+        .map(|(_, v)| v.clone())
+        .expect("the login sets a session cookie");
+    // The session cookie opens the app through the edge.
+    let res = http
+        .get(format!("{edge}/app"))
+        .header("cookie", format!("ory_kratos_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    secrets.extend(
+        registered
+            .into_iter()
+            .chain(logged_in)
+            .map(|(_, v)| v)
+            .filter(|v| v.len() >= 16),
+    );
+
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(30)).await;
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logs.lines().count() > 50,
+        "trace level logs a lot: {}",
+        logs.lines().count()
+    );
+    for secret in &secrets {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret reached the log: {secret}"
+        );
+    }
+    assert!(!logs.contains("ory_st_"), "no session token at all");
+    assert!(
+        !logs.contains("ory_kratos_session="),
+        "no session cookie at all"
+    );
+}
