@@ -55,7 +55,12 @@ impl EdgeDecider {
             Ok(r) => r,
             Err(e) => e.into_response(),
         };
-        let (parts, body) = res.into_parts();
+        let (mut parts, body) = res.into_parts();
+        // Personal: as on the public listener (`listener::no_store`), no shared cache may keep it.
+        parts
+            .headers
+            .entry(axum::http::header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("private, no-store"));
         let body = axum::body::to_bytes(body, 16 * 1024 * 1024)
             .await
             .map(|b| b.to_vec())

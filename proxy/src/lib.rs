@@ -16,6 +16,7 @@ mod extract;
 pub mod gateway;
 pub mod hibp;
 pub mod hooks;
+pub mod listener;
 pub mod metrics;
 pub mod pagination;
 pub mod public;
@@ -730,16 +731,29 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             l,
             "public",
             public::router(state.clone()),
+            limits(&state.config.serve.public),
             rx.clone(),
         ));
         tracing::info!(url = %public_base, "public API listening");
     }
     if let Some(l) = api_listener {
-        tasks.spawn(serve(l, "api", api::router(state.clone()), rx.clone()));
+        tasks.spawn(serve(
+            l,
+            "api",
+            api::router(state.clone()),
+            limits(&state.config.serve.api),
+            rx.clone(),
+        ));
         tracing::info!(addr = ?api_addr, "api (decisions, rules) listening");
     }
     if let Some(l) = admin_listener {
-        tasks.spawn(serve(l, "admin", admin::router(state.clone()), rx.clone()));
+        tasks.spawn(serve(
+            l,
+            "admin",
+            admin::router(state.clone()),
+            limits(&state.config.serve.admin),
+            rx.clone(),
+        ));
         tracing::info!(url = %admin_base, "admin API listening");
     }
     Ok(Running {
@@ -784,21 +798,27 @@ async fn sweep_expired(
     }
 }
 
+fn limits(listener: &config::Listener) -> listener::Limits {
+    listener::Limits {
+        read: listener.timeout.read.0,
+        write: listener.timeout.write.0,
+        idle: listener.timeout.idle.0,
+        max_connections: listener.max_connections,
+    }
+}
+
 async fn serve(
     listener: TcpListener,
     name: &'static str,
     router: Router,
-    mut stop: watch::Receiver<bool>,
+    limits: listener::Limits,
+    stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let router = router.layer(axum::middleware::from_fn_with_state(name, request_log::log));
+    let router = router
+        .layer(axum::middleware::from_fn(listener::no_store))
+        .layer(axum::middleware::from_fn_with_state(name, request_log::log));
     // Every route answers with and without a trailing slash, as in Kratos.
-    let app = NormalizePathLayer::trim_trailing_slash().layer(router);
-    axum::serve(
-        listener,
-        axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = stop.wait_for(|s| *s).await;
-    })
-    .await
+    let app =
+        Router::new().fallback_service(NormalizePathLayer::trim_trailing_slash().layer(router));
+    listener::serve(listener, name, app, limits, stop).await
 }

@@ -178,6 +178,30 @@ impl Config {
             );
             self.hashers.bcrypt.cost = 12;
         }
+        for (name, l) in [
+            ("serve.public", &self.serve.public),
+            ("serve.admin", &self.serve.admin),
+            ("serve.api", &self.serve.api),
+        ] {
+            for (key, d) in [
+                ("timeout.read", l.timeout.read),
+                ("timeout.write", l.timeout.write),
+                ("timeout.idle", l.timeout.idle),
+            ] {
+                if d.0.is_zero() {
+                    return Err(ConfigError::Key {
+                        key: format!("{name}.{key}"),
+                        reason: "must be longer than zero".into(),
+                    });
+                }
+            }
+            if l.max_connections == 0 {
+                return Err(ConfigError::Key {
+                    key: format!("{name}.max_connections"),
+                    reason: "must be at least 1".into(),
+                });
+            }
+        }
         self.hashers.argon2.memory_kib()?;
         self.tracing.check()?;
         Ok(())

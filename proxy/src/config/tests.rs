@@ -302,3 +302,27 @@ fn kratos_only_keys_load_and_are_reported() {
     .unwrap();
     assert!(c.ignored_kratos_keys().is_empty());
 }
+
+#[test]
+fn listener_limits_must_be_positive() {
+    for (key, value) in [
+        ("serve.public.timeout.read", "0s"),
+        ("serve.admin.timeout.idle", "0s"),
+        ("serve.api.timeout.write", "0s"),
+        ("serve.public.max_connections", "0"),
+    ] {
+        let err = Config::load(&Sources {
+            overrides: vec!["dsn=memory".into(), format!("{key}={value}")],
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(key), "{key}: {err}");
+    }
+    let c = Config::load(&Sources {
+        overrides: vec!["dsn=memory".into(), "serve.api.timeout.read=5s".into()],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(c.serve.api.timeout.read.0, std::time::Duration::from_secs(5));
+}

@@ -277,7 +277,7 @@ impl Default for ProxyListener {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Listener {
-    /// Interface to bind (empty: all interfaces).
+    /// Interface to bind (empty: all interfaces). Admin and api default to `127.0.0.1`.
     pub host: String,
     /// TCP port (0 picks a free one).
     pub port: u16,
@@ -289,6 +289,10 @@ pub struct Listener {
     pub request_log: RequestLog,
     /// Turn the listener off.
     pub disabled: bool,
+    /// Oathkeeper's `timeout.{read,write,idle}` for client connections.
+    pub timeout: ListenerTimeout,
+    /// Connections served at once; more wait in the kernel's accept queue.
+    pub max_connections: usize,
 }
 
 impl Listener {
@@ -300,6 +304,15 @@ impl Listener {
             cors: Cors::default(),
             request_log: RequestLog::default(),
             disabled: false,
+            timeout: ListenerTimeout::default(),
+            max_connections: 4096,
+        }
+    }
+
+    fn loopback(port: u16) -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            ..Self::with_port(port)
         }
     }
 }
@@ -307,6 +320,29 @@ impl Listener {
 impl Default for Listener {
     fn default() -> Self {
         Self::with_port(0)
+    }
+}
+
+/// `serve.{public,admin,api}.timeout`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenerTimeout {
+    /// The request head must arrive within this (also the wait for the next request on a kept-alive
+    /// connection). The edge closes a half-sent head after 60 s too.
+    pub read: Duration,
+    /// The request must be answered (body read and handler done) within this, else 503.
+    pub write: Duration,
+    /// A connection with no traffic either way for this long is closed.
+    pub idle: Duration,
+}
+
+impl Default for ListenerTimeout {
+    fn default() -> Self {
+        Self {
+            read: Duration::secs(60),
+            write: Duration::secs(120),
+            idle: Duration::secs(120),
+        }
     }
 }
 

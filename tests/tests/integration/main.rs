@@ -10,6 +10,7 @@ mod errors;
 mod forward_auth;
 mod gateway;
 mod hooks;
+mod listeners;
 mod native_flows;
 mod nginx;
 mod public;
