@@ -228,10 +228,10 @@ impl Default for Serve {
     fn default() -> Self {
         Self {
             public: Listener::with_port(4433),
-            admin: Listener::with_port(4434),
+            admin: Listener::loopback(4434),
             shutdown_timeout: Duration::secs(15),
             proxy: ProxyListener::default(),
-            api: Listener::with_port(4456),
+            api: Listener::loopback(4456),
         }
     }
 }

@@ -174,3 +174,16 @@ tests::backend_tests!(
     connections_beyond_the_limit_wait_for_a_free_slot,
     personal_answers_are_not_cached,
 );
+
+/// Without config, the admin API and the decisions API listen on loopback only.
+#[test]
+fn admin_and_decisions_default_to_loopback() {
+    let c = proxy::config::Config::default();
+    assert_eq!(c.serve.admin.host, "127.0.0.1");
+    assert_eq!(c.serve.api.host, "127.0.0.1");
+    assert_eq!(
+        c.serve.public.host, "",
+        "the public API stays on every interface"
+    );
+    assert_eq!(c.serve.proxy.host, "", "the edge stays on every interface");
+}

@@ -63,7 +63,7 @@ app.kubernetes.io/component: {{ include "portcullis.mode" . }}
 
 {{/* "true" when the admin API listens on loopback only (then it is neither declared nor exposed). */}}
 {{- define "portcullis.adminLoopback" -}}
-{{- if has (dig "serve" "admin" "host" "" .Values.config) (list "127.0.0.1" "localhost" "::1") }}true{{ end }}
+{{- if has (dig "serve" "admin" "host" "127.0.0.1" .Values.config) (list "127.0.0.1" "localhost" "::1") }}true{{ end }}
 {{- end }}
 
 {{/* "true" when the decisions API is on. */}}
