@@ -407,6 +407,16 @@ async fn access_engine(
     Ok((engine, extra))
 }
 
+/// Parses the CIDR list of config key `key` (an address alone is one host).
+fn cidrs(key: &str, list: &[String]) -> anyhow::Result<Vec<gateway::Cidr>> {
+    list.iter()
+        .map(|c| {
+            c.parse::<gateway::Cidr>()
+                .map_err(|e| anyhow::anyhow!("{key}: {c:?}: {e}"))
+        })
+        .collect()
+}
+
 /// Starts the edge proxy on `serve.proxy`, sending reserved paths to the public listener.
 async fn start_gateway(
     state: &AppState,
@@ -419,14 +429,7 @@ async fn start_gateway(
         Some(a) => a,
         None => SocketAddr::from(([127, 0, 0, 1], state.config.serve.public.port)),
     };
-    let mut trusted = p
-        .trusted_proxies
-        .iter()
-        .map(|c| {
-            c.parse::<gateway::Cidr>()
-                .map_err(|e| anyhow::anyhow!("serve.proxy.trusted_proxies: {c:?}: {e}"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut trusted = cidrs("serve.proxy.trusted_proxies", &p.trusted_proxies)?;
     if p.trust_forwarded_headers {
         trusted.extend(
             ["0.0.0.0/0", "::/0"]
@@ -590,6 +593,13 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         .as_ref()
         .map(|l| l.local_addr())
         .transpose()?;
+    let api_trusted = api::TrustedPeers(
+        cidrs(
+            "serve.api.trusted_proxies",
+            &config.serve.api.trusted_proxies,
+        )?
+        .into(),
+    );
     let api_listener = if config.serve.api.disabled {
         None
     } else {
@@ -735,7 +745,12 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         tracing::info!(url = %public_base, "public API listening");
     }
     if let Some(l) = api_listener {
-        tasks.spawn(serve(l, "api", api::router(state.clone()), rx.clone()));
+        tasks.spawn(serve(
+            l,
+            "api",
+            api::router(state.clone(), api_trusted),
+            rx.clone(),
+        ));
         tracing::info!(addr = ?api_addr, "api (decisions, rules) listening");
     }
     if let Some(l) = admin_listener {
@@ -791,8 +806,15 @@ async fn serve(
     mut stop: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let router = router.layer(axum::middleware::from_fn_with_state(name, request_log::log));
-    // Every route answers with and without a trailing slash, as in Kratos.
+    // Every route answers with and without a trailing slash, as in Kratos. Handlers that judge the
+    // path itself (the decisions API) read the target as received from `OriginalUri`.
     let app = NormalizePathLayer::trim_trailing_slash().layer(router);
+    let app = tower::util::MapRequestLayer::new(|mut req: axum::extract::Request| {
+        let uri = req.uri().clone();
+        req.extensions_mut().insert(axum::extract::OriginalUri(uri));
+        req
+    })
+    .layer(app);
     axum::serve(
         listener,
         axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app),

@@ -231,7 +231,10 @@ impl Default for Serve {
             admin: Listener::with_port(4434),
             shutdown_timeout: Duration::secs(15),
             proxy: ProxyListener::default(),
-            api: Listener::with_port(4456),
+            api: Listener {
+                trusted_proxies: vec!["127.0.0.0/8".into(), "::1/128".into()],
+                ..Listener::with_port(4456)
+            },
         }
     }
 }
@@ -289,6 +292,9 @@ pub struct Listener {
     pub request_log: RequestLog,
     /// Turn the listener off.
     pub disabled: bool,
+    /// Api listener: peers whose forwarding headers (`X-Forwarded-*`, `X-Original-URL/-Method`)
+    /// describe the request that `/decisions` judges (CIDRs or addresses). Default there: loopback.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Listener {
@@ -300,6 +306,7 @@ impl Listener {
             cors: Cors::default(),
             request_log: RequestLog::default(),
             disabled: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -12,6 +12,7 @@ mod gateway;
 mod hooks;
 mod native_flows;
 mod nginx;
+mod path_parity;
 mod public;
 mod recovery;
 mod sessions;
