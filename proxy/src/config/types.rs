@@ -221,7 +221,7 @@ pub struct Serve {
     /// The edge proxy (Pingora).
     pub proxy: ProxyListener,
     /// The decisions API, rules and JWKS (Oathkeeper's api listener).
-    pub api: Listener,
+    pub api: ApiListener,
 }
 
 impl Default for Serve {
@@ -231,10 +231,7 @@ impl Default for Serve {
             admin: Listener::with_port(4434),
             shutdown_timeout: Duration::secs(15),
             proxy: ProxyListener::default(),
-            api: Listener {
-                trusted_proxies: vec!["127.0.0.0/8".into(), "::1/128".into()],
-                ..Listener::with_port(4456)
-            },
+            api: ApiListener::default(),
         }
     }
 }
@@ -292,9 +289,6 @@ pub struct Listener {
     pub request_log: RequestLog,
     /// Turn the listener off.
     pub disabled: bool,
-    /// Api listener: peers whose forwarding headers (`X-Forwarded-*`, `X-Original-URL/-Method`)
-    /// describe the request that `/decisions` judges (CIDRs or addresses). Default there: loopback.
-    pub trusted_proxies: Vec<String>,
 }
 
 impl Listener {
@@ -306,7 +300,6 @@ impl Listener {
             cors: Cors::default(),
             request_log: RequestLog::default(),
             disabled: false,
-            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -314,6 +307,43 @@ impl Listener {
 impl Default for Listener {
     fn default() -> Self {
         Self::with_port(0)
+    }
+}
+
+/// `serve.api`: a [`Listener`] whose callers may describe the request to decide.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiListener {
+    /// Interface to bind (empty: all interfaces).
+    pub host: String,
+    /// TCP port (0 picks a free one).
+    pub port: u16,
+    /// The URL clients use to reach this listener (derived from host and port when unset).
+    pub base_url: Option<String>,
+    /// Cross-origin requests (unused here, accepted like on every listener).
+    pub cors: Cors,
+    /// Request logging.
+    pub request_log: RequestLog,
+    /// Turn the listener off.
+    pub disabled: bool,
+    /// Peers whose forwarding headers (`X-Forwarded-*`, `X-Original-URL/-Method`) describe the
+    /// request that `/decisions` judges (CIDRs or addresses); any other caller is judged on its own
+    /// request line. Default: loopback, for a proxy on the same host.
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for ApiListener {
+    fn default() -> Self {
+        let l = Listener::with_port(4456);
+        Self {
+            host: l.host,
+            port: l.port,
+            base_url: l.base_url,
+            cors: l.cors,
+            request_log: l.request_log,
+            disabled: l.disabled,
+            trusted_proxies: vec!["127.0.0.0/8".into(), "::1/128".into()],
+        }
     }
 }
 
