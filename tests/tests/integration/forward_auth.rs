@@ -143,10 +143,7 @@ fn traefik_request(
     let address = url::Url::parse(fa["address"].as_str().unwrap()).unwrap();
     let endpoint = format!("{}{}", env.api, address.path().trim_start_matches('/'));
     let trust = fa["trustForwardHeader"].as_bool().unwrap_or(false);
-    let allowed = match fa.get("authRequestHeaders") {
-        Some(list) => Some(strings(list)),
-        None => None,
-    };
+    let allowed = fa.get("authRequestHeaders").map(strings);
     let mut headers: Vec<(String, String)> = client
         .headers
         .iter()
@@ -313,7 +310,7 @@ fn envoy_request(
         .unwrap_or_default();
     for (k, v) in &client.headers {
         let k = k.to_ascii_lowercase();
-        let passes = k == "authorization" || allowed.iter().any(|a| *a == k);
+        let passes = k == "authorization" || allowed.contains(&k);
         if passes && !added.iter().any(|(a, _)| a.eq_ignore_ascii_case(&k)) {
             req = req.header(k, v);
         }

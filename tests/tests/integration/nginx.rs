@@ -397,7 +397,8 @@ async fn nginx_client_forwarding_headers_cannot_move_the_decision() {
             "{name}"
         );
 
-        let attacks: Vec<(&str, &str, Vec<(&str, String)>)> = vec![
+        type Attack<'a> = (&'a str, &'a str, Vec<(&'a str, String)>);
+        let attacks: Vec<Attack<'_>> = vec![
             (
                 "GET",
                 "/app/data",
