@@ -408,6 +408,16 @@ async fn access_engine(
     Ok((engine, extra))
 }
 
+/// Parses the CIDR list of config key `key` (an address alone is one host).
+fn cidrs(key: &str, list: &[String]) -> anyhow::Result<Vec<gateway::Cidr>> {
+    list.iter()
+        .map(|c| {
+            c.parse::<gateway::Cidr>()
+                .map_err(|e| anyhow::anyhow!("{key}: {c:?}: {e}"))
+        })
+        .collect()
+}
+
 /// Starts the edge proxy on `serve.proxy`, sending reserved paths to the public listener.
 async fn start_gateway(
     state: &AppState,
@@ -420,14 +430,7 @@ async fn start_gateway(
         Some(a) => a,
         None => SocketAddr::from(([127, 0, 0, 1], state.config.serve.public.port)),
     };
-    let mut trusted = p
-        .trusted_proxies
-        .iter()
-        .map(|c| {
-            c.parse::<gateway::Cidr>()
-                .map_err(|e| anyhow::anyhow!("serve.proxy.trusted_proxies: {c:?}: {e}"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut trusted = cidrs("serve.proxy.trusted_proxies", &p.trusted_proxies)?;
     if p.trust_forwarded_headers {
         trusted.extend(
             ["0.0.0.0/0", "::/0"]
@@ -591,6 +594,13 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         .as_ref()
         .map(|l| l.local_addr())
         .transpose()?;
+    let api_trusted = api::TrustedPeers(
+        cidrs(
+            "serve.api.trusted_proxies",
+            &config.serve.api.trusted_proxies,
+        )?
+        .into(),
+    );
     let api_listener = if config.serve.api.disabled {
         None
     } else {
@@ -740,7 +750,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         tasks.spawn(serve(
             l,
             "api",
-            api::router(state.clone()),
+            api::router(state.clone(), api_trusted),
             limits(&state.config.serve.api),
             rx.clone(),
         ));
@@ -817,8 +827,21 @@ async fn serve(
     let router = router
         .layer(axum::middleware::from_fn(listener::no_store))
         .layer(axum::middleware::from_fn_with_state(name, request_log::log));
-    // Every route answers with and without a trailing slash, as in Kratos.
-    let app =
-        Router::new().fallback_service(NormalizePathLayer::trim_trailing_slash().layer(router));
-    listener::serve(listener, name, app, limits, stop).await
+    // Every route answers with and without a trailing slash, as in Kratos. Handlers that judge the
+    // path itself (the decisions API) read the target as received from `OriginalUri`.
+    let app = NormalizePathLayer::trim_trailing_slash().layer(router);
+    let app = tower::util::MapRequestLayer::new(|mut req: axum::extract::Request| {
+        let uri = req.uri().clone();
+        req.extensions_mut().insert(axum::extract::OriginalUri(uri));
+        req
+    })
+    .layer(app);
+    listener::serve(
+        listener,
+        name,
+        Router::new().fallback_service(app),
+        limits,
+        stop,
+    )
+    .await
 }

@@ -35,6 +35,48 @@
 //! `.`, `_`, a `:port` and an IPv6 literal in brackets; anything else (`/`, `@`, spaces...) would let a
 //! `Host` header rewrite the path part of the match target and is rejected.
 
+/// Splits an origin-form request target (`/path?query#fragment`) into its raw path and query,
+/// dropping the fragment. Nothing is decoded or resolved: pass the path to [`normalize_path`].
+pub fn split_path_query(target: &str) -> (&str, Option<&str>) {
+    let target = target.split_once('#').map_or(target, |(before, _)| before);
+    match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    }
+}
+
+/// An absolute URL split into raw parts, as [`split_absolute_url`] returns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbsoluteUrl<'a> {
+    /// Before `://`.
+    pub scheme: &'a str,
+    /// From `://` to the first `/` (or the end): `host[:port]`, unchecked.
+    pub authority: &'a str,
+    /// From the first `/` after the authority to `?`; empty when the URL has no path.
+    pub path: &'a str,
+    /// After the first `?` of the path part, without the fragment.
+    pub query: Option<&'a str>,
+}
+
+/// Splits `scheme://authority/path?query` (nginx's `$scheme://$http_host$request_uri`) without
+/// resolving or decoding anything; `None` without `://`.
+///
+/// The authority runs to the first `/`, not to the first `?` or `#` as in RFC 3986: nginx accepts
+/// `?`, `#` and `@` in a `Host` header, and a URL parser would then read the client's
+/// `Host: app?x` in front of `/admin` as the path `/` with the query `x/admin`. Here that
+/// authority is `app?x`, which no host matches and rule matching rejects.
+pub fn split_absolute_url(url: &str) -> Option<AbsoluteUrl<'_>> {
+    let (scheme, rest) = url.split_once("://")?;
+    let (authority, target) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (path, query) = split_path_query(target);
+    Some(AbsoluteUrl {
+        scheme,
+        authority,
+        path,
+        query,
+    })
+}
+
 /// Why a request path cannot be normalised. `at` is a byte offset into the raw path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
@@ -303,6 +345,42 @@ mod tests {
 
     fn ok(raw: &str) -> String {
         normalize_path(raw).unwrap_or_else(|e| panic!("{raw:?}: {e}"))
+    }
+
+    #[test]
+    fn targets_split_without_decoding() {
+        assert_eq!(
+            split_path_query("/a/b%2F?x=1&y#frag"),
+            ("/a/b%2F", Some("x=1&y"))
+        );
+        assert_eq!(split_path_query("/a?"), ("/a", Some("")));
+        assert_eq!(split_path_query("?"), ("", Some("")));
+        assert_eq!(split_path_query(""), ("", None));
+        assert_eq!(split_path_query("/a#x?y"), ("/a", None));
+        assert_eq!(split_path_query("/a?b?c"), ("/a", Some("b?c")));
+    }
+
+    #[test]
+    fn absolute_urls_split_at_the_first_slash() {
+        let u = split_absolute_url("https://App.test:8443/a/../b?x=1").unwrap();
+        assert_eq!(
+            (u.scheme, u.authority, u.path, u.query),
+            ("https", "App.test:8443", "/a/../b", Some("x=1"))
+        );
+        let u = split_absolute_url("http://app.test").unwrap();
+        assert_eq!((u.authority, u.path, u.query), ("app.test", "", None));
+        // A `?`, `#` or `@` from a Host header stays in the authority instead of moving the path.
+        for (url, authority) in [
+            ("http://app.test?x/admin", "app.test?x"),
+            ("http://app.test#x/admin", "app.test#x"),
+            ("http://guest@app.test/admin", "guest@app.test"),
+        ] {
+            let u = split_absolute_url(url).unwrap();
+            assert_eq!((u.authority, u.path), (authority, "/admin"), "{url}");
+            assert!(!push_host("http", u.authority, &mut String::new()), "{url}");
+        }
+        assert_eq!(split_absolute_url("/admin"), None);
+        assert_eq!(split_absolute_url("app.test/admin"), None);
     }
 
     #[test]

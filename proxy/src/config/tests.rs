@@ -324,5 +324,35 @@ fn listener_limits_must_be_positive() {
         ..Default::default()
     })
     .unwrap();
-    assert_eq!(c.serve.api.timeout.read.0, std::time::Duration::from_secs(5));
+    assert_eq!(
+        c.serve.api.timeout.read.0,
+        std::time::Duration::from_secs(5)
+    );
+}
+
+#[test]
+fn a_partial_listener_section_keeps_that_listeners_defaults() {
+    let f = file(
+        "dsn: memory\nserve:\n  admin: {port: 5000}\n  api: {disabled: false}\n  public: {base_url: 'http://x/'}\n",
+    );
+    let c = load(&[&f], &[], &[]).unwrap();
+    assert_eq!(
+        (c.serve.admin.host.as_str(), c.serve.admin.port),
+        ("127.0.0.1", 5000)
+    );
+    assert_eq!(
+        (c.serve.api.host.as_str(), c.serve.api.port),
+        ("127.0.0.1", 4456)
+    );
+    assert_eq!(c.serve.api.trusted_proxies, ["127.0.0.0/8", "::1/128"]);
+    assert_eq!(
+        (c.serve.public.host.as_str(), c.serve.public.port),
+        ("", 4433)
+    );
+    let f = file("dsn: memory\nserve:\n  admin: {surprise: 1}\n");
+    let err = load(&[&f], &[], &[]).unwrap_err().to_string();
+    assert!(
+        err.contains("serve.admin") && err.contains("surprise"),
+        "{err}"
+    );
 }

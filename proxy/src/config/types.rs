@@ -213,15 +213,32 @@ impl<'de> Deserialize<'de> for ByteSize {
 #[serde(deny_unknown_fields, default)]
 pub struct Serve {
     /// The Kratos public API.
+    #[serde(deserialize_with = "public_listener")]
     pub public: Listener,
     /// The admin API.
+    #[serde(deserialize_with = "admin_listener")]
     pub admin: Listener,
     /// How long SIGTERM waits for in-flight requests.
     pub shutdown_timeout: Duration,
     /// The edge proxy (Pingora).
     pub proxy: ProxyListener,
     /// The decisions API, rules and JWKS (Oathkeeper's api listener).
+    #[serde(deserialize_with = "api_listener")]
     pub api: Listener,
+}
+
+// A listener section that names some keys keeps that listener's own defaults for the others
+// (`serve.admin: {port: 5000}` stays on loopback), not those of a generic listener.
+fn public_listener<'de, D: Deserializer<'de>>(d: D) -> Result<Listener, D::Error> {
+    Listener::over(d, Listener::with_port(4433), "serve.public")
+}
+
+fn admin_listener<'de, D: Deserializer<'de>>(d: D) -> Result<Listener, D::Error> {
+    Listener::over(d, Listener::loopback(4434), "serve.admin")
+}
+
+fn api_listener<'de, D: Deserializer<'de>>(d: D) -> Result<Listener, D::Error> {
+    Listener::over(d, Listener::api(), "serve.api")
 }
 
 impl Default for Serve {
@@ -231,7 +248,7 @@ impl Default for Serve {
             admin: Listener::loopback(4434),
             shutdown_timeout: Duration::secs(15),
             proxy: ProxyListener::default(),
-            api: Listener::loopback(4456),
+            api: Listener::api(),
         }
     }
 }
@@ -293,6 +310,10 @@ pub struct Listener {
     pub timeout: ListenerTimeout,
     /// Connections served at once; more wait in the kernel's accept queue.
     pub max_connections: usize,
+    /// Peers whose forwarding headers are believed (CIDRs or addresses). On `serve.api`: the proxies whose
+    /// `X-Forwarded-*` / `X-Original-URL/-Method` describe the request that `/decisions` judges; any other
+    /// caller is judged on its own request line (default: loopback, for a proxy on the same host).
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Listener {
@@ -306,6 +327,7 @@ impl Listener {
             disabled: false,
             timeout: ListenerTimeout::default(),
             max_connections: 4096,
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -314,6 +336,24 @@ impl Listener {
             host: "127.0.0.1".into(),
             ..Self::with_port(port)
         }
+    }
+
+    fn api() -> Self {
+        Self {
+            trusted_proxies: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            ..Self::loopback(4456)
+        }
+    }
+
+    /// The section in `d` laid over `base`; errors name the key (`serve.admin.port`).
+    fn over<'de, D: Deserializer<'de>>(d: D, base: Self, name: &str) -> Result<Self, D::Error> {
+        let over = serde_json::Value::deserialize(d)?;
+        let mut tree = serde_json::to_value(base).map_err(serde::de::Error::custom)?;
+        super::merge(&mut tree, over);
+        serde_path_to_error::deserialize(tree).map_err(|e| {
+            let key = e.path().to_string();
+            serde::de::Error::custom(format!("{name}.{key}: {}", e.into_inner()))
+        })
     }
 }
 

@@ -306,3 +306,204 @@ async fn rules_reload_atomically(backend: Backend) {
     assert!(!statuses.is_empty());
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
 }
+
+fn peer_rules() -> String {
+    json!([
+        {
+            "id": "public",
+            "match": {"url": "http://app.test/public/<.*>", "methods": ["GET"]},
+            "authenticators": [{"handler": "anonymous", "config": {"subject": "guest"}}],
+            "authorizer": {"handler": "allow"},
+            "mutators": [{"handler": "header", "config": {"headers": {"X-User": "{{ print .Subject }}"}}}]
+        },
+        {
+            "id": "home",
+            "match": {"url": "http://app.test/", "methods": ["GET"]},
+            "authenticators": [{"handler": "anonymous", "config": {"subject": "guest"}}],
+            "authorizer": {"handler": "allow"},
+            "mutators": [{"handler": "header", "config": {"headers": {"X-User": "{{ print .Subject }}"}}}]
+        },
+        {
+            "id": "private",
+            "match": {"url": "http://app.test/private/<.*>", "methods": ["GET"]},
+            "authenticators": [{"handler": "cookie_session"}],
+            "authorizer": {"handler": "allow"},
+            "mutators": [{"handler": "noop"}],
+            // Shows which client address the decision saw: 302 for 203.0.113.0/24, the JSON 401 otherwise.
+            "errors": [{"handler": "redirect", "config": {"to": "http://ip.test/documentation", "when": [
+                {"error": ["unauthorized"], "request": {"remote_ip": {"match": ["203.0.113.0/24"], "respect_forwarded_for_header": true}}}
+            ]}}]
+        }
+    ])
+    .to_string()
+}
+
+/// Only a peer in `serve.api.trusted_proxies` may describe the original request with forwarding headers; any
+/// other peer is judged on its own request line. From a trusted peer one family is read, both together or a
+/// header twice are refused, and the client address is the right-most untrusted `X-Forwarded-For` hop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_headers_count_only_from_trusted_peers() {
+    let env = TestEnv::builder(Backend::Sqlite)
+        .file("rules.json", &peer_rules())
+        .set(r#"access_rules.repositories=["file://{dir}/rules.json"]"#)
+        // 127.0.0.2 is the proxy; the test's own 127.0.0.1 is not.
+        .set(r#"serve.api.trusted_proxies=["127.0.0.2"]"#)
+        .start()
+        .await;
+    let proxy = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let stranger = &env.http;
+    let send = |client: &reqwest::Client, method: &str, path: &str, headers: &[(&str, &str)]| {
+        let mut req = client
+            .request(method.parse().unwrap(), format!("{}{path}", env.api))
+            .header("Host", "app.test");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send()
+    };
+    let public = [
+        ("X-Forwarded-Method", "GET"),
+        ("X-Forwarded-Proto", "http"),
+        ("X-Forwarded-Host", "app.test"),
+        ("X-Forwarded-Uri", "/public/x"),
+    ];
+
+    // A stranger's forwarding headers are ignored: its own method and path are judged.
+    let res = send(stranger, "GET", "decisions/private/a", &public)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(!res.headers().contains_key("x-user"));
+    let res = send(stranger, "GET", "decisions", &public).await.unwrap();
+    assert_eq!(res.status(), 200, "judged as / (the home rule)");
+    let res = send(
+        stranger,
+        "DELETE",
+        "decisions/public/x",
+        &[("X-Forwarded-Method", "GET")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 404, "DELETE has no rule");
+    for original in [
+        vec![("X-Original-URL", "http://app.test/public/x")],
+        vec![
+            ("X-Original-URL", "http://app.test/public/x"),
+            ("X-Original-Method", "GET"),
+        ],
+    ] {
+        let res = send(stranger, "GET", "decisions/private/a", &original)
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 401, "{original:?}");
+    }
+    let res = send(
+        stranger,
+        "DELETE",
+        "decisions/public/x",
+        &[("X-Original-Method", "GET")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 404);
+    // Its own request line works (as Envoy sends it), and its X-Forwarded-For is not its address.
+    let res = send(stranger, "GET", "decisions/public/x", &[])
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-user"], "guest");
+    let res = send(
+        stranger,
+        "GET",
+        "decisions/private/a",
+        &[("X-Forwarded-For", "203.0.113.5")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 401, "the stranger's address is 127.0.0.1");
+
+    // The trusted proxy describes the request with either family.
+    let res = send(&proxy, "GET", "decisions", &public).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-user"], "guest");
+    let res = send(&proxy, "DELETE", "decisions/private/a", &public)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "the proxy's X-Forwarded-Method and -Uri");
+    let nginx = [
+        ("X-Original-URL", "http://app.test/public/x"),
+        ("X-Original-Method", "GET"),
+    ];
+    let res = send(&proxy, "GET", "decisions", &nginx).await.unwrap();
+    assert_eq!(res.status(), 200);
+    // Underscore spellings are not forwarding headers: the request line is judged.
+    let res = send(
+        &proxy,
+        "GET",
+        "decisions/private/a",
+        &[("X_Forwarded_Uri", "/public/x")],
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 401);
+
+    // Both families, one header twice, or an X-Original-URL that is not an absolute URL: refused, never guessed.
+    let refused: Vec<Vec<(&str, &str)>> = vec![
+        vec![
+            ("X-Original-URL", "http://app.test/private/a"),
+            ("X-Forwarded-Uri", "/public/x"),
+        ],
+        vec![
+            ("X-Original-URL", "http://app.test/private/a"),
+            ("X-Forwarded-Host", "app.test"),
+        ],
+        vec![
+            ("X-Original-Method", "DELETE"),
+            ("X-Forwarded-Method", "GET"),
+        ],
+        vec![
+            ("X-Forwarded-Uri", "/public/x"),
+            ("X-Forwarded-Uri", "/private/a"),
+        ],
+        vec![("X-Original-URL", "/public/x")],
+        vec![("X-Original-URL", "http://app.test?x/private/a")],
+        vec![("X-Original-URL", "http://guest@app.test/private/a")],
+        vec![("X-Forwarded-Uri", "")],
+    ];
+    for headers in refused {
+        let res = send(&proxy, "GET", "decisions/private/a", &headers)
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{headers:?}");
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], 400, "{headers:?}");
+    }
+
+    // The client address: the right-most X-Forwarded-For entry that is not a trusted proxy.
+    for (xff, redirected) in [
+        ("203.0.113.5", true),
+        ("198.51.100.1, 203.0.113.5", true),
+        ("203.0.113.5, 127.0.0.2", true),
+        ("203.0.113.5, 198.51.100.1", false),
+    ] {
+        let mut headers = public.to_vec();
+        headers[3].1 = "/private/a";
+        headers.push(("X-Forwarded-For", xff));
+        let res = send(&proxy, "GET", "decisions", &headers).await.unwrap();
+        assert_eq!(res.status(), if redirected { 302 } else { 401 }, "{xff}");
+        // The same X-Forwarded-For from a stranger counts for nothing.
+        let res = send(
+            stranger,
+            "GET",
+            "decisions/private/a",
+            &[("X-Forwarded-For", xff)],
+        )
+        .await
+        .unwrap();
+        assert_eq!(res.status(), 401, "{xff}");
+    }
+}

@@ -13,6 +13,7 @@ mod hooks;
 mod listeners;
 mod native_flows;
 mod nginx;
+mod path_parity;
 mod public;
 mod recovery;
 mod sessions;

@@ -1,6 +1,8 @@
 //! A real nginx (the Debian package) in front of an app, asking our decisions API through `auth_request`: the
 //! server block of `deploy/forward-auth/nginx.conf`, verbatim. Anonymous browsers are sent to sign in, signed-in users reach
-//! the app with identity headers from the decision, and nothing a client sends can forge them.
+//! the app with identity headers from the decision, and nothing a client sends can forge them, nor move the
+//! decision to another method, host or path. The forwarding-header attacks also run against the server block shipped
+//! before issue 14 (which did not clear the client's `X-Forwarded-*`): the decisions API itself must fail closed.
 
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
@@ -24,24 +26,32 @@ struct Nginx {
 
 impl Nginx {
     fn start(dir: &std::path::Path, decisions: &str, upstream: &str) -> Self {
+        Self::start_with(dir, "nginx", &shipped(), decisions, upstream)
+    }
+
+    /// nginx with `server` (a server block with the LISTEN, PORTCULLIS_API_URL and APP_URL placeholders), in
+    /// `dir/name`.
+    fn start_with(
+        dir: &std::path::Path,
+        name: &str,
+        server: &str,
+        decisions: &str,
+        upstream: &str,
+    ) -> Self {
         let binary = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
             .into_iter()
             .find(|p| std::path::Path::new(p).exists())
             .expect("nginx must be installed for this test (apt-get install nginx)");
         let port = free_port();
-        let prefix = dir.join("nginx");
+        let prefix = dir.join(name);
         std::fs::create_dir_all(prefix.join("logs")).unwrap();
         let p = prefix.display();
         let decisions = decisions.trim_end_matches('/');
-        // The server block users copy, from the deploy guide, with its placeholders filled in.
-        let server = std::fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../deploy/forward-auth/nginx.conf"),
-        )
-        .unwrap()
-        .replace("LISTEN", &format!("127.0.0.1:{port}"))
-        .replace("PORTCULLIS_API_URL", decisions)
-        .replace("APP_URL", upstream.trim_end_matches('/'));
+        // The server block with its placeholders filled in.
+        let server = server
+            .replace("LISTEN", &format!("127.0.0.1:{port}"))
+            .replace("PORTCULLIS_API_URL", decisions)
+            .replace("APP_URL", upstream.trim_end_matches('/'));
         let conf = format!(
             r#"
 # Runs as whoever starts it ("user" only matters to a root master).
@@ -104,6 +114,45 @@ http {{
         nginx
     }
 }
+
+/// The server block users copy, from the deploy guide.
+fn shipped() -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/forward-auth/nginx.conf"),
+    )
+    .unwrap()
+}
+
+/// The server block shipped before issue 14: it sets X-Original-URL/-Method but passes the client's X-Forwarded-*
+/// to the decisions API. Installations copied it; the API must not let those headers move the decision.
+const LEGACY: &str = r#"
+server {
+  listen LISTEN;
+  location / {
+    auth_request /_portcullis;
+    auth_request_set $user_id $upstream_http_x_user_id;
+    auth_request_set $user_email $upstream_http_x_user_email;
+    auth_request_set $login $upstream_http_location;
+    proxy_set_header X-User-Id $user_id;
+    proxy_set_header X-User-Email $user_email;
+    error_page 401 = @login;
+    proxy_pass APP_URL;
+  }
+  location = /_portcullis {
+    internal;
+    proxy_pass PORTCULLIS_API_URL/decisions;
+    proxy_pass_request_body off;
+    proxy_set_header Content-Length "";
+    proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+    proxy_set_header X-Original-Method $request_method;
+    proxy_set_header X-Forwarded-For $remote_addr;
+  }
+  location @login {
+    if ($login) { return 302 $login; }
+    return 401;
+  }
+}
+"#;
 
 impl Nginx {
     /// nginx's error log (shown when an assertion fails).
@@ -245,4 +294,186 @@ async fn nginx_auth_request_uses_the_decisions_api() {
         "no denied request reached the app"
     );
     drop(nginx);
+}
+
+fn attack_rules() -> String {
+    json!([
+        {
+            "id": "app",
+            "match": {"url": "<https?>://127.0.0.1:<[0-9]+>/app/<.*>", "methods": ["GET", "POST", "DELETE"]},
+            "authenticators": [{"handler": "cookie_session"}, {"handler": "bearer_token"}],
+            "authorizer": {"handler": "allow"},
+            "mutators": [{"handler": "header", "config": {"preset": "portcullis"}}]
+        },
+        {
+            "id": "public",
+            "match": {"url": "<https?>://127.0.0.1:<[0-9]+>/public/<.*>", "methods": ["GET"]},
+            "authenticators": [{"handler": "anonymous", "config": {"subject": "guest"}}],
+            "authorizer": {"handler": "allow"},
+            "mutators": [{"handler": "header", "config": {"preset": "portcullis"}}]
+        },
+        {
+            "id": "home",
+            "match": {"url": "<https?>://127.0.0.1:<[0-9]+>/", "methods": ["GET"]},
+            "authenticators": [{"handler": "anonymous", "config": {"subject": "guest"}}],
+            "authorizer": {"handler": "allow"},
+            "mutators": [{"handler": "header", "config": {"preset": "portcullis"}}]
+        },
+        {
+            "id": "other-host",
+            "match": {"url": "<https?>://public.test/<.*>", "methods": ["GET"]},
+            "authenticators": [{"handler": "anonymous", "config": {"subject": "guest"}}],
+            "authorizer": {"handler": "allow"},
+            "mutators": [{"handler": "header", "config": {"preset": "portcullis"}}]
+        }
+    ])
+    .to_string()
+}
+
+/// Sends a raw request (no client library rewrites the target or the Host) and returns the status.
+async fn raw_status(base: &str, method: &str, target: &str, headers: &[(&str, String)]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!("{method} {target} HTTP/1.1\r\n");
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("Connection: close\r\n\r\n");
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        conn.read_to_end(&mut answer),
+    )
+    .await
+    .expect("no answer")
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+}
+
+/// Each way a client could describe another request to the decisions API through nginx: a header nginx does not
+/// set for the subrequest, one it does set, the underscore spellings, and a `Host` that a URL parser would split.
+/// Through the shipped server block every one is judged as the request nginx received (the same status as
+/// without the forgery); through the legacy block at worst refused; never allowed, and the app never sees them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_client_forwarding_headers_cannot_move_the_decision() {
+    let mut app = HookServer::start().await;
+    let env = TestEnv::builder(Backend::Sqlite)
+        .file("rules.json", &attack_rules())
+        .set(r#"access_rules.repositories=["file://{dir}/rules.json"]"#)
+        .start()
+        .await;
+    for (name, server) in [("shipped", shipped()), ("legacy", LEGACY.to_owned())] {
+        let nginx = Nginx::start_with(env.dir.path(), name, &server, &env.api, &app.url);
+        let authority = nginx.url.trim_start_matches("http://").to_owned();
+
+        // Controls: the public rule grants GET to anyone (so a forgery that reached it would pass), the app rule
+        // needs a session.
+        assert_eq!(
+            raw_status(&nginx.url, "GET", "/public/x", &[]).await,
+            200,
+            "{name}"
+        );
+        let seen = app.next().await;
+        assert_eq!(seen.header("x-user-id"), Some("guest"));
+        assert_eq!(
+            raw_status(&nginx.url, "GET", "/app/data", &[]).await,
+            401,
+            "{name}"
+        );
+        // DELETE has no rule on /public: 404 from the API, which auth_request turns into 500.
+        assert_eq!(
+            raw_status(&nginx.url, "DELETE", "/public/x", &[]).await,
+            500,
+            "{name}"
+        );
+
+        type Attack<'a> = (&'a str, &'a str, Vec<(&'a str, String)>);
+        let attacks: Vec<Attack<'_>> = vec![
+            (
+                "GET",
+                "/app/data",
+                vec![("X-Forwarded-Uri", "/public/x".into())],
+            ),
+            (
+                "GET",
+                "/app/data",
+                vec![("X-Forwarded-Host", "public.test".into())],
+            ),
+            (
+                "GET",
+                "/app/data",
+                vec![
+                    ("X-Forwarded-Host", "public.test".into()),
+                    ("X-Forwarded-Uri", "/x".into()),
+                    ("X-Forwarded-Proto", "https".into()),
+                ],
+            ),
+            (
+                "DELETE",
+                "/public/x",
+                vec![("X-Forwarded-Method", "GET".into())],
+            ),
+            (
+                "GET",
+                "/app/data",
+                vec![("X-Original-URL", format!("http://{authority}/public/x"))],
+            ),
+            (
+                "DELETE",
+                "/public/x",
+                vec![("X-Original-Method", "GET".into())],
+            ),
+            (
+                "GET",
+                "/app/data",
+                vec![("X_Forwarded_Uri", "/public/x".into())],
+            ),
+            (
+                "DELETE",
+                "/public/x",
+                vec![("X_Forwarded_Method", "GET".into())],
+            ),
+            (
+                "GET",
+                "/app/data",
+                vec![("X_Original_URL", format!("http://{authority}/public/x"))],
+            ),
+            // nginx accepts `?` in Host: X-Original-URL becomes http://127.0.0.1:PORT?x/app/data, whose path a URL
+            // parser reads as `/` (the public home rule).
+            ("GET", "/app/data", vec![("Host", format!("{authority}?x"))]),
+        ];
+        for (method, target, headers) in attacks {
+            let status = raw_status(&nginx.url, method, target, &headers).await;
+            let honest = raw_status(&nginx.url, method, target, &[]).await;
+            assert_ne!(
+                status,
+                200,
+                "{name}: {method} {target} {headers:?}\n{}",
+                nginx.log()
+            );
+            if name == "shipped" && headers[0].0 != "Host" {
+                assert_eq!(status, honest, "{name}: {method} {target} {headers:?}");
+            } else {
+                assert!(
+                    status == honest || status == 500,
+                    "{name}: {method} {target} {headers:?}: {status}"
+                );
+            }
+            assert!(
+                app.try_next().is_none(),
+                "{name}: {method} {target} {headers:?} reached the app"
+            );
+        }
+        drop(nginx);
+    }
 }
