@@ -309,6 +309,65 @@ impl ChallengeFlows {
         ui
     }
 
+    /// The confirmation form of a link from a message: the token in a hidden input and a "Continue" button, so
+    /// that the token is used by a POST that carries the CSRF token, never by the GET that opened the link.
+    fn confirm_form(&self, flow: &Flow, token: &str) -> UiContainer {
+        let mut ui = UiContainer::new(self.action(flow.kind, flow.id));
+        ui.upsert_node(csrf_node(&flow.csrf_token));
+        ui.upsert_node(UiNode::input(
+            "token",
+            Some(json!(token)),
+            Group::Link,
+            InputType::Hidden,
+        ));
+        ui.upsert_node(
+            UiNode::input(
+                "method",
+                Some(json!("link")),
+                Group::Link,
+                InputType::Submit,
+            )
+            .with_label(labels::node_continue()),
+        );
+        ui.add_message(texts::confirm_link(flow.kind == FlowKind::Recovery));
+        ui
+    }
+
+    /// Opens a flow from the link in a message (`?code=` or `?token=`) without using the code or token: a code is
+    /// put into the form's `code` input, a link token into a confirmation form ([`Self::confirm_form`]). Only a
+    /// later POST with the flow's CSRF token uses them, so a mail scanner that follows the link uses up nothing,
+    /// and a link opened in someone else's browser signs nobody in (Kratos pre-fills codes the same way). Values
+    /// that cannot be a code or token are not stored; a flow that is not waiting for a code is left as it is.
+    pub async fn prefill(
+        &self,
+        kind: FlowKind,
+        id: Uuid,
+        code: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<Flow, FlowError> {
+        let flow = self.get_open(kind, id).await?;
+        if flow.state != "sent_email" {
+            return Ok(flow);
+        }
+        let plausible = |s: &&str| {
+            !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+        };
+        let token = token.map(str::trim).filter(plausible);
+        let code = code.map(str::trim).filter(plausible);
+        let ui = if let Some(t) = token {
+            self.confirm_form(&flow, t)
+        } else if let Some(c) = code {
+            let mut ui = flow.form()?;
+            if !ui.set_value("code", json!(c)) {
+                return Ok(flow);
+            }
+            ui
+        } else {
+            return Ok(flow);
+        };
+        self.save(flow, ui).await
+    }
+
     fn new_flow(&self, req: &ChallengeInit, lifespan: Duration) -> Flow {
         let mut flow = Flow::new(
             req.kind,
@@ -653,6 +712,13 @@ impl ChallengeFlows {
             .unwrap_or_default()
             .to_owned();
         let mut ui = flow.form()?;
+        // A link's confirmation form has done its job: what follows shows the outcome or asks for a new link.
+        let confirmed_link = ui.node("token").is_some();
+        ui.remove_node("token");
+        if confirmed_link {
+            ui = self.choose_form(&flow, "link", Some(&email));
+            flow.set_form(&ui)?;
+        }
         let checked = self
             .codes
             .use_code(

@@ -159,3 +159,19 @@ pub fn code_label(recovery: bool) -> UiText {
 pub fn resend_code() -> UiText {
     info(1_070_008, "Resend code")
 }
+
+/// 1060000 / 1080000: a link from a message was opened; the form's button (a POST with the CSRF token) uses it.
+/// Kratos has no text for this step (its link method uses the link on the GET), so the flow kind's base id is used.
+pub fn confirm_link(recovery: bool) -> UiText {
+    if recovery {
+        info(
+            1_060_000,
+            "Select Continue to recover your account with the link from your email.",
+        )
+    } else {
+        info(
+            1_080_000,
+            "Select Continue to verify your email address with the link from your email.",
+        )
+    }
+}

@@ -61,6 +61,7 @@ from ory_kratos_client.models.recovery_link_for_identity import RecoveryLinkForI
 from ory_kratos_client.models.settings_flow import SettingsFlow
 from ory_kratos_client.models.successful_native_login import SuccessfulNativeLogin
 from ory_kratos_client.models.update_recovery_flow_body import UpdateRecoveryFlowBody
+from ory_kratos_client.models.update_recovery_flow_with_link_method import UpdateRecoveryFlowWithLinkMethod
 from ory_kratos_client.models.update_recovery_flow_with_code_method import (
     UpdateRecoveryFlowWithCodeMethod,
 )
@@ -621,16 +622,42 @@ class RecoverySettings:
             query_param(link, "flow") == flow3.id and query_param(link, "code") == mail.code(),
             f"verification link {link!r}: expected flow={flow3.id} and code={mail.code()}",
         )
-        r = self.follow_link(Browser("verification link", self.browser_client), link)
+        # Issue 14, finding 4: opening the link uses nothing (a mail scanner's GET must not burn it): it pre-fills
+        # the code, and the page's submit (a POST with the opening browser's CSRF token) verifies.
+        b = Browser("verification link", self.browser_client)
+        r = self.follow_link(b, link)
         loc = r.headers.get("Location", "")
         expect(
             r.status == 303 and query_param(loc, "flow") == flow3.id and "/verification" in urllib.parse.urlsplit(loc).path,
             f"opening the verification link: HTTP {r.status} Location {loc!r}, expected 303 to the verification UI with ?flow={flow3.id}",
         )
         after = self.front.get_verification_flow(flow3.id)
-        expect(after.state == "passed_challenge", f"get_verification_flow after the link: state {after.state!r}, expected 'passed_challenge'")
-        self.expect_address(ident3.id, addr3, True, "after opening the verification link")
-        ok("a browser opening the mail's link (GET …&code=) -> 303 to the verification UI; the flow passed, the address is verified")
+        expect(after.state == "sent_email", f"get_verification_flow after the link: state {after.state!r}, expected 'sent_email'")
+        cnode = node_named(after, "code")
+        expect(
+            cnode is not None and cnode.attributes.actual_instance.value == mail.code(),
+            f"get_verification_flow after the link: the code node does not carry the link's code: {cnode!r}",
+        )
+        self.expect_address(ident3.id, addr3, False, "after opening the verification link")
+        ok("a browser opening the mail's link (GET …&code=) -> 303 to the verification UI; the code is pre-filled, nothing is verified yet")
+        res = b.call(lambda: self.browser_front.get_verification_flow_with_http_info(id=flow3.id, cookie=b.cookie))
+        expect(res.status_code == 200, f"get_verification_flow in the browser: HTTP {res.status_code}")
+        body = UpdateVerificationFlowBody(
+            UpdateVerificationFlowWithCodeMethod(
+                method="code", code=mail.code(), csrf_token=csrf_value(res.data, "verification flow in the browser")
+            )
+        )
+        res = b.call(
+            lambda: self.browser_front.update_verification_flow_with_http_info(
+                flow=flow3.id, update_verification_flow_body=body, cookie=b.cookie
+            )
+        )
+        expect(
+            res.status_code == 200 and res.data.state == "passed_challenge",
+            f"update_verification_flow(code, the browser's CSRF token): HTTP {res.status_code} {res.data!r}",
+        )
+        self.expect_address(ident3.id, addr3, True, "after submitting the verification link's code")
+        ok("that browser's update_verification_flow(code, csrf_token) -> 200 passed_challenge; the address is verified")
 
     # ------------------------------------------------------------------ 4. admin recovery code
     def create_code(self, what: str, **kw: Any) -> RecoveryCodeForIdentity:
@@ -683,14 +710,34 @@ class RecoverySettings:
         expect(flow.type == "browser" and flow.state == "sent_email", f"admin code flow (default): type {flow.type!r}, state {flow.state!r}")
         ok("IdentityApi.create_recovery_code_for_identity(identity_id only) -> 201, a browser flow in sent_email")
 
+        # No browser started an administrator's flow, but a browser's submit still needs the CSRF token of its own
+        # cookie (issue 14, finding 4: else a page elsewhere could post the code from a victim's browser).
         b = Browser("admin-code browser", self.browser_client)
+        no_csrf = UpdateRecoveryFlowBody(UpdateRecoveryFlowWithCodeMethod(method="code", code=rc.recovery_code))
+        err = expect_api_error(
+            "update_recovery_flow(admin code, browser flow, no cookies)",
+            403,
+            lambda: b.call(lambda: self.browser_front.update_recovery_flow(flow=fid, update_recovery_flow_body=no_csrf)),
+        )
+        expect(err.error.id == "security_csrf_violation", f"admin code without CSRF: error {err.error.to_dict()!r}")
+        expect(SESSION_COOKIE not in b.cookies, "the refused submit set a session cookie")
+        ok("update_recovery_flow(admin code) on the browser flow without cookies -> 403 security_csrf_violation")
+        res = b.call(lambda: self.browser_front.get_recovery_flow_with_http_info(id=fid, cookie=b.cookie))
+        expect(res.status_code == 200, f"get_recovery_flow(admin flow) in a fresh browser: HTTP {res.status_code}")
+        expect(any(n.startswith("csrf_token") for n in b.cookies), f"get_recovery_flow(admin flow): no CSRF cookie; cookies {sorted(b.cookies)}")
+        csrf = csrf_value(res.data, "admin code flow in a browser")
+        body = UpdateRecoveryFlowBody(UpdateRecoveryFlowWithCodeMethod(method="code", code=rc.recovery_code, csrf_token=csrf))
         _, sid = self.expect_recovered(
-            lambda: b.call(lambda: self.recovery_call(fid, self.browser_front, code=rc.recovery_code)()),
-            "update_recovery_flow(admin code, browser flow, JSON)",
+            lambda: b.call(
+                lambda: self.browser_front.update_recovery_flow_with_http_info(
+                    flow=fid, update_recovery_flow_body=body, cookie=b.cookie
+                )
+            ),
+            "update_recovery_flow(admin code, browser flow, JSON, with the browser's CSRF token)",
             api=False,
         )
         expect(SESSION_COOKIE in b.cookies, f"browser recovery: no {SESSION_COOKIE} cookie; Set-Cookie {list(map(str, b.last_set.values()))}")
-        ok(f"update_recovery_flow(admin code) on the browser flow (JSON, no cookies) -> the recovered answer plus a {SESSION_COOKIE} cookie")
+        ok(f"get_recovery_flow gives a fresh browser a CSRF cookie and token; update_recovery_flow(admin code, csrf_token) -> the recovered answer plus a {SESSION_COOKIE} cookie")
         self.change_password_in_browser(b, sid, ident_b.id, "browser recovery", NEW_PASSWORD)
         self.expect_password_changed(addr_b, PASSWORD, NEW_PASSWORD, "after the browser recovery")
         ok("with that cookie the settings flow (CSRF token from the flow) changed the password; the new one logs in, the old one is refused")
@@ -736,17 +783,38 @@ class RecoverySettings:
         expect_close("recovery link expires_at", rl.expires_at, datetime.now(timezone.utc) + timedelta(hours=1))
         ok("IdentityApi.create_recovery_link_for_identity(expires_in 1h) -> 200: <public>/self-service/recovery?flow=…&token=…, expires_at in 1 h")
 
+        # Issue 14, finding 4: opening the link uses nothing (a mail scanner's GET must not burn it, and someone
+        # else's link must not sign a victim's browser in); it shows a confirmation whose submit carries the token
+        # and the browser's CSRF token.
         b = Browser("admin-link browser", self.browser_client)
         r = self.follow_link(b, rl.recovery_link)
         loc = r.headers.get("Location", "")
         expect(r.status in (302, 303), f"opening the recovery link: HTTP {r.status}, expected a redirect; body {r.data[:300]!r}")
-        sid = query_param(loc, "flow")
         expect(
-            "/settings" in urllib.parse.urlsplit(loc).path and sid and uuid.UUID(sid),
-            f"opening the recovery link redirects to {loc!r}, expected the settings UI with ?flow=<uuid>",
+            "/recovery" in urllib.parse.urlsplit(loc).path and query_param(loc, "flow") == fid,
+            f"opening the recovery link redirects to {loc!r}, expected the recovery UI with ?flow={fid}",
         )
-        expect(SESSION_COOKIE in b.cookies, f"opening the recovery link: no {SESSION_COOKIE} cookie; Set-Cookie {list(map(str, b.last_set.values()))}")
-        ok(f"a browser opening the link -> {r.status} to the settings UI with a {SESSION_COOKIE} cookie")
+        expect(SESSION_COOKIE not in b.cookies, f"opening the recovery link set a {SESSION_COOKIE} cookie")
+        ok(f"a browser opening the link -> {r.status} to the recovery UI (?flow=<the link's flow>), no session yet")
+        res = b.call(lambda: self.browser_front.get_recovery_flow_with_http_info(id=fid, cookie=b.cookie))
+        expect(res.status_code == 200, f"get_recovery_flow(<the link's flow>): HTTP {res.status_code}")
+        tnode = node_named(res.data, "token")
+        expect(tnode is not None, f"the link's flow has no token node among {[input_name(n) for n in res.data.ui.nodes]}")
+        expect(tnode.attributes.actual_instance.value == tok, "the link's flow does not carry the link's token")
+        body = UpdateRecoveryFlowBody(
+            UpdateRecoveryFlowWithLinkMethod(method="link", email=addr, csrf_token=csrf_value(res.data, "the link's flow"))
+        )
+        _, sid = self.expect_recovered(
+            lambda: b.call(
+                lambda: self.browser_front.update_recovery_flow_with_http_info(
+                    flow=fid, update_recovery_flow_body=body, token=tok, cookie=b.cookie
+                )
+            ),
+            "update_recovery_flow(link method, token, the browser's CSRF token)",
+            api=False,
+        )
+        expect(SESSION_COOKIE in b.cookies, f"confirming the recovery link: no {SESSION_COOKIE} cookie; Set-Cookie {list(map(str, b.last_set.values()))}")
+        ok(f"get_recovery_flow -> the token node; update_recovery_flow(link, token, csrf_token) -> recovered with a {SESSION_COOKIE} cookie")
 
         self.change_password_in_browser(b, sid, ident.id, "recovery link", NEW_PASSWORD)
         self.expect_password_changed(addr, PASSWORD, NEW_PASSWORD, "after the recovery link")

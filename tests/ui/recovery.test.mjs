@@ -4,8 +4,10 @@
 // with JavaScript enabled and once with it disabled. Per mode:
 //   1. an identity with a password is created through the admin API;
 //   2. /ui/login -> "Forgot your password?" -> /ui/recovery; the e-mail address is submitted;
-//   3. the recovery mail arrives in the sink; a wrong code is refused on the page, the code from the mail is
-//      accepted and the browser lands, signed in, on /ui/settings?flow=…;
+//   3. the recovery mail arrives in the sink; a wrong code is refused on the page; a link
+//      /self-service/recovery?flow=…&code=… opened in another browser ends on the error page, signed out, and in
+//      this browser only fills the code in (still signed out); the button submits it and the browser lands,
+//      signed in, on /ui/settings?flow=…;
 //   4. the password form of the settings page sets a new password ("Your changes have been saved!");
 //   5. after signing out, the old password is refused and the new one signs in to /ui/welcome.
 //
@@ -217,8 +219,31 @@ async function runMode(browser, mode) {
       await run.screenshot('wrong-code');
     });
 
+    await run.step('a link with the code only fills it in: another browser is refused, this one is not signed in yet', async () => {
+      const flow = run.assertFlowPage('/ui/recovery');
+      const link = `${PUBLIC}/self-service/recovery?flow=${flow}&code=${code}`;
+      // Another browser (a victim opening someone else's link): an error page, no session, the code stays usable.
+      const other = await browser.newContext({ javaScriptEnabled: mode.javaScriptEnabled });
+      try {
+        const otherPage = await other.newPage();
+        await otherPage.goto(link);
+        assert.equal(new URL(otherPage.url()).pathname, '/ui/error', `another browser opened the link and is on ${otherPage.url()}`);
+        const res = await otherPage.request.get(`${PUBLIC}/sessions/whoami`, { failOnStatusCode: false });
+        assert.equal(res.status(), 401, 'GET /sessions/whoami in the other browser after opening the link');
+      } finally {
+        await other.close();
+      }
+      // This browser: the recovery page with the code in the field, and still signed out.
+      await page.goto(link);
+      assert.equal(run.assertFlowPage('/ui/recovery'), flow, 'the link opened another flow');
+      const value = await page.getByLabel('Recovery code', { exact: true }).inputValue();
+      assert.equal(value, code, 'the code from the link is not filled in');
+      assert.equal(await run.whoamiStatus(), 401, 'GET /sessions/whoami after opening the link');
+      await run.screenshot('code-from-link');
+    });
+
     await run.step('the code from the mail signs in and lands on the settings page', async () => {
-      await page.getByLabel('Recovery code', { exact: true }).fill(code);
+      assert.equal(await page.getByLabel('Recovery code', { exact: true }).inputValue(), code);
       await run.navigates(() => page.locator('button[name="method"][value="code"]').click());
       settingsFlow = run.assertFlowPage('/ui/settings');
       await run.assertMainContains(RECOVERED, 'the settings page after recovery');

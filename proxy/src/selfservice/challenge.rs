@@ -3,9 +3,9 @@
 
 use super::login::{current_session, flow_error, hook_request, request_url};
 use super::{
-    body_of, browser_on_api_flow, check_csrf, completion_target, ensure_csrf, fail, init_client,
-    see_other, str_field, submit_client, ui_url, validate_return_to, with_cookies, with_query,
-    Client,
+    body_of, browser_on_api_flow, check_csrf, completion_target, csrf_of_request, ensure_csrf,
+    fail, init_client, see_other, str_field, submit_client, ui_url, validate_return_to,
+    with_cookies, with_query, Client,
 };
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs, uuid};
@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flows::challenge::{ChallengeFlows, ChallengeInit, ChallengeOutcome, ChallengeSubmit};
 use flows::password::FlowError;
+use flows::security::CsrfToken;
 use flows::{flow_json, Flow, FlowKind, FlowType};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -114,11 +115,50 @@ pub async fn init_browser(
     }
 }
 
-/// Whether a browser flow belongs to this browser (admin-created flows belong to whoever has the link).
+/// Whether any browser may complete the flow with its own CSRF cookie (double submit) rather than only the browser
+/// that started it: verification flows (a mail is often opened on another device than the one that registered, and
+/// verifying an address signs nobody in) and recovery flows an administrator created (no browser started them).
+/// A browser-started recovery flow is bound to its browser: completing it signs in, so someone else's link must
+/// not be able to do that in a victim's browser (login CSRF).
+pub fn unbound(flow: &Flow) -> bool {
+    flow.kind == FlowKind::Verification || ChallengeFlows::is_admin_flow(flow)
+}
+
+/// Whether this browser may see and complete the flow (API flows and unbound flows belong to whoever has the link).
 pub fn flow_matches(state: &AppState, headers: &HeaderMap, flow: &Flow) -> bool {
     flow.flow_type == FlowType::Api
-        || ChallengeFlows::is_admin_flow(flow)
+        || unbound(flow)
         || super::login::flow_matches_cookie(state, headers, flow)
+}
+
+/// The flow JSON for a browser: an unbound flow's form carries this browser's own (masked) CSRF token, which its
+/// submit must send back.
+pub fn flow_json_for(flow: &Flow, csrf: Option<&CsrfToken>) -> Value {
+    let mut v = flow_json(flow);
+    if let Some(token) = csrf.filter(|_| unbound(flow)) {
+        if let Some(nodes) = v["ui"]["nodes"].as_array_mut() {
+            for n in nodes {
+                if n["attributes"]["name"] == "csrf_token" {
+                    n["attributes"]["value"] = json!(token.masked());
+                }
+            }
+        }
+    }
+    v
+}
+
+/// The answer to a recovery link opened in a browser other than the one that asked for it.
+fn foreign_link() -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN)
+        .with_id("security_csrf_violation")
+        .with_message("the request was rejected to protect you from Cross-Site-Request-Forgery")
+        .with_reason(
+            "This recovery link belongs to a recovery that was started in another browser. Open it in the browser \
+             in which you asked for it, or start the recovery again in this browser. Nothing was used up.",
+        )
+        .with_details(json!({
+            "reject_reason": "The flow's anti-CSRF token does not match the anti-CSRF cookie of this request.",
+        }))
 }
 
 /// `GET /self-service/{recovery,verification}/flows?id=`.
@@ -143,15 +183,76 @@ pub async fn get_flow(
     if flow.is_expired(state.clock.now()) {
         return Err(super::expired_flow(&state, &flow));
     }
-    Ok(Json(flow_json(&flow)).into_response())
+    // A browser that opens an unbound browser flow without a CSRF cookie (an administrator's link in a fresh
+    // browser) gets one, and its token in the form.
+    let (csrf, set_csrf) = if unbound(&flow) && flow.flow_type == FlowType::Browser {
+        let (t, c) = ensure_csrf(&state, &headers);
+        (Some(t), c)
+    } else {
+        (csrf_of_request(&state, &headers), None)
+    };
+    Ok(with_cookies(
+        Json(flow_json_for(&flow, csrf.as_ref())).into_response(),
+        &[set_csrf],
+    ))
 }
 
 fn opt_string(body: &Value, key: &str) -> Result<Option<String>, ApiError> {
     Ok(Some(str_field(body, key)?.to_owned()).filter(|s| !s.is_empty()))
 }
 
-/// `POST /self-service/{recovery,verification}?flow=` and the `GET` that a link in a message opens
-/// (`&token=` or, for verification codes, `&code=`).
+/// `GET /self-service/{recovery,verification}?flow=&code=` (or `&token=`), the link in a message: it uses nothing.
+/// The code or token is pre-filled into the flow ([`ChallengeFlows::prefill`]) and the browser goes to the flow's
+/// page, where a POST with the CSRF token uses it. A mail scanner's GET therefore burns nothing, and a recovery
+/// link opened in a browser that did not start the flow is refused without touching the flow.
+async fn open_link(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: Client,
+    flow: Flow,
+    code: Option<&str>,
+    token: Option<&str>,
+) -> Response {
+    if !flow_matches(state, headers, &flow) {
+        return fail(state, client, foreign_link()).await;
+    }
+    let (csrf, set_csrf) = if unbound(&flow) {
+        let (t, c) = ensure_csrf(state, headers);
+        (Some(t), c)
+    } else {
+        (None, None)
+    };
+    match state
+        .challenges
+        .prefill(flow.kind, flow.id, code, token)
+        .await
+    {
+        Ok(f) => match client {
+            Client::Html => see_other(
+                &with_query(&ui_url(state, f.kind), "flow", &f.id.to_string()),
+                &[set_csrf],
+            ),
+            Client::Json => with_cookies(
+                Json(flow_json_for(&f, csrf.as_ref())).into_response(),
+                &[set_csrf],
+            ),
+        },
+        Err(FlowError::Expired { replacement, .. }) if client == Client::Html => see_other(
+            &with_query(
+                &ui_url(state, replacement.kind),
+                "flow",
+                &replacement.id.to_string(),
+            ),
+            &[set_csrf],
+        ),
+        Err(e) => fail(state, client, flow_error(e)).await,
+    }
+}
+
+/// `POST /self-service/{recovery,verification}?flow=`, and the `GET` that a link in a message opens (`&code=` or
+/// `&token=`, see [`open_link`]). Browser flows need the CSRF token of the browser's cookie; a browser-started
+/// recovery flow also needs that browser ([`unbound`]). A browser may also complete an API verification flow
+/// from a mail link, with its own CSRF token.
 pub async fn submit(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -176,12 +277,14 @@ pub async fn submit(
         Ok(f) => f,
         Err(e) => return fail(&state, client, flow_error(e)).await,
     };
-    if flow.flow_type == FlowType::Api && !is_get {
+    let via_browser = flow.flow_type == FlowType::Browser
+        || (kind == FlowKind::Verification && browser_on_api_flow(&headers));
+    if !via_browser && !is_get {
         client = Client::Json;
     }
-    let token = query_get(&pairs, "token").map(str::to_owned);
-    let code = query_get(&pairs, "code").map(str::to_owned);
-    let body = if is_get {
+    if is_get {
+        let token = query_get(&pairs, "token");
+        let code = query_get(&pairs, "code");
         if token.is_none() && code.is_none() {
             // A browser that came back to the flow: show it.
             return see_other(
@@ -189,24 +292,24 @@ pub async fn submit(
                 &[],
             );
         }
-        json!({})
-    } else {
-        match body_of(&state, req).await {
-            Ok(b) => b,
-            Err(e) => return fail(&state, client, e).await,
-        }
+        return open_link(&state, &headers, client, flow, code, token).await;
+    }
+    let body = match body_of(&state, req).await {
+        Ok(b) => b,
+        Err(e) => return fail(&state, client, e).await,
     };
     let result = async {
-        if !is_get {
-            if flow.flow_type == FlowType::Api {
-                if browser_on_api_flow(&headers) {
-                    return Err(ApiError::bad_request(
-                        "The request carried a cookie or an Origin header, so it comes from a browser; browsers \
-                         must use the browser flow (…/browser) instead of the API flow.",
-                    ));
-                }
-            } else if !ChallengeFlows::is_admin_flow(&flow) {
-                check_csrf(&state, &headers, &body)?;
+        if !via_browser {
+            if browser_on_api_flow(&headers) {
+                return Err(ApiError::bad_request(
+                    "The request carried a cookie or an Origin header, so it comes from a browser; browsers \
+                     must use the browser flow (…/browser) instead of the API flow.",
+                ));
+            }
+        } else {
+            check_csrf(&state, &headers, &body)?;
+            if !flow_matches(&state, &headers, &flow) {
+                return Err(foreign_link());
             }
         }
         let (csrf, set_csrf) = if flow.flow_type == FlowType::Browser {
@@ -218,11 +321,12 @@ pub async fn submit(
         let submit = ChallengeSubmit {
             method: str_field(&body, "method")?.to_owned(),
             email: opt_string(&body, "email")?,
-            code: opt_string(&body, "code")?.or(code),
-            token: opt_string(&body, "token")?.or(token),
+            // A POST may name the secret in the query as Kratos' `?token=` (the SDK's `token` argument).
+            code: opt_string(&body, "code")?.or(query_get(&pairs, "code").map(str::to_owned)),
+            token: opt_string(&body, "token")?.or(query_get(&pairs, "token").map(str::to_owned)),
             csrf_token: csrf,
             device: device_info(Some(peer.ip()), &headers),
-            request: hook_request(&state, &headers, req_method(is_get), url.clone()),
+            request: hook_request(&state, &headers, "POST", url.clone()),
         };
         let outcome = match state.challenges.submit(kind, flow.id, submit).await {
             Ok(o) => o,
@@ -240,14 +344,6 @@ pub async fn submit(
     match result {
         Ok(r) => r,
         Err(e) => fail(&state, client, e).await,
-    }
-}
-
-fn req_method(is_get: bool) -> &'static str {
-    if is_get {
-        "GET"
-    } else {
-        "POST"
     }
 }
 

@@ -124,12 +124,16 @@ async fn flow_page(
             return restart(None);
         }
     };
-    // An administrator's recovery link reaches a browser that has no CSRF cookie yet: give it one.
-    let admin_flow =
-        kind == FlowKind::Recovery && flows::challenge::ChallengeFlows::is_admin_flow(&flow);
+    // A flow that any browser may complete (an administrator's recovery link, a verification link opened on
+    // another device) can reach a browser that has no CSRF cookie yet: give it one, and its token in the form.
+    let unbound = matches!(kind, FlowKind::Recovery | FlowKind::Verification)
+        && crate::selfservice::challenge::unbound(&flow);
     let mut set_cookie = None;
-    if admin_flow && crate::selfservice::csrf_of_request(&state, &headers).is_none() {
-        set_cookie = crate::selfservice::ensure_csrf(&state, &headers).1;
+    let mut csrf = crate::selfservice::csrf_of_request(&state, &headers);
+    if unbound && csrf.is_none() {
+        let (token, cookie) = crate::selfservice::ensure_csrf(&state, &headers);
+        csrf = Some(token);
+        set_cookie = cookie;
     }
     // Without the CSRF cookie the browser refuses cookies: restarting would loop, so say what is wrong.
     if set_cookie.is_none() && crate::selfservice::csrf_of_request(&state, &headers).is_none() {
@@ -162,7 +166,11 @@ async fn flow_page(
     if flow.is_expired(state.clock.now()) || !own {
         return restart(flow.return_to.as_deref());
     }
-    let mut json = flow_json(&flow);
+    let mut json = if unbound {
+        crate::selfservice::challenge::flow_json_for(&flow, csrf.as_ref())
+    } else {
+        flow_json(&flow)
+    };
     if kind == FlowKind::Settings {
         // Settings belong to the signed-in identity only.
         let signed_in = match request_token(&state, &headers) {

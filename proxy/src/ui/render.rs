@@ -1324,6 +1324,41 @@ mod tests {
     }
 
     #[test]
+    fn links_from_mail_render_as_forms_that_post() {
+        // A code from a link: the code field is filled in, the button posts it with the CSRF token.
+        let flow = flow_with_nodes(json!([
+            {"type":"input","group":"default","attributes":{"name":"csrf_token","type":"hidden","value":"CSRF123"},"messages":[],"meta":{}},
+            {"type":"input","group":"code","attributes":{"name":"code","type":"text","value":"123456"},"messages":[],"meta":{"label":{"id":1070010,"text":"Recovery code"}}},
+            {"type":"input","group":"code","attributes":{"name":"method","type":"submit","value":"code"},"messages":[],"meta":{"label":{"text":"Submit"}}}
+        ]));
+        let html = render_flow(&flow);
+        assert!(tag_with_id(&html, "field-code").contains("value=\"123456\""));
+        assert!(html.contains("method=\"post\"") || html.contains("method=\"POST\""));
+        assert!(html.contains("<input type=\"hidden\" name=\"csrf_token\" value=\"CSRF123\">"));
+        assert!(!html.contains("<script"));
+        // A link token: a confirmation with the token hidden and a Continue button in the same form.
+        let flow = flow_with_nodes(json!([
+            {"type":"input","group":"default","attributes":{"name":"csrf_token","type":"hidden","value":"CSRF123"},"messages":[],"meta":{}},
+            {"type":"input","group":"link","attributes":{"name":"token","type":"hidden","value":"Tok3n"},"messages":[],"meta":{}},
+            {"type":"input","group":"link","attributes":{"name":"method","type":"submit","value":"link"},"messages":[],"meta":{"label":{"id":1070009,"text":"Continue"}}}
+        ]));
+        let html = render_flow(&flow);
+        let form = &html[html.find("<form").unwrap()..html.find("</form>").unwrap()];
+        assert!(
+            form.contains("<input type=\"hidden\" name=\"token\" value=\"Tok3n\">"),
+            "{form}"
+        );
+        assert!(
+            form.contains("<input type=\"hidden\" name=\"csrf_token\" value=\"CSRF123\">"),
+            "{form}"
+        );
+        assert!(
+            form.contains("name=\"method\" value=\"link\">Continue</button>"),
+            "{form}"
+        );
+    }
+
+    #[test]
     fn hostile_text_is_escaped() {
         let flow = flow_with_nodes(json!([
             {"type":"input","group":"default","attributes":{"name":"\"><img src=x onerror=alert(1)>","type":"text","value":"\"><img src=x onerror=alert(1)>"},"messages":[{"id":1,"text":"<script>alert(1)</script>","type":"error"}],"meta":{"label":{"text":"<script>alert('l')</script>"}}}

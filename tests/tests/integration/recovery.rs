@@ -14,6 +14,7 @@ backend_tests!(
     link_method_and_tampered_links,
     admin_recovery_code_and_link,
     recovery_needs_to_be_enabled_and_signed_out,
+    recovery_code_links_use_nothing_and_bind_to_the_browser,
 );
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -699,26 +700,95 @@ async fn link_method_and_tampered_links(backend: Backend) {
         "{link}"
     );
 
-    // A tampered token opens nothing and says so.
+    // Issue 14, finding 4: a link opened in a browser other than the one that asked (a victim's, if the link is an
+    // attacker's own) signs nobody in and uses nothing up; neither does a mail scanner's GET.
     let mut other = Browser::html();
-    let tampered = format!("{}x", link);
-    let res = other.get(&tampered).await;
-    assert_eq!(res.status, 303);
-    assert!(res
-        .location()
-        .starts_with(&env.public_url("ui/recovery?flow=")));
+    let res = other.get(&link).await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    assert!(
+        res.location().starts_with(&env.public_url("ui/error?id=")),
+        "{}",
+        res.location()
+    );
+    assert_eq!(other.cookie("ory_kratos_session"), None);
     assert_eq!(
         other.get(&env.public_url("sessions/whoami")).await.status,
         401
+    );
+    let res = env.http.get(&link).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+
+    // In the browser that asked, a tampered token opens the confirmation, is refused on submit, and says so.
+    let tampered = format!("{}x", link);
+    let res = b.get(&tampered).await;
+    assert_eq!(res.status, 303);
+    assert_eq!(
+        res.location(),
+        env.public_url(&format!("ui/recovery?flow={id}"))
     );
     let flow = b
         .get(&env.public_url(&format!("self-service/recovery/flows?id={id}")))
         .await
         .json();
+    let res = b
+        .post_form(
+            flow["ui"]["action"].as_str().unwrap(),
+            &[
+                ("csrf_token", &csrf_of(&flow)),
+                ("token", node_value(&flow, "token").as_str().unwrap()),
+                ("method", "link"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    assert_eq!(b.get(&env.public_url("sessions/whoami")).await.status, 401);
+    let flow = b
+        .get(&env.public_url(&format!("self-service/recovery/flows?id={id}")))
+        .await
+        .json();
     assert!(message_ids(&flow).contains(&4_060_004), "{flow}");
+    assert_eq!(node_value(&flow, "token"), Value::Null, "{flow}");
 
-    // The real link signs in whichever browser opens it, and sends it to the settings page.
-    let res = other.get(&link).await;
+    // The real link shows a confirmation page (the token in a hidden input, a Continue button); the GET alone
+    // signs nothing in.
+    let res = b.get(&link).await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    assert_eq!(
+        res.location(),
+        env.public_url(&format!("ui/recovery?flow={id}"))
+    );
+    assert_eq!(b.get(&env.public_url("sessions/whoami")).await.status, 401);
+    let page = b.get(res.location()).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains("type=\"hidden\" name=\"token\""),
+        "{}",
+        page.text
+    );
+    assert!(
+        page.text.contains("name=\"method\" value=\"link\""),
+        "{}",
+        page.text
+    );
+    assert!(!page.text.contains("name=\"email\""), "{}", page.text);
+    let flow = b
+        .get(&env.public_url(&format!("self-service/recovery/flows?id={id}")))
+        .await
+        .json();
+    assert!(message_ids(&flow).contains(&1_060_000), "{flow}");
+    let token = node_value(&flow, "token");
+    assert!(link.ends_with(token.as_str().unwrap()), "{flow}");
+    // Continue (a POST with this browser's CSRF token) signs in and goes to the settings page.
+    let res = b
+        .post_form(
+            flow["ui"]["action"].as_str().unwrap(),
+            &[
+                ("csrf_token", &csrf_of(&flow)),
+                ("token", token.as_str().unwrap()),
+                ("method", "link"),
+            ],
+        )
+        .await;
     assert_eq!(res.status, 303, "{}", res.text);
     assert!(
         res.location()
@@ -726,9 +796,9 @@ async fn link_method_and_tampered_links(backend: Backend) {
         "{}",
         res.location()
     );
-    let who = other.get(&env.public_url("sessions/whoami")).await.json();
+    let who = b.get(&env.public_url("sessions/whoami")).await.json();
     assert_eq!(who["authentication_methods"][0]["method"], "link_recovery");
-    let page = other.get(res.location()).await;
+    let page = b.get(res.location()).await;
     assert_eq!(page.status, 200, "{}", page.text);
     assert!(page.text.contains("name=\"password\""));
 
@@ -736,9 +806,23 @@ async fn link_method_and_tampered_links(backend: Backend) {
     let mut third = Browser::html();
     let res = third.get(&link).await;
     assert_eq!(res.status, 303);
-    assert!(res
-        .location()
-        .starts_with(&env.public_url("ui/recovery?flow=")));
+    assert!(res.location().starts_with(&env.public_url("ui/error?id=")));
+    let flow = b
+        .get(&env.public_url(&format!("self-service/recovery/flows?id={id}")))
+        .await
+        .json();
+    let res = b
+        .post_json(
+            flow["ui"]["action"].as_str().unwrap(),
+            &json!({"csrf_token": csrf_of(&flow), "token": token, "method": "link"}),
+        )
+        .await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    assert!(
+        message_ids(&res.json()).contains(&4_060_001),
+        "{}",
+        res.text
+    );
     assert_eq!(
         third.get(&env.public_url("sessions/whoami")).await.status,
         401
@@ -788,6 +872,23 @@ async fn admin_recovery_code_and_link(backend: Backend) {
         .await
         .json();
     assert_eq!(flow["state"], "sent_email");
+    // Issue 14, finding 4: no browser started an administrator's flow, but its submit still needs the CSRF token
+    // of the submitting browser's own cookie, so a page elsewhere cannot post the code from a victim's browser.
+    let forged = env
+        .http
+        .post(flow["ui"]["action"].as_str().unwrap())
+        .header("accept", "application/json")
+        .header("cookie", "unrelated=1")
+        .form(&[("code", code), ("method", "code")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(forged
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .all(|c| !c.to_str().unwrap().starts_with("ory_kratos_session")));
     let res = b
         .post_form(
             flow["ui"]["action"].as_str().unwrap(),
@@ -876,8 +977,53 @@ async fn admin_recovery_code_and_link(backend: Backend) {
         link.contains("self-service/recovery?flow=") && link.contains("&token="),
         "{link}"
     );
+    // A mail scanner's GET uses nothing; a page elsewhere cannot post the token without the browser's CSRF token.
+    assert_eq!(env.http.get(link).send().await.unwrap().status(), 303);
+    let flow_id = flow_param(link);
+    let action = env.public_url(&format!("self-service/recovery?flow={flow_id}"));
+    let token = link.rsplit("token=").next().unwrap();
+    let forged = env
+        .http
+        .post(&action)
+        .header("cookie", "unrelated=1")
+        .form(&[("token", token), ("method", "link")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 303);
+    assert!(forged
+        .headers()
+        .get("location")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with(&env.public_url("ui/error?id=")));
+    // The first browser that opens the link gets a CSRF cookie and the confirmation page; Continue signs in.
     let mut b = Browser::html();
     let res = b.get(link).await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    assert_eq!(
+        res.location(),
+        env.public_url(&format!("ui/recovery?flow={flow_id}"))
+    );
+    assert_eq!(b.get(&env.public_url("sessions/whoami")).await.status, 401);
+    let page = b.get(res.location()).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("name=\"token\""), "{}", page.text);
+    let flow = b
+        .get(&env.public_url(&format!("self-service/recovery/flows?id={flow_id}")))
+        .await
+        .json();
+    let res = b
+        .post_form(
+            &action,
+            &[
+                ("csrf_token", &csrf_of(&flow)),
+                ("token", node_value(&flow, "token").as_str().unwrap()),
+                ("method", "link"),
+            ],
+        )
+        .await;
     assert_eq!(res.status, 303, "{}", res.text);
     assert!(res
         .location()
@@ -955,4 +1101,164 @@ async fn recovery_needs_to_be_enabled_and_signed_out(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(res.status(), 400);
+}
+
+/// The value of the input named `name` in a flow.
+pub fn node_value(flow: &Value, name: &str) -> Value {
+    flow["ui"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["attributes"]["name"] == name)
+        .map(|n| n["attributes"]["value"].clone())
+        .unwrap_or(Value::Null)
+}
+
+/// Issue 14, finding 4 (login CSRF): someone who starts recovery for their own account and gets a victim's browser
+/// to open `GET /self-service/recovery?flow=F&code=C` must not sign that browser in. A link only pre-fills the
+/// code; using it needs a POST with the CSRF token of the browser that started the flow. GETs (a mail scanner's
+/// too) use up nothing and do not count as wrong codes.
+async fn recovery_code_links_use_nothing_and_bind_to_the_browser(backend: Backend) {
+    let (env, mut sink) = env_with_mail(backend, &[RECOVERY_ON]).await;
+    person(&env, "mallory@example.com").await;
+    let mut attacker = Browser::html();
+    let flow = html_flow(&env, &mut attacker, "recovery").await;
+    let id = flow["id"].as_str().unwrap().to_owned();
+    let res = attacker
+        .post_form(
+            flow["ui"]["action"].as_str().unwrap(),
+            &[
+                ("csrf_token", &csrf_of(&flow)),
+                ("email", "mallory@example.com"),
+                ("method", "code"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    let code = mail_to(&mut sink, "mallory@example.com")
+        .await
+        .find_code()
+        .unwrap();
+    let link = env.public_url(&format!("self-service/recovery?flow={id}&code={code}"));
+
+    // The victim's browser opens the attacker's link: no session, no settings flow, an error page.
+    let mut victim = Browser::html();
+    let res = victim.get(&link).await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    assert!(
+        res.location().starts_with(&env.public_url("ui/error?id=")),
+        "{}",
+        res.location()
+    );
+    assert_eq!(victim.cookie("ory_kratos_session"), None);
+    assert_eq!(
+        victim.get(&env.public_url("sessions/whoami")).await.status,
+        401
+    );
+    let page = victim.get(res.location()).await;
+    assert!(page.text.contains("another browser"), "{}", page.text);
+    // An SPA in the victim's browser gets the CSRF error.
+    let mut spa = Browser::spa();
+    let res = spa.get(&link).await;
+    assert_eq!(res.status, 403, "{}", res.text);
+    assert_eq!(res.json()["error"]["id"], "security_csrf_violation");
+    assert_eq!(spa.cookie("ory_kratos_session"), None);
+    // Nor can the victim's browser POST the code with its own valid CSRF token: the flow is not its own.
+    let own = html_flow(&env, &mut victim, "recovery").await;
+    let res = victim
+        .post_form(
+            flow["ui"]["action"].as_str().unwrap(),
+            &[
+                ("csrf_token", &csrf_of(&own)),
+                ("code", &code),
+                ("method", "code"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    assert!(
+        res.location().starts_with(&env.public_url("ui/error?id=")),
+        "{}",
+        res.location()
+    );
+    assert_eq!(victim.cookie("ory_kratos_session"), None);
+    assert_eq!(
+        victim.get(&env.public_url("sessions/whoami")).await.status,
+        401
+    );
+
+    // A mail scanner's GETs (no cookies) use up nothing, whatever the code.
+    for url in [link.clone(), link.replace("code=", "code=9")] {
+        let res = env.http.get(&url).send().await.unwrap();
+        assert_eq!(res.status(), 303);
+        assert!(res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| !c.to_str().unwrap().starts_with("ory_kratos_session")));
+    }
+
+    // The browser that asked: wrong codes in links are no attempts (six GETs would have voided the code).
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    for _ in 0..6 {
+        let res = attacker
+            .get(&env.public_url(&format!("self-service/recovery?flow={id}&code={wrong}")))
+            .await;
+        assert_eq!(res.status, 303, "{}", res.text);
+    }
+    // Its own link only shows the page with the code filled in.
+    let res = attacker.get(&link).await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    assert_eq!(
+        res.location(),
+        env.public_url(&format!("ui/recovery?flow={id}"))
+    );
+    assert_eq!(
+        attacker
+            .get(&env.public_url("sessions/whoami"))
+            .await
+            .status,
+        401
+    );
+    let page = attacker.get(res.location()).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(
+        page.text.contains(&format!("value=\"{code}\"")),
+        "the code is pre-filled: {}",
+        page.text
+    );
+    let flow = attacker
+        .get(&env.public_url(&format!("self-service/recovery/flows?id={id}")))
+        .await
+        .json();
+    assert_eq!(flow["state"], "sent_email");
+    assert_eq!(node_value(&flow, "code"), json!(code));
+    // The POST with the flow's CSRF token signs in.
+    let res = attacker
+        .post_form(
+            flow["ui"]["action"].as_str().unwrap(),
+            &[
+                ("csrf_token", &csrf_of(&flow)),
+                ("code", &code),
+                ("method", "code"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    assert!(
+        res.location()
+            .starts_with(&env.public_url("ui/settings?flow=")),
+        "{}",
+        res.location()
+    );
+    let who = attacker.get(&env.public_url("sessions/whoami")).await;
+    assert_eq!(who.status, 200);
+    assert_eq!(
+        who.json()["identity"]["traits"]["email"],
+        "mallory@example.com"
+    );
+    assert_eq!(
+        victim.get(&env.public_url("sessions/whoami")).await.status,
+        401
+    );
 }

@@ -3,7 +3,7 @@
 
 use crate::recovery::{
     env_with_mail, exhaust_code, flow_param, html_login, mail_to, native_flow, native_login,
-    person, post, PASSWORD,
+    node_value, person, post, PASSWORD,
 };
 use serde_json::{json, Value};
 use tests::browser::{csrf_of, message_ids, Browser};
@@ -194,25 +194,59 @@ async fn html_registration_and_the_link_in_the_mail(backend: Backend) {
     assert_eq!(page.status, 200, "{}", page.text);
     assert!(page.text.contains("name=\"code\""), "{}", page.text);
 
-    // Clicking the link in the mail (in another browser, as a mail app would) verifies the address.
+    // Issue 14, finding 4: clicking the link in the mail (in another browser, as a mail app would) only opens the
+    // page with the code filled in; a mail scanner's GET or a tampered code verifies and uses up nothing.
     let mail = mail_to(&mut sink, "ann@example.com").await;
     let link = mail.find_url().expect("a link");
     assert!(
         link.contains("self-service/verification?flow=") && link.contains("&code="),
         "{link}"
     );
+    let vid = flow_param(&link);
+    assert_eq!(env.http.get(&link).send().await.unwrap().status(), 303);
     let tampered = link.replace("code=", "code=9");
     let mut other = Browser::html();
     let res = other.get(&tampered).await;
     assert_eq!(res.status, 303);
-    assert_eq!(address_of(&env, "ann@example.com").await["verified"], false);
     let res = other.get(&link).await;
     assert_eq!(res.status, 303);
+    assert_eq!(
+        res.location(),
+        env.public_url(&format!("ui/verification?flow={vid}"))
+    );
+    assert_eq!(address_of(&env, "ann@example.com").await["verified"], false);
+    let page = other.get(res.location()).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let code = link.rsplit("code=").next().unwrap().to_owned();
+    assert_eq!(code.len(), 6, "{link}");
+    assert!(
+        page.text.contains(&format!("value=\"{code}\"")),
+        "the code is pre-filled: {}",
+        page.text
+    );
+    // The page's button: a POST with the CSRF token of the browser that opened the link.
+    let vflow = other
+        .get(&env.public_url(&format!("self-service/verification/flows?id={vid}")))
+        .await
+        .json();
+    assert_eq!(node_value(&vflow, "code"), json!(code));
+    let res = other
+        .post_form(
+            vflow["ui"]["action"].as_str().unwrap(),
+            &[
+                ("csrf_token", &csrf_of(&vflow)),
+                ("code", &code),
+                ("method", "code"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.text);
     assert!(res
         .location()
         .starts_with(&env.public_url("ui/verification?flow=")));
     let address = address_of(&env, "ann@example.com").await;
     assert_eq!(address["verified"], true);
+    assert_eq!(other.cookie("ory_kratos_session"), None);
     // The page in the first browser now shows the success and a way on.
     let page = b
         .get(&env.public_url(&format!("ui/verification?flow={}", flow_param(&link))))
@@ -334,8 +368,53 @@ async fn link_method_verifies(backend: Backend) {
     let res = env.http.get(format!("{link}0")).send().await.unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(address_of(&env, "ann@example.com").await["verified"], false);
+    // Issue 14, finding 4: the GET (a mail scanner's, or the person's) verifies nothing by itself.
     let res = env.http.get(&link).send().await.unwrap();
     assert_eq!(res.status(), 303);
+    assert_eq!(address_of(&env, "ann@example.com").await["verified"], false);
+    // A browser that opens the link gets a confirmation page; its Continue (a POST with its own CSRF token)
+    // verifies, although a native app started the flow.
+    let mut b = Browser::html();
+    let res = b.get(&link).await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    let page = b.get(res.location()).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("name=\"token\""), "{}", page.text);
+    let vflow = b
+        .get(&env.public_url(&format!(
+            "self-service/verification/flows?id={}",
+            flow_param(&link)
+        )))
+        .await
+        .json();
+    assert!(message_ids(&vflow).contains(&1_080_000), "{vflow}");
+    // Without the CSRF token a browser's POST is refused.
+    let res = b
+        .post_form(
+            vflow["ui"]["action"].as_str().unwrap(),
+            &[
+                ("token", node_value(&vflow, "token").as_str().unwrap()),
+                ("method", "link"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    assert!(res.location().starts_with(&env.public_url("ui/error?id=")));
+    assert_eq!(address_of(&env, "ann@example.com").await["verified"], false);
+    let res = b
+        .post_form(
+            vflow["ui"]["action"].as_str().unwrap(),
+            &[
+                ("csrf_token", &csrf_of(&vflow)),
+                ("token", node_value(&vflow, "token").as_str().unwrap()),
+                ("method", "link"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    assert!(res
+        .location()
+        .starts_with(&env.public_url("ui/verification?flow=")));
     assert_eq!(address_of(&env, "ann@example.com").await["verified"], true);
 }
 
