@@ -360,7 +360,9 @@ impl PasswordFlows {
     }
 
     /// `method=password` on a login flow. Unknown identifiers and wrong passwords give the same message and
-    /// cost the same hashing work; failures count towards the throttle of the identifier and the client address.
+    /// cost the same hashing work. Every attempt is counted against the throttle of the identifier and the client
+    /// address before any hashing (so concurrent guesses cannot overtake the limit) and taken back if the
+    /// password is right.
     pub async fn login(
         &self,
         flow_id: Uuid,
@@ -384,16 +386,21 @@ impl PasswordFlows {
         }
         let mut keys = vec![ThrottleKey::Identifier(normalized.clone())];
         keys.extend(ctx.client_ip.map(ThrottleKey::Ip));
-        if let Err(t) = self.throttle.check(&keys).await {
-            ui.add_message(throttled_message(t.retry_after));
-            let Outcome::Retry(flow) = self.retry(flow, ui).await? else {
-                return Err(FlowError::BadRequest("unexpected outcome".into()));
-            };
-            return Ok(Outcome::Throttled {
-                flow,
-                retry_after: t.retry_after,
-            });
-        }
+        // Counted before any hashing, atomically: concurrent guesses cannot overtake the limit. It stays counted
+        // unless the password turns out right (and also when this request ends in an error or is dropped).
+        let attempt = match self.throttle.reserve(&keys).await {
+            Ok(attempt) => attempt,
+            Err(t) => {
+                ui.add_message(throttled_message(t.retry_after));
+                let Outcome::Retry(flow) = self.retry(flow, ui).await? else {
+                    return Err(FlowError::BadRequest("unexpected outcome".into()));
+                };
+                return Ok(Outcome::Throttled {
+                    flow,
+                    retry_after: t.retry_after,
+                });
+            }
+        };
         let hasher = self.identities.hasher();
         let found = match self
             .identities
@@ -413,20 +420,19 @@ impl PasswordFlows {
             (Some(i), Some(h)) => (i, h),
             _ => {
                 hasher.verify_dummy(password).await;
-                self.throttle.record_failure(&keys).await;
+                attempt.failed();
                 ui.add_message(text::validation_invalid_credentials());
                 return self.retry(flow, ui).await;
             }
         };
         let ok = hasher.verify(password, &hash).await.unwrap_or(false);
         if !ok {
-            self.throttle.record_failure(&keys).await;
+            attempt.failed();
             ui.add_message(text::validation_invalid_credentials());
             return self.retry(flow, ui).await;
         }
-        self.throttle
-            .clear(&ThrottleKey::Identifier(normalized))
-            .await;
+        // The right password: this attempt and the identifier's earlier failures no longer count.
+        attempt.succeeded().await;
         if !identity.is_active() {
             ui.add_message(UiText {
                 id: 4_000_010,

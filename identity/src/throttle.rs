@@ -2,6 +2,13 @@
 //! window, kept in Redis (shared by every replica) or in-process. Old failures age out, so nobody is locked out
 //! for good.
 //!
+//! An attempt is counted *before* its password is checked: [`Throttle::reserve`] checks every key's window and
+//! adds the attempt to all of them in one atomic step (one Lua script in Redis, one lock in-process), or to none
+//! when any key is full. So `n` concurrent guesses for one identifier cost at most `limit` password
+//! verifications, on one replica or many. A failed attempt simply stays counted; a successful one is taken back
+//! with [`Reservation::succeeded`], which also forgets the identifier's earlier failures. An attempt that ends
+//! otherwise (an error, a dropped request) stays counted as a failure.
+//!
 //! Redis is never trusted to be up: every command is bounded by [`REDIS_TIMEOUT`], and when Redis fails the
 //! throttle fails open onto this replica's own counters (which mirror every failure it records), so a single
 //! replica still throttles.
@@ -14,6 +21,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 use time::{Duration, OffsetDateTime};
+use uuid::Uuid;
 
 /// Bound of every Redis call (connecting included), so a hung Redis cannot stall logins.
 pub const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(250);
@@ -24,23 +32,35 @@ const WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 /// Keys kept in-process; beyond this the stalest are evicted, so random identifiers cannot exhaust memory.
 const MAX_LOCAL_KEYS: usize = 100_000;
 
-/// For each key: drops the failures that left the window (score <= ARGV[1]), and, when the key has at least
-/// its limit (ARGV[i+1]) of failures, returns the score of the failure whose departure allows one more attempt;
-/// otherwise -1.
-const CHECK_SCRIPT: &str = r"
+/// Reserves one attempt on every key, atomically. KEYS: the keys. ARGV[1]: the window's start (ms; older failures
+/// are dropped), ARGV[2]: now (ms), ARGV[3]: the attempt's member id, ARGV[4]: the window (ms, the keys' expiry),
+/// ARGV[4 + i]: the limit of KEYS[i].
+///
+/// When every key has room, adds the attempt to each and returns an empty list. Otherwise adds nothing and
+/// returns, per key, the score of the failure whose departure allows one more attempt (-1 for keys with room).
+const RESERVE_SCRIPT: &str = r"
 local out = {}
+local refused = false
 for i, key in ipairs(KEYS) do
   redis.call('ZREMRANGEBYSCORE', key, '-inf', ARGV[1])
-  local max = tonumber(ARGV[i + 1])
+  local max = tonumber(ARGV[i + 4])
   local n = redis.call('ZCARD', key)
   local at = -1
   if n >= max then
+    refused = true
     local e = redis.call('ZRANGE', key, n - max, n - max, 'WITHSCORES')
     if e[2] then at = tonumber(e[2]) end
   end
   out[i] = at
 end
-return out
+if refused then
+  return out
+end
+for _, key in ipairs(KEYS) do
+  redis.call('ZADD', key, ARGV[2], ARGV[3])
+  redis.call('PEXPIRE', key, ARGV[4])
+end
+return {}
 ";
 
 /// Limits.
@@ -92,10 +112,41 @@ pub enum ThrottleError {
     InvalidUrl(#[from] redis::RedisError),
 }
 
-/// A key as stored: its name (no raw identifiers) and its limit.
+/// A key as stored: its name (no raw identifiers), its limit, and whether it names an identifier.
+#[derive(Debug, Clone)]
 struct Slot {
     name: String,
     max: u32,
+    identifier: bool,
+}
+
+/// One attempt, already counted as a failure on every key. Drop it (or call [`Reservation::failed`]) when the
+/// attempt failed; call [`Reservation::succeeded`] when it succeeded.
+#[must_use = "a reservation counts as a failure unless `succeeded` is called"]
+#[derive(Debug)]
+pub struct Reservation {
+    /// `None` when nothing was reserved (throttle off, or no keys).
+    throttle: Option<Throttle>,
+    id: Uuid,
+    slots: Vec<Slot>,
+}
+
+impl Reservation {
+    /// The attempt failed: it stays counted (this only says so explicitly).
+    pub fn failed(self) {}
+
+    /// The attempt succeeded: it no longer counts, and the identifier's earlier failures are forgotten. IP
+    /// counters keep their earlier failures: logging into one's own account must not reset the count of guesses
+    /// made from that address.
+    pub async fn succeeded(self) {
+        let Some(t) = self.throttle else {
+            return;
+        };
+        t.inner.local.release(&self.slots, self.id);
+        if let Some(r) = &t.inner.redis {
+            r.release(&self.slots, self.id).await;
+        }
+    }
 }
 
 /// Login throttle. Cheap to clone; clones share counters.
@@ -159,54 +210,46 @@ impl Throttle {
         Self { inner }
     }
 
-    /// `Ok(())` when an attempt may proceed; `Err(Throttled)` when any key is over its limit, with the time until
-    /// enough of its oldest failures leave the window for one more attempt.
-    pub async fn check(&self, keys: &[ThrottleKey]) -> Result<(), Throttled> {
+    /// Counts one attempt against every key before its password is checked, or refuses it, in one atomic step:
+    /// `Err(Throttled)` (and nothing counted) when any key already holds its limit of attempts within the window,
+    /// with the time until enough of its oldest ones leave the window for one more. Attempts still in progress
+    /// count, so concurrent guesses cannot overtake the limit.
+    ///
+    /// With Redis, the attempt is counted there (shared by every replica) and mirrored in-process; when Redis
+    /// fails, the in-process counters decide alone.
+    pub async fn reserve(&self, keys: &[ThrottleKey]) -> Result<Reservation, Throttled> {
         let s = &self.inner.settings;
+        let id = Uuid::new_v4();
         if !s.enabled || keys.is_empty() {
-            return Ok(());
+            return Ok(Reservation {
+                throttle: None,
+                id,
+                slots: Vec::new(),
+            });
         }
         let slots = self.slots(keys);
         let now = self.inner.clock.now();
         let from_redis = match &self.inner.redis {
-            Some(r) => r.check(&slots, now, s.window).await,
+            Some(r) => r.reserve(&slots, now, s.window, id).await,
             None => None,
         };
-        let wait = from_redis.unwrap_or_else(|| self.inner.local.check(&slots, now, s.window));
-        match wait {
-            Some(wait) => Err(Throttled {
+        let outcome = match from_redis {
+            Some(Ok(())) => {
+                // Counted in Redis; the mirror lets this replica throttle alone if Redis goes away.
+                self.inner.local.reserve(&slots, now, s.window, id, false)
+            }
+            Some(Err(wait)) => Err(wait),
+            None => self.inner.local.reserve(&slots, now, s.window, id, true),
+        };
+        match outcome {
+            Ok(()) => Ok(Reservation {
+                throttle: Some(self.clone()),
+                id,
+                slots,
+            }),
+            Err(wait) => Err(Throttled {
                 retry_after: whole_seconds(wait),
             }),
-            None => Ok(()),
-        }
-    }
-
-    /// Records one failed attempt for every key (in Redis when configured, and always in-process as the fallback).
-    pub async fn record_failure(&self, keys: &[ThrottleKey]) {
-        let s = &self.inner.settings;
-        if !s.enabled || keys.is_empty() {
-            return;
-        }
-        let slots = self.slots(keys);
-        let now = self.inner.clock.now();
-        self.inner.local.record(&slots, now, s.window);
-        if let Some(r) = &self.inner.redis {
-            r.record(&slots, now, s.window).await;
-        }
-    }
-
-    /// Forgets an identifier's failures (after a successful login). IP counters are kept, so a `ThrottleKey::Ip`
-    /// is ignored: logging into one's own account must not reset the count of guesses made from that address.
-    pub async fn clear(&self, key: &ThrottleKey) {
-        if !matches!(key, ThrottleKey::Identifier(_)) {
-            return;
-        }
-        let name = key_name(key);
-        self.inner.local.clear(&name);
-        if let Some(r) = &self.inner.redis {
-            let key = format!("{}{name}", r.prefix);
-            r.call(|mut c| async move { redis::cmd("DEL").arg(&key).exec_async(&mut c).await })
-                .await;
         }
     }
 
@@ -219,6 +262,7 @@ impl Throttle {
                 ThrottleKey::Ip(_) => s.max_per_ip,
             }
             .max(1),
+            identifier: matches!(k, ThrottleKey::Identifier(_)),
         };
         keys.iter().map(slot).collect()
     }
@@ -254,11 +298,13 @@ fn millis(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
-/// In-process counters: failure times per key, oldest first, at most `max + 1` per key.
+/// In-process counters: per key, the attempts (time and reservation id), oldest first, at most `max + 1`.
 struct Local {
-    map: Mutex<HashMap<String, VecDeque<OffsetDateTime>>>,
+    map: Mutex<HashMap<String, VecDeque<(OffsetDateTime, Uuid)>>>,
     max_keys: usize,
 }
+
+type LocalMap = HashMap<String, VecDeque<(OffsetDateTime, Uuid)>>;
 
 impl Local {
     fn new(max_keys: usize) -> Self {
@@ -268,61 +314,83 @@ impl Local {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, VecDeque<OffsetDateTime>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LocalMap> {
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The longest wait among the keys over their limit, if any.
-    fn check(&self, slots: &[Slot], now: OffsetDateTime, window: Duration) -> Option<Duration> {
+    /// Under one lock: drops the attempts that left the window and, when `enforce` and some key holds its
+    /// limit, returns the longest wait among those keys and counts nothing; otherwise counts attempt `id` on
+    /// every key (keeping the newest `max + 1`).
+    fn reserve(
+        &self,
+        slots: &[Slot],
+        now: OffsetDateTime,
+        window: Duration,
+        id: Uuid,
+        enforce: bool,
+    ) -> Result<(), Duration> {
         let mut map = self.lock();
         let mut wait: Option<Duration> = None;
         for slot in slots {
             let Some(q) = map.get_mut(&slot.name) else {
                 continue;
             };
-            while q.front().is_some_and(|t| *t <= now - window) {
+            while q.front().is_some_and(|(t, _)| *t <= now - window) {
                 q.pop_front();
             }
-            let max = slot.max as usize;
             if q.is_empty() {
                 map.remove(&slot.name);
-            } else if let Some(at) = q.len().checked_sub(max).and_then(|i| q.get(i)) {
+            } else if let Some((at, _)) = q
+                .len()
+                .checked_sub(slot.max as usize)
+                .and_then(|i| q.get(i))
+            {
                 let w = *at + window - now;
                 wait = Some(wait.map_or(w, |x| x.max(w)));
             }
         }
-        wait
-    }
-
-    fn record(&self, slots: &[Slot], now: OffsetDateTime, window: Duration) {
-        let mut map = self.lock();
+        if let (true, Some(wait)) = (enforce, wait) {
+            return Err(wait);
+        }
         for slot in slots {
             if map.len() >= self.max_keys && !map.contains_key(&slot.name) {
                 Self::evict(&mut map, self.max_keys, now - window);
             }
             let q = map.entry(slot.name.clone()).or_default();
-            q.insert(q.partition_point(|t| *t <= now), now);
+            q.insert(q.partition_point(|(t, _)| *t <= now), (now, id));
             while q.len() > slot.max as usize + 1 {
                 q.pop_front();
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes back a successful attempt: identifier keys are forgotten, IP keys lose only this attempt.
+    fn release(&self, slots: &[Slot], id: Uuid) {
+        let mut map = self.lock();
+        for slot in slots {
+            if slot.identifier {
+                map.remove(&slot.name);
+            } else if let Some(q) = map.get_mut(&slot.name) {
+                q.retain(|(_, i)| *i != id);
+                if q.is_empty() {
+                    map.remove(&slot.name);
+                }
             }
         }
     }
 
     /// Drops the keys without failures in the window, then the stalest until a tenth of `max` is free, so a
     /// flood of new keys pays for one scan per `max / 10` insertions.
-    fn evict(
-        map: &mut HashMap<String, VecDeque<OffsetDateTime>>,
-        max: usize,
-        cutoff: OffsetDateTime,
-    ) {
-        map.retain(|_, q| q.back().is_some_and(|t| *t > cutoff));
+    fn evict(map: &mut LocalMap, max: usize, cutoff: OffsetDateTime) {
+        map.retain(|_, q| q.back().is_some_and(|(t, _)| *t > cutoff));
         let excess = map.len().saturating_sub(max - max / 10);
         if excess == 0 {
             return;
         }
         let mut by_age: Vec<(OffsetDateTime, &String)> = map
             .iter()
-            .filter_map(|(k, q)| Some((*q.back()?, k)))
+            .filter_map(|(k, q)| Some((q.back()?.0, k)))
             .collect();
         by_age.select_nth_unstable_by_key(excess - 1, |(t, _)| *t);
         let stalest: Vec<String> = by_age
@@ -333,10 +401,6 @@ impl Local {
         for k in stalest {
             map.remove(&k);
         }
-    }
-
-    fn clear(&self, name: &str) {
-        self.lock().remove(name);
     }
 }
 
@@ -356,22 +420,29 @@ struct Health {
 }
 
 impl RedisBackend {
-    /// The longest wait among the keys over their limit (`Some(None)`: none is), or `None` if Redis failed.
-    async fn check(
+    /// Runs [`RESERVE_SCRIPT`]: `Some(Ok(()))` when attempt `id` was counted on every key, `Some(Err(wait))`
+    /// with the longest wait among the full keys when it was refused, `None` if Redis failed.
+    async fn reserve(
         &self,
         slots: &[Slot],
         now: OffsetDateTime,
         window: Duration,
-    ) -> Option<Option<Duration>> {
+        id: Uuid,
+    ) -> Option<Result<(), Duration>> {
         let now_ms = millis(now);
-        let window_ms = i64::try_from(window.whole_milliseconds()).unwrap_or(i64::MAX);
+        let window_ms = i64::try_from(window.whole_milliseconds())
+            .unwrap_or(i64::MAX)
+            .max(1);
         // EVAL (the `script` feature of redis-rs is off); Redis caches the compiled script by its hash.
         let mut eval = redis::cmd("EVAL");
-        eval.arg(CHECK_SCRIPT).arg(slots.len());
+        eval.arg(RESERVE_SCRIPT).arg(slots.len());
         for slot in slots {
             eval.arg(format!("{}{}", self.prefix, slot.name));
         }
-        eval.arg(now_ms.saturating_sub(window_ms));
+        eval.arg(now_ms.saturating_sub(window_ms))
+            .arg(now_ms)
+            .arg(id.to_string())
+            .arg(window_ms);
         for slot in slots {
             eval.arg(slot.max);
         }
@@ -379,28 +450,30 @@ impl RedisBackend {
         let oldest: Vec<i64> = self
             .call(|mut c| async move { eval.query_async(&mut c).await })
             .await?;
+        if oldest.is_empty() {
+            return Some(Ok(()));
+        }
         let wait = oldest
             .into_iter()
             .filter(|at| *at >= 0)
             .map(|at| Duration::milliseconds(at.saturating_add(window_ms).saturating_sub(now_ms)))
-            .max();
-        Some(wait)
+            .max()
+            // Refused, but the script found no oldest failure: wait a whole window.
+            .unwrap_or(window);
+        Some(Err(wait))
     }
 
-    /// Adds a failure to every key, keeps the newest `max + 1`, and expires each key a window after its last failure.
-    async fn record(&self, slots: &[Slot], now: OffsetDateTime, window: Duration) {
-        let window_ms = window.whole_milliseconds().max(1);
+    /// Takes back a successful attempt: identifier keys are deleted, IP keys lose only this attempt.
+    async fn release(&self, slots: &[Slot], id: Uuid) {
         let mut pipe = redis::pipe();
+        let member = id.to_string();
         for slot in slots {
             let key = format!("{}{}", self.prefix, slot.name);
-            let keep = i64::from(slot.max) + 1;
-            pipe.zadd(&key, uuid::Uuid::new_v4().to_string(), millis(now))
-                .ignore();
-            pipe.zremrangebyrank(&key, 0, -(keep + 1) as isize).ignore();
-            pipe.cmd("PEXPIRE")
-                .arg(&key)
-                .arg(window_ms.to_string())
-                .ignore();
+            if slot.identifier {
+                pipe.del(&key).ignore();
+            } else {
+                pipe.zrem(&key, &member).ignore();
+            }
         }
         let pipe = &pipe;
         self.call(|mut c| async move { pipe.exec_async(&mut c).await })
@@ -489,66 +562,106 @@ mod tests {
         (Throttle::in_process(s, Arc::new(clock.clone())), clock)
     }
 
-    /// 3 failures 10 s apart: the first two leave room, the third refuses until the oldest ages out.
+    /// One failed attempt (panics if it was refused).
+    async fn fail(t: &Throttle, keys: &[ThrottleKey]) {
+        t.reserve(keys).await.expect("attempt refused").failed();
+    }
+
+    fn refused(secs: u64) -> Option<Throttled> {
+        Some(Throttled {
+            retry_after: StdDuration::from_secs(secs),
+        })
+    }
+
+    /// 3 failures 10 s apart fill the identifier's limit; the next attempt is refused (and not counted) until the
+    /// oldest ages out; a success then takes itself back and forgets the identifier.
     async fn core_scenario(t: &Throttle, clock: &ManualClock) {
         let keys = [id("alice@example.com"), ip("192.0.2.1")];
-        for _ in 0..2 {
-            assert_eq!(t.check(&keys).await, Ok(()));
-            t.record_failure(&keys).await;
+        for _ in 0..3 {
+            fail(t, &keys).await;
             clock.advance(Duration::seconds(10));
         }
-        assert_eq!(t.check(&keys).await, Ok(()));
-        t.record_failure(&keys).await;
-        clock.advance(Duration::seconds(10));
         // Oldest at -30 s: it leaves the 5 min window in 270 s.
-        let refused = Err(Throttled {
-            retry_after: StdDuration::from_secs(270),
-        });
-        assert_eq!(t.check(&keys).await, refused);
+        assert_eq!(t.reserve(&keys).await.err(), refused(270));
         clock.advance(Duration::seconds(269));
-        assert!(t.check(&keys).await.is_err());
+        assert_eq!(t.reserve(&keys).await.err(), refused(1));
         clock.advance(Duration::seconds(1));
-        assert_eq!(t.check(&keys).await, Ok(()), "the window slides");
+        let r = t.reserve(&keys).await.expect("the window slides");
+        r.succeeded().await;
+        // The identifier was forgotten: three more failures fit, then it is full again.
+        for _ in 0..3 {
+            fail(t, &[id("alice@example.com")]).await;
+        }
+        assert!(t.reserve(&keys).await.is_err());
         clock.advance(Duration::minutes(5));
-        assert_eq!(t.check(&keys).await, Ok(()));
+        t.reserve(&keys).await.unwrap().succeeded().await;
     }
 
     #[tokio::test]
     async fn in_process_core() {
         let (t, clock) = local(settings());
         core_scenario(&t, &clock).await;
+        assert!(t.inner.local.lock().is_empty(), "nothing left over");
     }
 
     #[tokio::test]
     async fn ip_limit_is_independent_of_identifier() {
         let (t, _clock) = local(settings());
         for i in 0..5 {
-            t.record_failure(&[id(&format!("user{i}")), ip("192.0.2.1")])
-                .await;
+            fail(&t, &[id(&format!("user{i}")), ip("192.0.2.1")]).await;
         }
-        assert!(t.check(&[id("fresh"), ip("192.0.2.1")]).await.is_err());
-        assert_eq!(t.check(&[id("user0"), ip("192.0.2.2")]).await, Ok(()));
+        assert!(t.reserve(&[id("fresh"), ip("192.0.2.1")]).await.is_err());
+        fail(&t, &[id("user0"), ip("192.0.2.2")]).await;
+    }
+
+    /// When one key is full, the attempt counts on none of them.
+    async fn refusal_counts_nothing(t: &Throttle) {
+        // The IP is full: five refused attempts for a fresh identifier do not count against it.
+        for i in 0..5 {
+            fail(t, &[id(&format!("other{i}")), ip("192.0.2.7")]).await;
+        }
+        for _ in 0..5 {
+            assert!(t.reserve(&[id("dave"), ip("192.0.2.7")]).await.is_err());
+        }
+        for _ in 0..3 {
+            fail(t, &[id("dave")]).await;
+        }
+        // The identifier is full: refused attempts from a fresh address do not count against the address.
+        for _ in 0..5 {
+            assert!(t.reserve(&[id("dave"), ip("192.0.2.8")]).await.is_err());
+        }
+        for _ in 0..5 {
+            fail(t, &[ip("192.0.2.8")]).await;
+        }
     }
 
     #[tokio::test]
-    async fn identifier_variants_share_a_counter_and_clear_resets_only_identifiers() {
+    async fn in_process_refusal_counts_nothing() {
         let (t, _clock) = local(settings());
-        for v in [
-            " Alice@Example.COM",
-            "alice@example.com ",
-            "ALICE@EXAMPLE.COM",
-        ] {
-            t.record_failure(&[id(v), ip("192.0.2.1")]).await;
+        refusal_counts_nothing(&t).await;
+    }
+
+    #[tokio::test]
+    async fn identifier_variants_share_a_counter_and_success_keeps_ip_failures() {
+        let (t, _clock) = local(settings());
+        for v in [" Alice@Example.COM", "alice@example.com "] {
+            fail(&t, &[id(v), ip("192.0.2.1")]).await;
         }
-        assert!(t.check(&[id("alice@example.com")]).await.is_err());
-        t.clear(&id(" ALICE@example.com")).await;
-        assert_eq!(t.check(&[id("alice@example.com")]).await, Ok(()));
-        t.record_failure(&[ip("192.0.2.1")]).await;
-        t.record_failure(&[ip("192.0.2.1")]).await;
-        t.clear(&ip("192.0.2.1")).await;
+        fail(&t, &[id("ALICE@EXAMPLE.COM")]).await;
+        assert!(t.reserve(&[id("alice@example.com")]).await.is_err());
+        // Another identifier signs in from the same address: it takes back its own attempt only.
+        t.reserve(&[id("bob"), ip("192.0.2.1")])
+            .await
+            .unwrap()
+            .succeeded()
+            .await;
+        assert!(t.reserve(&[id("alice@example.com")]).await.is_err());
+        for _ in 0..3 {
+            fail(&t, &[ip("192.0.2.1")]).await;
+        }
         assert!(
-            t.check(&[ip("192.0.2.1")]).await.is_err(),
-            "IP counters are kept"
+            t.reserve(&[ip("192.0.2.1")]).await.is_err(),
+            "2 + 3 failures: the address is full, the success did not count"
         );
     }
 
@@ -556,11 +669,10 @@ mod tests {
     async fn ipv6_counts_per_64() {
         let (t, _clock) = local(settings());
         for i in 1..=5 {
-            t.record_failure(&[ip(&format!("2001:db8:1:2::{i:x}"))])
-                .await;
+            fail(&t, &[ip(&format!("2001:db8:1:2::{i:x}"))]).await;
         }
-        assert!(t.check(&[ip("2001:db8:1:2:ffff::1")]).await.is_err());
-        assert_eq!(t.check(&[ip("2001:db8:1:3::1")]).await, Ok(()));
+        assert!(t.reserve(&[ip("2001:db8:1:2:ffff::1")]).await.is_err());
+        fail(&t, &[ip("2001:db8:1:3::1")]).await;
         assert_eq!(
             key_name(&ip("::ffff:192.0.2.1")),
             key_name(&ip("192.0.2.1"))
@@ -574,9 +686,35 @@ mod tests {
             ..settings()
         });
         for _ in 0..20 {
-            t.record_failure(&[id("a"), ip("192.0.2.1")]).await;
-            assert_eq!(t.check(&[id("a"), ip("192.0.2.1")]).await, Ok(()));
+            fail(&t, &[id("a"), ip("192.0.2.1")]).await;
         }
+        assert!(t.inner.local.lock().is_empty());
+    }
+
+    /// `n` concurrent attempts on `throttles` (round robin) for one identifier: how many were let through.
+    async fn concurrent_admitted(throttles: &[Throttle], n: usize) -> usize {
+        let barrier = Arc::new(tokio::sync::Barrier::new(n));
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..n {
+            let t = throttles[i % throttles.len()].clone();
+            let barrier = barrier.clone();
+            tasks.spawn(async move {
+                barrier.wait().await;
+                let keys = [id("target@example.com"), ip("192.0.2.1")];
+                t.reserve(&keys).await.map(Reservation::failed).is_ok()
+            });
+        }
+        let mut admitted = 0;
+        while let Some(ok) = tasks.join_next().await {
+            admitted += usize::from(ok.unwrap());
+        }
+        admitted
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn in_process_concurrent_attempts_never_exceed_the_limit() {
+        let (t, _clock) = local(settings());
+        assert_eq!(concurrent_admitted(&[t], 40).await, 3);
     }
 
     #[test]
@@ -586,12 +724,11 @@ mod tests {
             let slot = Slot {
                 name: format!("k{i}"),
                 max: 3,
+                identifier: true,
             };
-            l.record(
-                &[slot],
-                START + Duration::seconds(i.into()),
-                Duration::minutes(5),
-            );
+            let at = START + Duration::seconds(i.into());
+            l.reserve(&[slot], at, Duration::minutes(5), Uuid::new_v4(), true)
+                .unwrap();
         }
         let map = l.lock();
         assert!(map.len() <= 100);
@@ -602,9 +739,12 @@ mod tests {
     fn futures_are_send() {
         fn send<T: Send>(_: T) {}
         let (t, _clock) = local(settings());
-        send(t.check(&[]));
-        send(t.record_failure(&[]));
-        send(t.clear(&id("a")));
+        send(t.reserve(&[]));
+        send(async {
+            if let Ok(r) = t.reserve(&[]).await {
+                r.succeeded().await;
+            }
+        });
     }
 
     async fn unreachable(url: &str) {
@@ -612,7 +752,10 @@ mod tests {
         let t = Throttle::redis(settings(), Arc::new(clock.clone()), url, "x:");
         let t = t.await.unwrap();
         // Bounded: a dead or hung Redis costs at most a timeout, then the local counters throttle.
-        let scenario = core_scenario(&t, &clock);
+        let scenario = async {
+            core_scenario(&t, &clock).await;
+            refusal_counts_nothing(&t).await;
+        };
         tokio::time::timeout(StdDuration::from_secs(5), scenario)
             .await
             .unwrap();
@@ -645,10 +788,16 @@ mod tests {
 
     /// A throttle on `url` under a fresh prefix, its clock, and the prefix.
     async fn redis_throttle(url: &str) -> (Throttle, ManualClock, String) {
-        let prefix = format!("test:{}:", uuid::Uuid::new_v4());
+        let prefix = format!("test:{}:", Uuid::new_v4());
         let clock = ManualClock::new(START);
         let t = Throttle::redis(settings(), Arc::new(clock.clone()), url, &prefix);
         (t.await.unwrap(), clock, prefix)
+    }
+
+    /// A second replica on the same Redis, prefix and clock.
+    async fn replica(url: &str, prefix: &str, clock: &ManualClock) -> Throttle {
+        let b = Throttle::redis(settings(), Arc::new(clock.clone()), url, prefix);
+        b.await.unwrap()
     }
 
     async fn keys(c: &mut redis::aio::MultiplexedConnection, prefix: &str) -> Vec<String> {
@@ -667,14 +816,30 @@ mod tests {
         };
         let (t, clock, prefix) = redis_throttle(&url).await;
         core_scenario(&t, &clock).await;
-        assert!(keys(&mut c, &prefix).await.is_empty(), "aged-out sets go");
-        t.record_failure(&[id("alice@example.com"), ip("192.0.2.1")])
-            .await;
+        assert!(keys(&mut c, &prefix).await.is_empty(), "nothing left over");
+        fail(&t, &[id("alice@example.com"), ip("192.0.2.1")]).await;
         assert_eq!(keys(&mut c, &prefix).await.len(), 2, "counted in Redis");
-        t.clear(&id("alice@example.com")).await;
+        t.reserve(&[id("alice@example.com"), ip("192.0.2.1")])
+            .await
+            .unwrap()
+            .succeeded()
+            .await;
         let left = keys(&mut c, &prefix).await;
         assert_eq!(left, [format!("{prefix}throttle:ip:192.0.2.1")]);
+        let n: u32 = c.zcard(&left[0]).await.unwrap();
+        assert_eq!(n, 1, "the failure stays, the success is taken back");
         let _: () = c.del(&left).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn redis_refusal_counts_nothing() {
+        let Some((url, mut c)) = redis_conn().await else {
+            return;
+        };
+        let (t, _clock, prefix) = redis_throttle(&url).await;
+        refusal_counts_nothing(&t).await;
+        let found = keys(&mut c, &prefix).await;
+        let _: () = c.del(&found).await.unwrap();
     }
 
     #[tokio::test]
@@ -683,37 +848,67 @@ mod tests {
             return;
         };
         let (a, clock, prefix) = redis_throttle(&url).await;
-        let b = Throttle::redis(settings(), Arc::new(clock), &url, &prefix);
-        let b = b.await.unwrap();
+        let b = replica(&url, &prefix, &clock).await;
         let keys_ = [id("bob@example.com")];
         for _ in 0..3 {
-            a.record_failure(&keys_).await;
+            fail(&a, &keys_).await;
         }
-        let refused = Err(Throttled {
-            retry_after: StdDuration::from_secs(300),
-        });
-        assert_eq!(b.check(&keys_).await, refused, "b sees a's failures");
-        b.clear(&id("Bob@Example.com")).await;
-        assert_eq!(a.check(&keys_).await, Ok(()), "a sees b's clear");
-        assert!(keys(&mut c, &prefix).await.is_empty());
+        assert_eq!(
+            b.reserve(&keys_).await.err(),
+            refused(300),
+            "b sees a's failures"
+        );
+        assert_eq!(a.reserve(&keys_).await.err(), refused(300));
+        // b's success (once a's failures have aged out) clears the identifier for a too.
+        clock.advance(Duration::minutes(5));
+        fail(&a, &keys_).await;
+        fail(&a, &keys_).await;
+        b.reserve(&[id("Bob@Example.com")])
+            .await
+            .unwrap()
+            .succeeded()
+            .await;
+        for _ in 0..3 {
+            fail(&a, &keys_).await;
+        }
+        let found = keys(&mut c, &prefix).await;
+        assert_eq!(found.len(), 1);
+        let _: () = c.del(&found).await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn redis_concurrent_attempts_on_two_replicas_never_exceed_the_limit() {
+        let Some((url, mut c)) = redis_conn().await else {
+            return;
+        };
+        let (a, clock, prefix) = redis_throttle(&url).await;
+        let b = replica(&url, &prefix, &clock).await;
+        assert_eq!(concurrent_admitted(&[a, b], 40).await, 3);
+        let found = keys(&mut c, &prefix).await;
+        assert_eq!(found.len(), 2);
+        for key in &found {
+            let n: u32 = c.zcard(key).await.unwrap();
+            assert_eq!(n, 3, "{key}: only admitted attempts count");
+        }
+        let _: () = c.del(&found).await.unwrap();
     }
 
     #[tokio::test]
-    async fn redis_keys_hold_no_raw_identifier_and_are_capped() {
+    async fn redis_keys_hold_no_raw_identifier_and_expire() {
         let Some((url, mut c)) = redis_conn().await else {
             return;
         };
         let (t, _clock, prefix) = redis_throttle(&url).await;
         for _ in 0..20 {
-            t.record_failure(&[id("Carol@Example.com"), ip("2001:db8::1")])
-                .await;
+            let keys = [id("Carol@Example.com"), ip("2001:db8::1")];
+            let _ = t.reserve(&keys).await.map(Reservation::failed);
         }
         let found = keys(&mut c, &prefix).await;
         assert_eq!(found.len(), 2);
         assert!(!found.iter().any(|k| k.to_lowercase().contains("carol")));
         for key in &found {
             let n: u32 = c.zcard(key).await.unwrap();
-            assert!(n <= 6, "{key} holds {n}: capped at max + 1");
+            assert_eq!(n, 3, "{key} holds {n}: refused attempts do not count");
             let ttl: i64 = c.pttl(key).await.unwrap();
             assert!(ttl > 0 && ttl <= 300_000, "{key} expires with the window");
         }

@@ -9,6 +9,8 @@
 //! - `pipeline_latency_seconds`: rule match plus authenticators, authorizer and mutators.
 //! - `access_rules`, `access_rule_reloads_total`, `access_rule_reload_failures_total`.
 //! - `session_cache_*_total`: the session cache's counters.
+//! - `password_verifications_total`: password hash verifications started (each login guess that got past the
+//!   throttle costs one, unknown identifiers included).
 
 use crate::AppState;
 use axum::extract::State;
@@ -200,6 +202,12 @@ pub fn render(state: &AppState) -> String {
         let _ = writeln!(out, "# TYPE {metric} counter");
         let _ = writeln!(out, "{metric} {value}");
     }
+    counter(
+        &mut out,
+        "portcullis_password_verifications_total",
+        "Password hash verifications started (login guesses that got past the throttle, unknown identifiers included).",
+        state.identities.hasher().verifications(),
+    );
     state.metrics.render_requests(&mut out);
     state.metrics.upstream_latency.render(
         &mut out,

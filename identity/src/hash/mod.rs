@@ -36,6 +36,7 @@ mod formats;
 mod tests;
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -198,6 +199,8 @@ struct HasherInner {
     permits: Arc<Semaphore>,
     max_concurrency: usize,
     dummy_hash: OnceCell<String>,
+    /// Verifications started (real and dummy), for `portcullis_password_verifications_total`.
+    verifications: AtomicU64,
 }
 
 impl fmt::Debug for Hasher {
@@ -227,6 +230,7 @@ impl Hasher {
                 permits: Arc::new(Semaphore::new(n)),
                 max_concurrency: n,
                 dummy_hash: OnceCell::new(),
+                verifications: AtomicU64::new(0),
             }),
         }
     }
@@ -239,6 +243,12 @@ impl Hasher {
     /// Maximum number of concurrent hash/verify operations.
     pub fn max_concurrency(&self) -> usize {
         self.inner.max_concurrency
+    }
+
+    /// How many password verifications (real and dummy) this hasher has started: every guess that reached the
+    /// hashing work, which the login throttle bounds.
+    pub fn verifications(&self) -> u64 {
+        self.inner.verifications.load(Ordering::Relaxed)
     }
 
     /// Number of hash/verify slots currently free.
@@ -280,6 +290,7 @@ impl Hasher {
     /// `Ok(false)` on mismatch, `Err(UnknownFormat)` for unknown prefixes,
     /// `Err(Malformed)` for broken hashes of a known format.
     pub async fn verify(&self, password: &str, stored: &str) -> Result<bool, HashError> {
+        self.inner.verifications.fetch_add(1, Ordering::Relaxed);
         let password = Zeroizing::new(password.as_bytes().to_vec());
         let stored = stored.to_owned();
         self.run_limited(move || verify_blocking(&password, &stored))

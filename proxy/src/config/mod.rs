@@ -204,6 +204,7 @@ impl Config {
         }
         self.hashers.argon2.memory_kib()?;
         self.tracing.check()?;
+        self.security.check()?;
         Ok(())
     }
 

@@ -1398,17 +1398,37 @@ impl Default for UiConfig {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SecurityConfig {
-    /// Kratos' account enumeration mitigation (accepted; login answers alike either way).
+    /// Kratos' account enumeration mitigation: only `false` is accepted (see [`SecurityConfig::check`]).
     pub account_enumeration: AccountEnumeration,
     /// Login throttling.
     pub brute_force: BruteForce,
+}
+
+impl SecurityConfig {
+    /// Refuses `account_enumeration.mitigate: true`. In Kratos the flag only changes the identifier-first and
+    /// multi-method login screens, which Portcullis does not have; accepting it would promise a protection that
+    /// registration, which names a taken identifier (as Kratos' does with the flag on), does not give.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.account_enumeration.mitigate {
+            return Err(ConfigError::Key {
+                key: "security.account_enumeration.mitigate".into(),
+                reason: "`true` is not supported: registration still says when an identifier is taken (as Kratos' \
+                         does with this flag on; its flag only changes identifier-first login, which Portcullis \
+                         does not offer). Login already answers an unknown identifier and a wrong password alike, \
+                         and recovery and verification answer unknown addresses alike. Remove the key or set it to \
+                         false"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// `security.account_enumeration.*`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AccountEnumeration {
-    /// Hide whether an account exists.
+    /// Kratos' flag to hide whether an account exists; must be `false` here (see [`SecurityConfig::check`]).
     pub mitigate: bool,
 }
 

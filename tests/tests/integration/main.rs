@@ -1,6 +1,7 @@
 //! The one integration-test binary. Each module drives the real product over HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod account_enumeration;
 mod admin_identities;
 mod browser_flows;
 mod cli;

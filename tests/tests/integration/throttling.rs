@@ -4,7 +4,12 @@ use serde_json::{json, Value};
 use tests::browser::{csrf_of, message_ids, Browser};
 use tests::{backend_tests, Backend, TestEnv};
 
-backend_tests!(throttling_kicks_in_and_lifts, throttling_counts_per_ip);
+backend_tests!(
+    throttling_kicks_in_and_lifts,
+    throttling_counts_per_ip,
+    concurrent_guesses_cost_at_most_the_limit,
+    concurrent_guesses_on_two_replicas_cost_at_most_the_limit,
+);
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -33,6 +38,125 @@ async fn api_login(env: &TestEnv, identifier: &str, password: &str) -> reqwest::
         .send()
         .await
         .unwrap()
+}
+
+/// `portcullis_password_verifications_total` from the admin metrics.
+async fn verifications(env: &TestEnv) -> u64 {
+    let metrics = env.metrics().await;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("portcullis_password_verifications_total "))
+        .unwrap_or_else(|| panic!("no verification counter in {metrics}"))
+        .parse()
+        .unwrap()
+}
+
+/// `n` wrong passwords for `identifier`, submitted all at once, round robin over `envs` (each on a flow of its
+/// own, created beforehand): the statuses, sorted.
+async fn concurrent_guesses(envs: &[&TestEnv], identifier: &str, n: usize) -> Vec<u16> {
+    let mut actions = Vec::new();
+    for i in 0..n {
+        let env = envs[i % envs.len()];
+        let flow: Value = env
+            .http
+            .get(env.public_url("self-service/login/api"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        actions.push((
+            env.http.clone(),
+            flow["ui"]["action"].as_str().unwrap().to_owned(),
+        ));
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(n));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, (http, action)) in actions.into_iter().enumerate() {
+        let barrier = barrier.clone();
+        let body = json!({"method": "password", "identifier": identifier, "password": format!("guess number {i}")});
+        tasks.spawn(async move {
+            barrier.wait().await;
+            http.post(action)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    statuses.sort_unstable();
+    statuses
+}
+
+/// 40 wrong passwords at once against a limit of 5: exactly 5 are hashed (and answered 400), the others are
+/// refused before any hashing. Before the fix, every guess that arrived before the first failure was recorded
+/// got hashed.
+async fn concurrent_guesses_cost_at_most_the_limit(backend: Backend) {
+    let env = TestEnv::builder(backend)
+        .set("security.brute_force.max_failures_per_identifier=5")
+        .start()
+        .await;
+    identity(&env, "target@example.com").await;
+    let before = verifications(&env).await;
+    let statuses = concurrent_guesses(&[&env], "target@example.com", 40).await;
+    let hashed = verifications(&env).await - before;
+    assert_eq!(
+        hashed, 5,
+        "password verifications for 40 concurrent guesses"
+    );
+    let mut expected = vec![400; 5];
+    expected.extend([429; 35]);
+    assert_eq!(statuses, expected);
+    // The guesses were counted: even the right password waits for the window.
+    let res = api_login(&env, "target@example.com", PASSWORD).await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(verifications(&env).await - before, 5);
+}
+
+/// The same across two replicas sharing one database and one Redis: 5 verifications in all.
+async fn concurrent_guesses_on_two_replicas_cost_at_most_the_limit(backend: Backend) {
+    if tests::redis_url().is_none() {
+        return;
+    }
+    let prefix = format!(
+        "security.brute_force.redis_prefix=concurrent-{}:",
+        uuid::Uuid::new_v4()
+    );
+    let a = TestEnv::builder(backend)
+        .test_redis()
+        .set(&*prefix)
+        .set("security.brute_force.max_failures_per_identifier=5")
+        .start()
+        .await;
+    let b = TestEnv::builder(backend)
+        .dsn(&a.dsn)
+        .test_redis()
+        .set(&*prefix)
+        .set("security.brute_force.max_failures_per_identifier=5")
+        .start()
+        .await;
+    identity(&a, "shared-target@example.com").await;
+    let before = verifications(&a).await + verifications(&b).await;
+    let statuses = concurrent_guesses(&[&a, &b], "shared-target@example.com", 40).await;
+    let hashed = verifications(&a).await + verifications(&b).await - before;
+    assert_eq!(
+        hashed, 5,
+        "password verifications on both replicas together"
+    );
+    let mut expected = vec![400; 5];
+    expected.extend([429; 35]);
+    assert_eq!(statuses, expected);
+    for env in [&a, &b] {
+        let res = api_login(env, "shared-target@example.com", PASSWORD).await;
+        assert_eq!(res.status(), 429);
+    }
 }
 
 async fn throttling_kicks_in_and_lifts(backend: Backend) {
