@@ -192,7 +192,8 @@ async fn nginx_auth_request_uses_the_decisions_api() {
 
     // Signed in (cookie): the app sees the identity from the decision, not the client's forgery.
     let identity = env
-        .create_identity(json!({"schema_id": "default", "traits": {"email": "nginx@example.com"}}))
+        .create_identity(json!({"schema_id": "default", "traits": {"email": "nginx@example.com"},
+            "verifiable_addresses": [{"value": "nginx@example.com", "via": "email", "verified": true}]}))
         .await;
     let id = identity["id"].as_str().unwrap().to_owned();
     let token = env.login(&id).await;
