@@ -47,7 +47,8 @@ async fn env_and_user() -> (TestEnv, String, String) {
         .start()
         .await;
     let identity = env
-        .create_identity(json!({"schema_id": "default", "traits": {"email": "edge@example.com"}}))
+        .create_identity(json!({"schema_id": "default", "traits": {"email": "edge@example.com"},
+            "verifiable_addresses": [{"value": "edge@example.com", "via": "email", "verified": true}]}))
         .await;
     let id = identity["id"].as_str().unwrap().to_owned();
     let token = env.login(&id).await;
