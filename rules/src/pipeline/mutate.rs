@@ -2,7 +2,7 @@
 //!
 //! Every preset also sends `X-User-Email-Verified: true|false` (the template `{{ .EmailVerified }}`), and with
 //! `require_verified_email` (on unless set to `false` in the rule or in `mutators.header.config`) its e-mail
-//! headers are left out until the address is verified, as oauth2-proxy refuses unverified e-mail. Custom
+//! headers are empty until the address is verified, as oauth2-proxy refuses unverified e-mail. Custom
 //! `headers` are sent as written: guard them with `{{ if .EmailVerified }}…{{ end }}`.
 
 use super::{
@@ -174,8 +174,8 @@ struct HeaderConfig {
     headers: BTreeMap<String, String>,
     #[serde(default)]
     preset: Option<String>,
-    /// Whether the preset's e-mail headers are sent only once the address is verified (default: yes). Unverified,
-    /// they are left out, and `X-User-Email-Verified` says `false`.
+    /// Whether the preset's e-mail headers carry the address only once it is verified (default: yes). Unverified,
+    /// they are empty, and `X-User-Email-Verified` says `false`.
     #[serde(default)]
     require_verified_email: Option<bool>,
 }
@@ -183,7 +183,7 @@ struct HeaderConfig {
 struct HeaderTemplate {
     name: String,
     template: Template,
-    /// Withheld (and any earlier value of the header dropped) unless the session's e-mail is verified.
+    /// Empty (replacing any earlier value of the header) unless the session's e-mail is verified.
     verified_only: bool,
 }
 
@@ -218,13 +218,13 @@ impl Mutator for Header {
     ) -> Result<(), PipelineError> {
         for h in &self.headers {
             let name = &h.name;
-            if h.verified_only && !session.email_verified {
-                session
-                    .header
-                    .retain(|(k, _)| !k.eq_ignore_ascii_case(name));
-                continue;
-            }
-            let v = render_header(name, &h.template, req, session)?;
+            // Withheld, the header is still set, empty: forward-auth proxies that copy only the headers a decision
+            // carries (Envoy's `allowed_upstream_headers`) then still replace a client's copy.
+            let v = if h.verified_only && !session.email_verified {
+                String::new()
+            } else {
+                render_header(name, &h.template, req, session)?
+            };
             session
                 .header
                 .retain(|(k, _)| !k.eq_ignore_ascii_case(name));

@@ -97,6 +97,7 @@ async fn traefik_forward_auth_snippet() {
     };
     assert_eq!(got(&copied[0]), Some(id.clone()), "{copied:?}");
     assert_eq!(got(&copied[1]).as_deref(), Some("edge@example.com"));
+    assert_eq!(got(&copied[2]).as_deref(), Some("true"), "{copied:?}");
 
     // An anonymous browser: Traefik passes our redirect on.
     let res = traefik(&[("Accept", "text/html")]).await.unwrap();
@@ -163,6 +164,7 @@ async fn envoy_ext_authz_snippet() {
         "{upstream:?}"
     );
     assert_eq!(res.headers()[upstream[1].as_str()], "edge@example.com");
+    assert_eq!(res.headers()[upstream[2].as_str()], "true", "{upstream:?}");
     let res = envoy(vec![("authorization", format!("Bearer {token}"))])
         .await
         .unwrap();

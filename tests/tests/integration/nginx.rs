@@ -209,6 +209,7 @@ async fn nginx_auth_request_uses_the_decisions_api() {
     assert_eq!(seen.path, "/app/page");
     assert_eq!(seen.header("x-user-id"), Some(id.as_str()));
     assert_eq!(seen.header("x-user-email"), Some("nginx@example.com"));
+    assert_eq!(seen.header("x-user-email-verified"), Some("true"));
 
     // A bearer token works the same; an anonymous forgery arrives empty-handed.
     let res = http
