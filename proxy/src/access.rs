@@ -494,6 +494,7 @@ impl SessionLookup for CacheSessions {
         Ok(Some(SessionView {
             subject: snapshot.identity_id.to_string(),
             extra,
+            email_verified: snapshot.is_email_verified(),
         }))
     }
 }

@@ -4,7 +4,7 @@
 //! [`TemplateContext`] (Oathkeeper's `AuthenticationSession`).
 //!
 //! Supported: text; `{{- ` / ` -}}` trimming; `{{/* comments */}}`; field chains from `.` or `$`
-//! (`.Subject`, `.Extra.a.b`, `.Header`, `.MatchContext.{RegexpCaptureGroups,Method,Header,URL}`,
+//! (`.Subject`, `.Extra.a.b`, `.EmailVerified` (ours), `.Header`, `.MatchContext.{RegexpCaptureGroups,Method,Header,URL}`,
 //! `.URL.{Scheme,Host,Path,RawQuery,Fragment,Query,String}`); `.Header.Get "k"` and `.URL.Query.Get "k"`;
 //! string (`"…"`, `` `…` ``), decimal number, `true`/`false`/`nil` literals; pipelines `a | f b`;
 //! `( … )`; `if` / `else if` / `else` / `end`. Functions: Oathkeeper's `print` (one argument; nil prints
@@ -48,6 +48,9 @@ pub struct TemplateContext<'a> {
     pub subject: &'a str,
     /// `Extra`; anything but an object behaves like a nil map.
     pub extra: &'a Value,
+    /// `EmailVerified` (our extension): whether the authenticator found the subject's e-mail verified. Kept
+    /// out of `Extra`, whose keys may come from user-editable traits.
+    pub email_verified: bool,
     /// `Header` (set by the hydrator): (name, value) pairs, any case, repeated names allowed.
     pub header: &'a [(String, String)],
     pub match_context: MatchContext<'a>,
@@ -242,6 +245,7 @@ enum Ty {
 enum Step {
     Subject,
     Extra,
+    EmailVerified,
     Header,
     Groups,
     Method,
@@ -264,6 +268,7 @@ fn resolve(ty: Ty, name: &str) -> Option<(Option<Step>, Ty)> {
     let (step, next) = match (ty, name) {
         (T::Session, "Subject") => (S::Subject, T::Leaf),
         (T::Session, "Extra") => (S::Extra, T::Dyn),
+        (T::Session, "EmailVerified") => (S::EmailVerified, T::Leaf),
         (T::Session, "Header") => (S::Header, T::Map),
         (T::Session, "MatchContext") => return Some((None, T::Mc)),
         (T::Mc, "RegexpCaptureGroups") => (S::Groups, T::Leaf),
@@ -851,6 +856,7 @@ impl<'a> Exec<'a> {
         for st in steps {
             v = match st {
                 Step::Subject => s(c.subject),
+                Step::EmailVerified => Val::Bool(c.email_verified),
                 Step::Extra => Val::Json(if c.extra.is_object() {
                     c.extra
                 } else {
@@ -1491,6 +1497,7 @@ mod tests {
         let ctx = TemplateContext {
             subject: "alice",
             extra,
+            email_verified: false,
             header: &sess,
             match_context,
         };
@@ -1628,6 +1635,7 @@ mod tests {
         let ctx = TemplateContext {
             subject: "s",
             extra: &json!({"identity": {"id": "u1"}}),
+            email_verified: false,
             header: &[],
             match_context: MatchContext {
                 regexp_capture_groups: &[],
@@ -1666,6 +1674,17 @@ mod tests {
             Template::compile("{{ .Extra }}|{{ .Extra | toJson }}|{{ .Extra.x }}|{{ len .Extra }}")
                 .unwrap();
         assert_eq!(t.render(&nil_extra).unwrap(), "map[]|null|<no value>|0");
+        let t = Template::compile(
+            "{{ .EmailVerified }}|{{ if .EmailVerified }}y{{ else }}n{{ end }}|{{ toJson .EmailVerified }}",
+        )
+        .unwrap();
+        assert_eq!(t.render(&ctx).unwrap(), "false|n|false");
+        let verified = TemplateContext {
+            email_verified: true,
+            ..ctx
+        };
+        assert_eq!(t.render(&verified).unwrap(), "true|y|true");
+        assert!(Template::compile("{{ .EmailVerified.x }}").is_err());
         let e = Template::compile("é{{ foo }}").unwrap_err().to_string();
         assert_eq!(e, "template: unsupported function foo at 1:6");
     }

@@ -235,6 +235,7 @@ mod tests {
             body: "{}".to_owned(),
             traits: "{}".to_owned(),
             metadata_public: "null".to_owned(),
+            email_verified: Some(false),
             parsed: Default::default(),
         })
     }

@@ -7,7 +7,8 @@
 //!    `min(ttl, time to session expiry)`;
 //! 3. the **source**; what it returns is written back to Redis (`SET … EX … NX`) and the local tier.
 //!
-//! A snapshot past its expiry is never returned, whichever tier holds it.
+//! A snapshot past its expiry is never returned, whichever tier holds it. A Redis entry written by an older
+//! version (without `email_verified`) is deleted and reloaded from the source, never served.
 //!
 //! Redis is optional and never a point of failure: every command is bounded by `redis_timeout`, a failure makes
 //! the cache skip Redis for `redis_backoff` (so an outage costs requests nothing), and errors are logged
@@ -276,6 +277,11 @@ impl SessionCache {
                     tombstoned = true;
                 }
                 Ok(Some(bytes)) => match serde_json::from_slice::<SessionSnapshot>(&bytes) {
+                    Ok(old) if old.email_verified.is_none() => {
+                        // Written by an older version, without the fields mutators need now: reload it.
+                        CacheMetrics::inc(&metrics.redis_misses);
+                        redis.delete(metrics, token).await;
+                    }
                     Ok(snapshot) if snapshot.is_valid_at(now) => {
                         CacheMetrics::inc(&metrics.redis_hits);
                         let snapshot = Arc::new(snapshot);

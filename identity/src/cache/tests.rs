@@ -29,6 +29,7 @@ fn snapshot(expires_in_secs: i64) -> SessionSnapshot {
         body: format!(r#"{{"id":"{id}","active":true}}"#),
         traits: r#"{"email":"a@example.com"}"#.to_owned(),
         metadata_public: "null".to_owned(),
+        email_verified: Some(false),
         parsed: Default::default(),
     }
 }
@@ -848,4 +849,43 @@ async fn redis_unreachable_at_start_then_connected_later() {
         cache.get(&t, now(), &source).await.unwrap();
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_of_older_versions_are_reloaded_never_read_as_verified() {
+    let (url, _server) = test_redis().await;
+    let (cache, _) = redis_cache(&url).await;
+    let t = token();
+    // What the source says now: the address is not verified.
+    let current = snapshot(3600);
+    let source = TestSource::default().with(t, current.clone());
+    // An entry as an older version wrote it: no `email_verified` field at all.
+    let mut old = serde_json::to_value(SessionSnapshot {
+        email_verified: Some(true),
+        ..current.clone()
+    })
+    .unwrap();
+    old.as_object_mut().unwrap().remove("email_verified");
+    let decoded: SessionSnapshot = serde_json::from_value(old.clone()).unwrap();
+    assert_eq!(decoded.email_verified, None, "older entries still decode");
+    assert!(!decoded.is_email_verified());
+    redis::cmd("SET")
+        .arg(key_of(&t))
+        .arg(old.to_string())
+        .exec_async(&mut raw(&url).await)
+        .await
+        .unwrap();
+
+    let got = cache.get(&t, now(), &source).await.unwrap().unwrap();
+    assert_eq!(*got, current);
+    assert_eq!(got.email_verified, Some(false));
+    let m = cache.metrics();
+    assert_eq!(
+        (m.redis_hits(), m.redis_misses(), m.redis_garbage()),
+        (0, 1, 0)
+    );
+    // Replaced by the current snapshot, which carries the field.
+    let stored: SessionSnapshot =
+        serde_json::from_slice(&raw_get(&url, &t).await.unwrap()).unwrap();
+    assert_eq!(stored.email_verified, Some(false));
 }

@@ -334,6 +334,9 @@ impl SessionManager {
             )
         });
         let body = self.render(&session, Some(&identity), true);
+        let email_verified = body
+            .get("identity")
+            .is_some_and(crate::session::email_verified);
         Ok(Some(SessionSnapshot {
             session_id: session.id,
             identity_id: identity.id,
@@ -346,6 +349,7 @@ impl SessionManager {
                 .metadata_public
                 .as_ref()
                 .map_or_else(|| "null".to_owned(), Value::to_string),
+            email_verified: Some(email_verified),
             parsed: crate::session::ParsedBody::from(body),
         }))
     }

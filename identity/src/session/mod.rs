@@ -158,6 +158,11 @@ pub struct SessionSnapshot {
     pub traits: String,
     /// The identity's public metadata as JSON text.
     pub metadata_public: String,
+    /// Whether the identity's e-mail trait (`traits.email`) is a verified address; see [`email_verified`].
+    /// `None` only in entries that an older version wrote to Redis: the cache treats those as stale and reloads
+    /// them, so a missing field never reads as verified.
+    #[serde(default)]
+    pub email_verified: Option<bool>,
     /// `body` parsed, once per snapshot (not stored; rebuilt on demand).
     #[serde(skip)]
     pub parsed: ParsedBody,
@@ -180,7 +185,40 @@ impl PartialEq for ParsedBody {
     }
 }
 
+/// Whether the e-mail address an identity presents is verified, from the identity as whoami renders it: its
+/// `traits.email` is a string and one of its `verifiable_addresses` sent `via` e-mail has that value (compared
+/// without case, as addresses are stored lower-case) and `verified: true`. Another verified address of the same
+/// identity does not count. False for anything else (no e-mail trait, no identity, a non-Kratos body).
+pub fn email_verified(identity: &serde_json::Value) -> bool {
+    let Some(email) = identity
+        .get("traits")
+        .and_then(|t| t.get("email"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+    else {
+        return false;
+    };
+    identity
+        .get("verifiable_addresses")
+        .and_then(serde_json::Value::as_array)
+        .is_some_and(|list| {
+            list.iter().any(|a| {
+                a.get("via").and_then(serde_json::Value::as_str) == Some("email")
+                    && a.get("verified").and_then(serde_json::Value::as_bool) == Some(true)
+                    && a.get("value")
+                        .and_then(serde_json::Value::as_str)
+                        .is_some_and(|v| v.trim().eq_ignore_ascii_case(email))
+            })
+        })
+}
+
 impl SessionSnapshot {
+    /// Whether the e-mail trait is verified (false for an entry written by an older version).
+    pub fn is_email_verified(&self) -> bool {
+        self.email_verified == Some(true)
+    }
+
     /// The whoami body as JSON, parsed on first use and then shared (the edge proxy's templates read it per
     /// request; a cached snapshot is parsed once, not once per request).
     pub fn body_json(&self) -> Result<std::sync::Arc<serde_json::Value>, serde_json::Error> {
@@ -194,5 +232,75 @@ impl SessionSnapshot {
     /// Whether the snapshot is still usable at `now`.
     pub fn is_valid_at(&self, now: OffsetDateTime) -> bool {
         self.expires_at > now.unix_timestamp()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::email_verified;
+    use serde_json::json;
+
+    #[test]
+    fn only_a_verified_address_equal_to_the_email_trait_counts() {
+        let identity = |email: serde_json::Value, addresses: serde_json::Value| json!({"traits": {"email": email}, "verifiable_addresses": addresses});
+        let addr = |value: &str, via: &str, verified: bool| json!({"value": value, "via": via, "verified": verified, "status": "completed"});
+        let cases = [
+            (
+                identity(
+                    json!("ann@example.com"),
+                    json!([addr("ann@example.com", "email", true)]),
+                ),
+                true,
+            ),
+            (
+                identity(
+                    json!("Ann@Example.com"),
+                    json!([addr("ann@example.com", "email", true)]),
+                ),
+                true,
+            ),
+            (
+                identity(
+                    json!("ann@example.com"),
+                    json!([addr("ann@example.com", "email", false)]),
+                ),
+                false,
+            ),
+            // Another verified address of the same identity is not the one injected.
+            (
+                identity(
+                    json!("ceo@corp.example"),
+                    json!([
+                        addr("ceo@corp.example", "email", false),
+                        addr("me@home.example", "email", true)
+                    ]),
+                ),
+                false,
+            ),
+            (
+                identity(
+                    json!("ann@example.com"),
+                    json!([addr("ann@example.com", "sms", true)]),
+                ),
+                false,
+            ),
+            (identity(json!("ann@example.com"), json!([])), false),
+            (json!({"traits": {"email": "ann@example.com"}}), false),
+            (
+                identity(json!(null), json!([addr("ann@example.com", "email", true)])),
+                false,
+            ),
+            (identity(json!(""), json!([addr("", "email", true)])), false),
+            (json!({"traits": {"username": "ann"}}), false),
+            (json!(null), false),
+            (
+                json!({"traits": {"email": "ann@example.com"}, "verifiable_addresses": [{"value": "ann@example.com", "via": "email", "verified": "true"}]}),
+                false,
+            ),
+        ];
+        for (i, want) in cases {
+            assert_eq!(email_verified(&i), want, "{i}");
+        }
     }
 }

@@ -4,6 +4,10 @@
 //! `cookie_session` and `bearer_token` work two ways. Without `check_session_url` they read our own sessions through
 //! the session cache (no network, no SQL on a hit); with it they ask a remote whoami endpoint exactly as
 //! Oathkeeper does, so Portcullis can also front a real Kratos.
+//!
+//! Both set [`AuthSession::email_verified`] from the session's identity (whoami's `identity.traits.email` is one
+//! of its `verifiable_addresses` with `verified: true`); a remote answer that is not a Kratos session leaves it
+//! false.
 
 use super::{
     effective, typed, AuthSession, Authenticator, Disabled, ErrorKind, OutboundRequest,
@@ -263,6 +267,7 @@ impl SessionCheck {
                 PipelineError::unauthorized("no active session for these credentials")
             })?;
         let body = view.extra;
+        session.email_verified = view.email_verified;
         session.subject = match &self.config.subject_from {
             Some(path) => string_at(&body, path),
             None => view.subject,
@@ -357,6 +362,11 @@ impl SessionCheck {
                 Source::Bearer => "sub",
             });
         session.subject = string_at(&body, subject_from);
+        // A Kratos whoami body: the identity's e-mail trait must be one of its verified addresses. Read before
+        // `extra_from` narrows the body, so that no path into user-editable traits can claim it.
+        session.email_verified = body
+            .get("identity")
+            .is_some_and(identity::session::email_verified);
         session.extra = Arc::new(
             gjson(&body, self.config.extra_from.as_deref().unwrap_or("extra"))
                 .cloned()

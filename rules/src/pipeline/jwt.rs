@@ -4,7 +4,8 @@
 //! [`Services::http`], `file://` and `base64://` read locally), then checks `target_audience` (every one must be in
 //! `aud`), `trusted_issuers` (`iss` must be one of them) and `required_scope` (read from `scp`, `scope` or `scopes`
 //! as an array or a space-separated string, and matched with `scope_strategy`). The session's subject is `sub`
-//! and its extra is every claim, with the scope normalised to a `scp` array as Oathkeeper does. It is responsible
+//! and its extra is every claim, with the scope normalised to a `scp` array as Oathkeeper does; its
+//! `email_verified` (`.EmailVerified` in templates) is the OpenID Connect claim of that name. It is responsible
 //! only for tokens of three dot-separated parts, so `bearer_token` can follow it for opaque tokens.
 //!
 //! Every verification failure, a missing scope included, is a 401 as in Oathkeeper (its verifier wraps them all in
@@ -22,7 +23,8 @@
 //!
 //! `id_token` signs a JWT with the one private key of `jwks_url` (`file://` or `base64://`): the `claims` template
 //! rendered over the session and parsed as a JSON object, then `iss` (`issuer_url`), `sub`, `exp` (now + `ttl`),
-//! `iat`, `nbf` and `jti`, which always win over the template's. It sets `Authorization: Bearer <jwt>`. Tokens are
+//! `iat`, `nbf` and `jti`, which always win over the template's (a template that adds `email` should add
+//! `"email_verified": {{ .EmailVerified }}` with it). It sets `Authorization: Bearer <jwt>`. Tokens are
 //! cached per (subject, rendered claims) until 10% of their lifetime remains. [`id_token_public_keys`] gives the
 //! public keys for `/.well-known/jwks.json`.
 
@@ -659,6 +661,7 @@ impl Authenticator for Jwt {
         if let Some(generation) = self.jwks.fresh_generation(now) {
             if let Some(hit) = self.cached(&digest, generation, now) {
                 session.subject = hit.0;
+                session.email_verified = email_verified_claim(&hit.1);
                 session.extra = hit.1;
                 return Ok(true);
             }
@@ -674,8 +677,19 @@ impl Authenticator for Jwt {
             self.remember(digest, &subject, &extra, expires, generation, now);
         }
         session.subject = subject;
+        session.email_verified = email_verified_claim(&extra);
         session.extra = extra;
         Ok(true)
+    }
+}
+
+/// The OpenID Connect `email_verified` claim: true only when it is `true` (or the string `"true"`, which some
+/// providers send).
+fn email_verified_claim(claims: &Value) -> bool {
+    match claims.get("email_verified") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => s == "true",
+        _ => false,
     }
 }
 
@@ -1101,6 +1115,7 @@ mod tests {
         assert!(ok);
         assert_eq!(session.subject, "alice");
         assert_eq!(session.extra["email"], "alice@example.com");
+        assert!(!session.email_verified, "no email_verified claim");
         assert_eq!(session.extra["aud"], json!(["api", "billing"]));
         // The scope is normalised to a `scp` array, as Oathkeeper does.
         assert_eq!(session.extra["scp"], json!(["read", "write"]));
@@ -1113,6 +1128,28 @@ mod tests {
             .unwrap();
         assert_eq!(session.subject, "");
         assert_eq!(session.extra["scp"], json!([]));
+    }
+
+    #[tokio::test]
+    async fn jwt_email_verified_is_the_claim() {
+        let signer = rsa_signer();
+        let idp = FakeIdp::serving(&[&signer]);
+        let clock = ManualClock::new(START);
+        let a = jwt(&idp, &clock, json!({}));
+        for (claim, want) in [
+            (json!(true), true),
+            (json!("true"), true),
+            (json!(false), false),
+            (json!("yes"), false),
+            (json!(1), false),
+        ] {
+            let t = token(&signer, json!({"email_verified": claim}));
+            // Twice: verified, then from the cache of verified tokens.
+            for _ in 0..2 {
+                let (_, session) = run(&a, &bearer(&t)).await.unwrap();
+                assert_eq!(session.email_verified, want, "{claim}");
+            }
+        }
     }
 
     #[tokio::test]
@@ -1749,6 +1786,7 @@ mod tests {
             extra: Arc::new(json!({"email": "alice@example.com"})),
             header: vec![("Authorization".into(), "Bearer client-sent".into())],
             captures: Vec::new(),
+            email_verified: false,
         }
     }
 

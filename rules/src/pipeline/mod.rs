@@ -92,6 +92,10 @@ pub struct AuthSession {
     pub header: Vec<(String, String)>,
     /// The `<...>` capture groups of the matched rule.
     pub captures: Vec<String>,
+    /// Whether the subject's e-mail address is verified, as the authenticator established it (our sessions and
+    /// remote whoami: `identity.traits.email` is a verified address; `jwt`: the `email_verified` claim is true).
+    /// Templates read it as `.EmailVerified`; false unless an authenticator set it.
+    pub email_verified: bool,
 }
 
 /// Kinds of pipeline failure, as `when.error` names them.
@@ -262,6 +266,8 @@ pub struct SessionView {
     pub subject: String,
     /// The whoami body (session JSON with the identity), shared with the session cache.
     pub extra: Arc<Value>,
+    /// Whether the identity's e-mail trait is a verified address (`identity::session::email_verified`).
+    pub email_verified: bool,
 }
 
 /// Our own sessions, supplied by the proxy (the session cache).
@@ -547,6 +553,7 @@ pub(crate) fn template_context<'a>(
     crate::template::TemplateContext {
         subject: &session.subject,
         extra: &session.extra,
+        email_verified: session.email_verified,
         header: &req.headers,
         match_context: crate::template::MatchContext {
             regexp_capture_groups: &session.captures,

@@ -1,4 +1,9 @@
 //! Mutators: `noop`, `header` (with `preset`s for oauth2-proxy's and Authelia's header names) and `cookie`.
+//!
+//! Every preset also sends `X-User-Email-Verified: true|false` (the template `{{ .EmailVerified }}`), and with
+//! `require_verified_email` (on unless set to `false` in the rule or in `mutators.header.config`) its e-mail
+//! headers are empty until the address is verified, as oauth2-proxy refuses unverified e-mail. Custom
+//! `headers` are sent as written: guard them with `{{ if .EmailVerified }}…{{ end }}`.
 
 use super::{
     effective, template_context, typed, AuthSession, Disabled, Mutator, PipelineConfig,
@@ -13,6 +18,15 @@ use std::sync::Arc;
 
 const EMAIL: &str = "{{ if .Extra.identity }}{{ print .Extra.identity.traits.email }}{{ end }}";
 const SUBJECT: &str = "{{ print .Subject }}";
+const EMAIL_VERIFIED: &str = "{{ .EmailVerified }}";
+/// The header every preset adds: whether the e-mail address (of the identity's `email` trait) is verified.
+pub const EMAIL_VERIFIED_HEADER: &str = "X-User-Email-Verified";
+
+/// Whether a preset header carries the e-mail address, which `require_verified_email` withholds until the address
+/// is verified.
+fn is_email_template(template: &str) -> bool {
+    template == EMAIL
+}
 
 /// Header sets that other proxies' users already consume.
 fn preset(name: &str) -> Result<Vec<(&'static str, &'static str)>, String> {
@@ -23,6 +37,7 @@ fn preset(name: &str) -> Result<Vec<(&'static str, &'static str)>, String> {
             ("X-Auth-Request-Email", EMAIL),
             ("X-Forwarded-User", SUBJECT),
             ("X-Forwarded-Email", EMAIL),
+            (EMAIL_VERIFIED_HEADER, EMAIL_VERIFIED),
         ],
         // Authelia's forward-auth headers.
         "authelia" => vec![
@@ -32,9 +47,14 @@ fn preset(name: &str) -> Result<Vec<(&'static str, &'static str)>, String> {
                 "Remote-Name",
                 "{{ if .Extra.identity }}{{ if .Extra.identity.traits.name }}{{ print .Extra.identity.traits.name.first }} {{ print .Extra.identity.traits.name.last }}{{ end }}{{ end }}",
             ),
+            (EMAIL_VERIFIED_HEADER, EMAIL_VERIFIED),
         ],
         // Ours.
-        "portcullis" => vec![("X-User-Id", SUBJECT), ("X-User-Email", EMAIL)],
+        "portcullis" => vec![
+            ("X-User-Id", SUBJECT),
+            ("X-User-Email", EMAIL),
+            (EMAIL_VERIFIED_HEADER, EMAIL_VERIFIED),
+        ],
         other => {
             return Err(format!(
                 "unknown header preset {other:?} (use oauth2_proxy, authelia or portcullis)"
@@ -65,17 +85,39 @@ pub fn build(
         "noop" => Arc::new(Noop),
         "header" => {
             let c: HeaderConfig = typed("mutator", name, cfg)?;
-            let mut templates = Vec::new();
+            // On unless a rule or `mutators.header.config` turns it off; it only concerns preset headers.
+            let verified_only = c.require_verified_email.unwrap_or(true);
+            let in_rule = rule_config.is_some_and(|r| r.get("require_verified_email").is_some());
+            if in_rule && c.preset.is_none() {
+                return Err(format!(
+                    "mutator {name:?}: require_verified_email applies to a preset's e-mail headers and this \
+                     rule has no preset; guard custom headers with {{{{ if .EmailVerified }}}}…{{{{ end }}}}"
+                ));
+            }
+            let mut templates: Vec<(String, String, bool)> = Vec::new();
             if let Some(p) = &c.preset {
                 for (k, v) in preset(p)? {
-                    templates.push((k.to_owned(), v.to_owned()));
+                    templates.push((
+                        k.to_owned(),
+                        v.to_owned(),
+                        verified_only && is_email_template(v),
+                    ));
                 }
             }
-            templates.extend(c.headers);
-            let headers = compile_all("header", templates)?;
-            for (k, _) in &headers {
-                http_header_name(k)?;
-            }
+            templates.extend(c.headers.into_iter().map(|(k, v)| (k, v, false)));
+            let headers = templates
+                .into_iter()
+                .map(|(name, source, verified_only)| {
+                    http_header_name(&name)?;
+                    let template =
+                        Template::compile(&source).map_err(|e| format!("header {name:?}: {e}"))?;
+                    Ok(HeaderTemplate {
+                        name,
+                        template,
+                        verified_only,
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?;
             Arc::new(Header { headers })
         }
         _ => {
@@ -132,10 +174,21 @@ struct HeaderConfig {
     headers: BTreeMap<String, String>,
     #[serde(default)]
     preset: Option<String>,
+    /// Whether the preset's e-mail headers carry the address only once it is verified (default: yes). Unverified,
+    /// they are empty, and `X-User-Email-Verified` says `false`.
+    #[serde(default)]
+    require_verified_email: Option<bool>,
+}
+
+struct HeaderTemplate {
+    name: String,
+    template: Template,
+    /// Empty (replacing any earlier value of the header) unless the session's e-mail is verified.
+    verified_only: bool,
 }
 
 struct Header {
-    headers: Vec<(String, Template)>,
+    headers: Vec<HeaderTemplate>,
 }
 
 /// Renders a value that goes into a header, refusing CR, LF and NUL (header injection through traits).
@@ -163,8 +216,15 @@ impl Mutator for Header {
         req: &RequestInfo,
         session: &mut AuthSession,
     ) -> Result<(), PipelineError> {
-        for (name, t) in &self.headers {
-            let v = render_header(name, t, req, session)?;
+        for h in &self.headers {
+            let name = &h.name;
+            // Withheld, the header is still set, empty: forward-auth proxies that copy only the headers a decision
+            // carries (Envoy's `allowed_upstream_headers`) then still replace a client's copy.
+            let v = if h.verified_only && !session.email_verified {
+                String::new()
+            } else {
+                render_header(name, &h.template, req, session)?
+            };
             session
                 .header
                 .retain(|(k, _)| !k.eq_ignore_ascii_case(name));
@@ -173,7 +233,7 @@ impl Mutator for Header {
         Ok(())
     }
     fn sets_headers(&self) -> Vec<String> {
-        self.headers.iter().map(|(k, _)| k.clone()).collect()
+        self.headers.iter().map(|h| h.name.clone()).collect()
     }
 }
 

@@ -51,10 +51,14 @@ impl SessionLookup for FakeSessions {
         value.strip_prefix("sealed:").map(str::to_owned)
     }
     async fn lookup(&self, token: &str) -> Result<Option<SessionView>, String> {
-        Ok((token == "ory_st_good").then(|| SessionView {
-            subject: "id-1".into(),
-            extra: Arc::new(json!({"id": "s-1", "identity": {"id": "id-1", "traits": {"email": "ada@example.com", "name": {"first": "Ada", "last": "Lovelace"}}}})),
-        }))
+        // `ory_st_verified` is the same identity once its address is verified.
+        Ok(
+            matches!(token, "ory_st_good" | "ory_st_verified").then(|| SessionView {
+                subject: "id-1".into(),
+                extra: Arc::new(json!({"id": "s-1", "identity": {"id": "id-1", "traits": {"email": "ada@example.com", "name": {"first": "Ada", "last": "Lovelace"}}}})),
+                email_verified: token == "ory_st_verified",
+            }),
+        )
     }
 }
 
@@ -385,11 +389,17 @@ async fn presets_and_cookie_mutator() {
                 "X-Auth-Request-Email",
                 "X-Forwarded-User",
                 "X-Forwarded-Email",
+                "X-User-Email-Verified",
             ],
         ),
         (
             "authelia",
-            vec!["Remote-User", "Remote-Email", "Remote-Name"],
+            vec![
+                "Remote-User",
+                "Remote-Email",
+                "Remote-Name",
+                "X-User-Email-Verified",
+            ],
         ),
     ] {
         let r = rule(json!({"mutators": [{"handler": "header", "config": {"preset": preset}}]}));
@@ -397,7 +407,7 @@ async fn presets_and_cookie_mutator() {
             &r,
             &all_on(),
             &http,
-            &request(&[("Cookie", "ory_kratos_session=sealed:ory_st_good")]),
+            &request(&[("Cookie", "ory_kratos_session=sealed:ory_st_verified")]),
         )
         .await
         .unwrap();
@@ -532,4 +542,192 @@ fn identity_headers_are_recognised() {
         assert!(is_identity_header(h), "{h}");
     }
     assert!(!is_identity_header("X-Request-Id"));
+}
+
+/// The headers a rule's mutators set for a request with the session cookie of `token`.
+async fn headers_for(
+    r: &crate::Rule,
+    config: &PipelineConfig,
+    token: &str,
+) -> BTreeMap<String, String> {
+    let http = Arc::new(FakeHttp::default());
+    let cookie = format!("ory_kratos_session=sealed:{token}");
+    run(r, config, &http, &request(&[("Cookie", &cookie)]))
+        .await
+        .unwrap()
+        .session
+        .header
+        .into_iter()
+        .collect()
+}
+
+#[tokio::test]
+async fn presets_withhold_an_unverified_email_and_say_so() {
+    let preset = |p: &str, extra: Value| {
+        let mut config = json!({"preset": p});
+        for (k, v) in extra.as_object().unwrap() {
+            config[k] = v.clone();
+        }
+        rule(json!({"mutators": [{"handler": "header", "config": config}]}))
+    };
+    let email_headers = [
+        ("portcullis", "X-User-Email"),
+        ("oauth2_proxy", "X-Auth-Request-Email"),
+        ("oauth2_proxy", "X-Forwarded-Email"),
+        ("authelia", "Remote-Email"),
+    ];
+    for (p, email) in email_headers {
+        // On by default: unverified, the e-mail header is empty and the verified header says false.
+        let r = preset(p, json!({}));
+        let h = headers_for(&r, &all_on(), "ory_st_good").await;
+        assert_eq!(h[email], "", "{p}: {h:?}");
+        assert_eq!(h["X-User-Email-Verified"], "false", "{p}");
+        // The client's copy is still stripped.
+        let built =
+            Pipeline::build(&r, &all_on(), &services(&Arc::new(FakeHttp::default()))).unwrap();
+        assert!(
+            built
+                .stripped_headers()
+                .contains(&email.to_ascii_lowercase()),
+            "{p}"
+        );
+        assert!(built
+            .stripped_headers()
+            .contains(&"x-user-email-verified".to_owned()));
+        // Verified: sent.
+        let h = headers_for(&r, &all_on(), "ory_st_verified").await;
+        assert_eq!(h[email], "ada@example.com", "{p}");
+        assert_eq!(h["X-User-Email-Verified"], "true", "{p}");
+        // Turned off in the rule: sent, and marked unverified.
+        let r = preset(p, json!({"require_verified_email": false}));
+        let h = headers_for(&r, &all_on(), "ory_st_good").await;
+        assert_eq!(h[email], "ada@example.com", "{p}");
+        assert_eq!(h["X-User-Email-Verified"], "false", "{p}");
+    }
+    let h = headers_for(&preset("portcullis", json!({})), &all_on(), "ory_st_good").await;
+    assert_eq!(h["X-User-Id"], "id-1");
+
+    // Turned off globally (`mutators.header.config`); a rule can turn it on again.
+    let mut global_off = all_on();
+    global_off.mutators.insert(
+        "header".into(),
+        HandlerSettings {
+            enabled: true,
+            config: Some(json!({"require_verified_email": false})),
+        },
+    );
+    let h = headers_for(&preset("portcullis", json!({})), &global_off, "ory_st_good").await;
+    assert_eq!(h["X-User-Email"], "ada@example.com");
+    let r = preset("portcullis", json!({"require_verified_email": true}));
+    let h = headers_for(&r, &global_off, "ory_st_good").await;
+    assert_eq!(h["X-User-Email"], "", "{h:?}");
+    // A global setting is fine for rules without a preset too.
+    let custom = rule(
+        json!({"mutators": [{"handler": "header", "config": {"headers": {"X-Mail": "{{ if .EmailVerified }}{{ print .Extra.identity.traits.email }}{{ end }}"}}}]}),
+    );
+    assert_eq!(
+        headers_for(&custom, &global_off, "ory_st_good").await["X-Mail"],
+        ""
+    );
+    assert_eq!(
+        headers_for(&custom, &global_off, "ory_st_verified").await["X-Mail"],
+        "ada@example.com"
+    );
+
+    // A withheld e-mail header also replaces a value an earlier mutator gave it.
+    let r = rule(json!({"mutators": [
+        {"handler": "header", "config": {"headers": {"X-User-Email": "earlier"}}},
+        {"handler": "header", "config": {"preset": "portcullis"}},
+    ]}));
+    let ok = run(
+        &r,
+        &all_on(),
+        &Arc::new(FakeHttp::default()),
+        &request(&[("Cookie", "ory_kratos_session=sealed:ory_st_good")]),
+    )
+    .await
+    .unwrap();
+    let emails: Vec<_> = ok
+        .session
+        .header
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("x-user-email"))
+        .collect();
+    assert_eq!(emails, [&("X-User-Email".to_owned(), String::new())]);
+}
+
+#[test]
+fn require_verified_email_is_validated() {
+    let services = services(&Arc::new(FakeHttp::default()));
+    let build = |config: Value| {
+        Pipeline::build(
+            &rule(json!({"mutators": [{"handler": "header", "config": config}]})),
+            &all_on(),
+            &services,
+        )
+        .map(|_| ())
+    };
+    assert!(build(json!({"preset": "portcullis", "require_verified_email": false})).is_ok());
+    let e = build(json!({"preset": "portcullis", "require_verified_email": "no"})).unwrap_err();
+    assert!(
+        e.contains("require_verified_email") || e.contains("invalid type"),
+        "{e}"
+    );
+    let e = build(json!({"headers": {"X-Mail": "x"}, "require_verified_email": true})).unwrap_err();
+    assert!(e.contains("has no preset"), "{e}");
+    let e = build(json!({"preset": "portcullis", "require_verified_mail": true})).unwrap_err();
+    assert!(e.contains("unknown field"), "{e}");
+}
+
+#[tokio::test]
+async fn remote_sessions_read_email_verified_from_the_whole_whoami() {
+    let http = Arc::new(FakeHttp::default());
+    let whoami = |verified: bool| {
+        json!({"identity": {"id": "remote-1",
+            "traits": {"email": "Ann@Example.com", "email_verified": true},
+            "verifiable_addresses": [{"value": "ann@example.com", "via": "email", "verified": verified}]}})
+    };
+    for (extra_from, email_header) in [("@this", true), ("identity.traits", false)] {
+        let r = rule(json!({
+            "authenticators": [{"handler": "cookie_session", "config": {
+                "check_session_url": "http://kratos/sessions/whoami",
+                "subject_from": "identity.id",
+                "extra_from": extra_from,
+            }}],
+            "mutators": [{"handler": "header", "config": {"preset": "portcullis"}}],
+        }));
+        for verified in [false, true] {
+            http.answer(200, whoami(verified), &[]);
+            let ok = run(&r, &all_on(), &http, &request(&[("Cookie", "s=1")]))
+                .await
+                .unwrap();
+            assert_eq!(ok.session.email_verified, verified, "{extra_from}");
+            let h: BTreeMap<_, _> = ok.session.header.into_iter().collect();
+            // A trait named `email_verified` (users may edit traits) claims nothing.
+            assert_eq!(
+                h["X-User-Email-Verified"],
+                verified.to_string(),
+                "{extra_from}"
+            );
+            match (verified, email_header) {
+                (true, true) => assert_eq!(h["X-User-Email"], "Ann@Example.com"),
+                // The preset reads `.Extra.identity.traits.email`, which this `extra_from` hides; unverified, it
+                // is empty anyway.
+                (true, false) | (false, _) => assert_eq!(h["X-User-Email"], "", "{extra_from}"),
+            }
+        }
+    }
+    // Not a Kratos session: unverified.
+    let r = rule(
+        json!({"authenticators": [{"handler": "cookie_session", "config": {"check_session_url": "http://kratos/sessions/whoami"}}]}),
+    );
+    http.answer(
+        200,
+        json!({"subject": "s", "extra": {"email_verified": true}}),
+        &[],
+    );
+    let ok = run(&r, &all_on(), &http, &request(&[("Cookie", "s=1")]))
+        .await
+        .unwrap();
+    assert!(!ok.session.email_verified);
 }

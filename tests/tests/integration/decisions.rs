@@ -87,7 +87,8 @@ async fn decisions_follow_the_rules(backend: Backend) {
     );
     // With a session token: the identity headers.
     let identity = env
-        .create_identity(json!({"schema_id": "default", "traits": {"email": "edge@example.com"}}))
+        .create_identity(json!({"schema_id": "default", "traits": {"email": "edge@example.com"},
+            "verifiable_addresses": [{"value": "edge@example.com", "via": "email", "verified": true}]}))
         .await;
     let id = identity["id"].as_str().unwrap();
     let token = env.login(id).await;

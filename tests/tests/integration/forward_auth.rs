@@ -125,7 +125,8 @@ async fn env_and_user() -> (TestEnv, String, String) {
         .start()
         .await;
     let identity = env
-        .create_identity(json!({"schema_id": "default", "traits": {"email": "edge@example.com"}}))
+        .create_identity(json!({"schema_id": "default", "traits": {"email": "edge@example.com"},
+            "verifiable_addresses": [{"value": "edge@example.com", "via": "email", "verified": true}]}))
         .await;
     let id = identity["id"].as_str().unwrap().to_owned();
     let token = env.login(&id).await;
@@ -216,6 +217,7 @@ async fn traefik_forward_auth_snippet() {
     };
     assert_eq!(got(&copied[0]), Some(id.clone()), "{copied:?}");
     assert_eq!(got(&copied[1]).as_deref(), Some("edge@example.com"));
+    assert_eq!(got(&copied[2]).as_deref(), Some("true"), "{copied:?}");
     let res = traefik_request(
         &env,
         fa,
@@ -349,6 +351,7 @@ async fn envoy_ext_authz_snippet() {
         "{upstream:?}"
     );
     assert_eq!(res.headers()[upstream[1].as_str()], "edge@example.com");
+    assert_eq!(res.headers()[upstream[2].as_str()], "true", "{upstream:?}");
     let res =
         envoy(ClientRequest::get("/app/page").header("Authorization", format!("Bearer {token}")))
             .await

@@ -58,7 +58,8 @@ async fn proxy_injects_identity_and_blocks_bypasses(backend: Backend) {
 
     // Signed in: the upstream sees the verified identity, never the client's forgeries.
     let identity = env
-        .create_identity(json!({"schema_id": "default", "traits": {"email": "proxy@example.com"}}))
+        .create_identity(json!({"schema_id": "default", "traits": {"email": "proxy@example.com"},
+            "verifiable_addresses": [{"value": "proxy@example.com", "via": "email", "verified": true}]}))
         .await;
     let id = identity["id"].as_str().unwrap().to_owned();
     let token = env.login(&id).await;

@@ -7,6 +7,7 @@ mod browser_flows;
 mod cli;
 mod courier;
 mod decisions;
+mod email_verified;
 mod errors;
 mod forward_auth;
 mod gateway;

@@ -241,7 +241,8 @@ async fn nginx_auth_request_uses_the_decisions_api() {
 
     // Signed in (cookie): the app sees the identity from the decision, not the client's forgery.
     let identity = env
-        .create_identity(json!({"schema_id": "default", "traits": {"email": "nginx@example.com"}}))
+        .create_identity(json!({"schema_id": "default", "traits": {"email": "nginx@example.com"},
+            "verifiable_addresses": [{"value": "nginx@example.com", "via": "email", "verified": true}]}))
         .await;
     let id = identity["id"].as_str().unwrap().to_owned();
     let token = env.login(&id).await;
@@ -257,6 +258,7 @@ async fn nginx_auth_request_uses_the_decisions_api() {
     assert_eq!(seen.path, "/app/page");
     assert_eq!(seen.header("x-user-id"), Some(id.as_str()));
     assert_eq!(seen.header("x-user-email"), Some("nginx@example.com"));
+    assert_eq!(seen.header("x-user-email-verified"), Some("true"));
 
     // A bearer token works the same; an anonymous forgery arrives empty-handed.
     let res = http
