@@ -289,6 +289,10 @@ pub struct Listener {
     pub request_log: RequestLog,
     /// Turn the listener off.
     pub disabled: bool,
+    /// Peers (CIDRs or addresses) whose `X-Forwarded-For` gives the client address: its right-most entry that is
+    /// not itself a trusted proxy. Nobody else's forwarding headers are believed; our own edge is recognised
+    /// without being listed.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Listener {
@@ -300,6 +304,7 @@ impl Listener {
             cors: Cors::default(),
             request_log: RequestLog::default(),
             disabled: false,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -7,11 +7,12 @@ use super::{
     see_other, str_field, submit_client, ui_url, validate_return_to, with_cookies, with_query,
     Client,
 };
+use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs, uuid};
 use crate::sessions::{device_info, session_set_cookie};
 use crate::AppState;
-use axum::extract::{ConnectInfo, RawQuery, Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,7 +20,6 @@ use flows::challenge::{ChallengeFlows, ChallengeInit, ChallengeOutcome, Challeng
 use flows::password::FlowError;
 use flows::{flow_json, Flow, FlowKind, FlowType};
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 
 fn kind_of(path: &str) -> FlowKind {
     if path.contains("/recovery") {
@@ -154,7 +154,7 @@ fn opt_string(body: &Value, key: &str) -> Result<Option<String>, ApiError> {
 /// (`&token=` or, for verification codes, `&code=`).
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     RawQuery(raw): RawQuery,
     req: Request,
 ) -> Response {
@@ -221,7 +221,7 @@ pub async fn submit(
             code: opt_string(&body, "code")?.or(code),
             token: opt_string(&body, "token")?.or(token),
             csrf_token: csrf,
-            device: device_info(Some(peer.ip()), &headers),
+            device: device_info(client_ip, &headers),
             request: hook_request(&state, &headers, req_method(is_get), url.clone()),
         };
         let outcome = match state.challenges.submit(kind, flow.id, submit).await {

@@ -16,6 +16,7 @@ mod public;
 mod recovery;
 mod sessions;
 mod settings;
+mod spoofing;
 mod throttling;
 mod verification;
 mod workspace;
