@@ -189,7 +189,7 @@ fn open_rules(upstream: &str, extra: &[Value]) -> String {
             "id": "open",
             "match": {"url": "http://<[^/]+>/open/<.*>", "methods": ["GET"]},
             "upstream": {"url": upstream},
-            "authenticators": [{"handler": "anonymous"}],
+            "authenticators": [{"handler": "anonymous"}, {"handler": "noop"}],
             "authorizer": {"handler": "allow"},
             "mutators": [{"handler": "noop"}]
         }),
