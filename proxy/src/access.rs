@@ -13,6 +13,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A rule's pipeline: the rule id (shared, for metric labels), the pipeline, and the client headers to strip.
+pub type RulePipeline = (Arc<str>, Arc<Pipeline>, Arc<rules::StripSet>);
+
 /// One compiled rule-set version.
 pub struct Compiled {
     /// The matcher.
@@ -20,7 +23,7 @@ pub struct Compiled {
     /// Pipelines by rule id (with the id shared, for metric labels), each with the client headers to strip when
     /// it allows a request: [`Compiled::strip`], or (when the rule sets a standard field such as `Authorization`)
     /// that plus the field.
-    pub pipelines: HashMap<String, (Arc<str>, Arc<Pipeline>, Arc<rules::StripSet>)>,
+    pub pipelines: HashMap<String, RulePipeline>,
     /// Identity headers no client may send on any rule: every name any rule or preset sets, in every spelling.
     pub strip: Arc<rules::StripSet>,
     /// `errors.fallback`.
