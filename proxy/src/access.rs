@@ -13,12 +13,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A rule's pipeline: the rule id (shared, for metric labels), the pipeline, and the client headers to strip.
+pub type RulePipeline = (Arc<str>, Arc<Pipeline>, Arc<rules::StripSet>);
+
 /// One compiled rule-set version.
 pub struct Compiled {
     /// The matcher.
     pub rules: rules::RuleSet,
-    /// Pipelines by rule id (with the id shared, for metric labels).
-    pub pipelines: HashMap<String, (Arc<str>, Arc<Pipeline>)>,
+    /// Pipelines by rule id (with the id shared, for metric labels), each with the client headers to strip when
+    /// it allows a request: [`Compiled::strip`], or (when the rule sets a standard field such as `Authorization`)
+    /// that plus the field.
+    pub pipelines: HashMap<String, RulePipeline>,
+    /// Identity headers no client may send on any rule: every name any rule or preset sets, in every spelling.
+    pub strip: Arc<rules::StripSet>,
     /// `errors.fallback`.
     pub fallback: Vec<ErrorHandler>,
     /// The rules as loaded (for `GET /rules`).
@@ -34,8 +41,8 @@ pub enum Verdict {
     Allow {
         /// The rule's upstream (`None`: `proxy.upstream`).
         upstream: Option<rules::Upstream>,
-        /// Client headers to drop first (lower-case).
-        strip: Vec<String>,
+        /// Client headers to drop first: any name in this set, in any spelling.
+        strip: Arc<rules::StripSet>,
         /// Headers for the upstream (or the decisions response).
         set: Vec<(String, String)>,
         /// The matched rule.
@@ -227,7 +234,7 @@ impl Access {
                 };
             }
         };
-        let Some((id, pipeline)) = compiled.pipelines.get(rule.id()) else {
+        let Some((id, pipeline, strip)) = compiled.pipelines.get(rule.id()) else {
             let err = PipelineError::internal("the matched rule has no pipeline");
             return Verdict::Deny {
                 response: handle(&err, req, &[], &compiled.fallback),
@@ -238,7 +245,7 @@ impl Access {
         match pipeline.run(req, captures).await {
             Ok(granted) => Verdict::Allow {
                 upstream: Some(rule.rule().upstream.clone()).filter(|u| !u.url.is_empty()),
-                strip: pipeline.stripped_headers().to_vec(),
+                strip: strip.clone(),
                 set: granted.session.header,
                 rule_id: id,
             },
@@ -340,10 +347,26 @@ fn compile(
     for repo in repositories {
         all.extend(rules::load_repository(repo).map_err(|e| e.to_string())?);
     }
-    let mut pipelines = HashMap::new();
+    let mut built = Vec::with_capacity(all.len());
     for r in &all {
-        let pipeline = Arc::new(Pipeline::build(r, config, services)?);
-        pipelines.insert(r.id.clone(), (Arc::from(r.id.as_str()), pipeline));
+        built.push((
+            r.id.clone(),
+            Arc::new(Pipeline::build(r, config, services)?),
+        ));
+    }
+    let strip = Arc::new(rules::StripSet::build(
+        built
+            .iter()
+            .flat_map(|(_, p)| p.stripped_headers())
+            .map(String::as_str),
+    ));
+    let mut pipelines = HashMap::with_capacity(built.len());
+    for (id, pipeline) in built {
+        let own = strip
+            .with_rule(pipeline.stripped_headers().iter().map(String::as_str))
+            .map_or_else(|| strip.clone(), Arc::new);
+        let shared: Arc<str> = Arc::from(id.as_str());
+        pipelines.insert(id, (shared, pipeline, own));
     }
     let fallback = config
         .error_fallback
@@ -362,6 +385,7 @@ fn compile(
     Ok(Compiled {
         rules,
         pipelines,
+        strip,
         fallback,
         source,
         jwks,

@@ -8,7 +8,7 @@ use crate::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
-use rules::pipeline::{is_identity_header, RequestInfo};
+use rules::pipeline::RequestInfo;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -157,18 +157,14 @@ impl Decider for EdgeDecider {
                         }
                     },
                 };
-                // Every identity header a client sent goes, plus whatever this rule's mutators set.
-                let mut remove: Vec<HeaderName> = req
+                // Every identity header a client sent goes, in any spelling: whatever any rule or preset can set
+                // (one set per rule-set version), and whatever this rule sets.
+                let remove: Vec<HeaderName> = req
                     .headers
                     .keys()
-                    .filter(|k| is_identity_header(k.as_str()))
+                    .filter(|k| strip.contains(k.as_str()))
                     .cloned()
                     .collect();
-                remove.extend(
-                    strip
-                        .iter()
-                        .filter_map(|h| HeaderName::try_from(h.as_str()).ok()),
-                );
                 let mut set_headers = Vec::with_capacity(set.len());
                 for (k, v) in set {
                     match (HeaderName::try_from(k), HeaderValue::try_from(v)) {

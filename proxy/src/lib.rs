@@ -7,6 +7,7 @@ pub mod access;
 pub mod admin;
 pub mod api;
 pub mod cli;
+pub mod client_ip;
 pub mod config;
 pub mod courier;
 pub mod demo;
@@ -418,10 +419,12 @@ fn cidrs(key: &str, list: &[String]) -> anyhow::Result<Vec<gateway::Cidr>> {
         .collect()
 }
 
-/// Starts the edge proxy on `serve.proxy`, sending reserved paths to the public listener.
+/// Starts the edge proxy on `serve.proxy`, sending reserved paths to the public listener (with the client address
+/// and `edge_secret` when that listener is ours).
 async fn start_gateway(
     state: &AppState,
     public_addr: Option<SocketAddr>,
+    edge_secret: Option<&client_ip::EdgeSecret>,
 ) -> anyhow::Result<gateway::Gateway> {
     let p = &state.config.serve.proxy;
     let listener = bind(&p.host, p.port).await?.into_std()?;
@@ -444,6 +447,7 @@ async fn start_gateway(
     config.upstream_timeouts.connect = p.connect_timeout.0;
     config.upstream_timeouts.read = p.read_timeout.0;
     config.max_header_bytes = p.max_header_bytes;
+    config.identity_secret = edge_secret.map(client_ip::EdgeSecret::header_value);
     // The decider uses our sqlx and Redis pools: run it on the application's runtime.
     config.runtime = gateway::GatewayRuntime::Shared(tokio::runtime::Handle::current());
     let g = gateway::Gateway::start(
@@ -723,10 +727,26 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     };
 
     let state_for_running = state.clone();
+    // The edge proves itself to our public listener with a secret of this process; another process's listener
+    // (public disabled here) never sees it.
+    let edge_secret = public_addr.map(|_| client_ip::EdgeSecret::random());
+    let serve_config = &state.config.serve;
+    let client_ips = |listener: &str, l: &config::Listener, edge: Option<client_ip::EdgeSecret>| {
+        client_ip::ClientIpPolicy::new(listener, &l.trusted_proxies, edge).map(Arc::new)
+    };
+    let public_ips = client_ips("public", &serve_config.public, edge_secret.clone())?;
+    let admin_ips = client_ips("admin", &serve_config.admin, None)?;
+    let api_ips = client_ips("api", &serve_config.api, None)?;
+    let with_client_ip = |router: Router, policy: Arc<client_ip::ClientIpPolicy>| {
+        router.layer(axum::middleware::from_fn_with_state(
+            policy,
+            client_ip::layer,
+        ))
+    };
     let gateway = if state.config.serve.proxy.disabled {
         None
     } else {
-        Some(start_gateway(&state, public_addr).await?)
+        Some(start_gateway(&state, public_addr, edge_secret.as_ref()).await?)
     };
     let proxy_addr = gateway.as_ref().map(gateway::Gateway::local_addr);
     tokio::spawn(sweep_expired(
@@ -740,7 +760,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         tasks.spawn(serve(
             l,
             "public",
-            public::router(state.clone()),
+            with_client_ip(public::router(state.clone()), public_ips),
             limits(&state.config.serve.public),
             rx.clone(),
         ));
@@ -750,7 +770,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         tasks.spawn(serve(
             l,
             "api",
-            api::router(state.clone(), api_trusted),
+            with_client_ip(api::router(state.clone(), api_trusted), api_ips),
             limits(&state.config.serve.api),
             rx.clone(),
         ));
@@ -760,7 +780,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         tasks.spawn(serve(
             l,
             "admin",
-            admin::router(state.clone()),
+            with_client_ip(admin::router(state.clone()), admin_ips),
             limits(&state.config.serve.admin),
             rx.clone(),
         ));

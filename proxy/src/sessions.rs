@@ -366,11 +366,11 @@ pub async fn admin_delete_identity_sessions(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Where a request comes from, for session devices. Forwarded headers (`True-Client-IP`, `X-Real-IP`, the first
-/// `X-Forwarded-For` hop) are believed only from a loopback peer, i.e. our own edge proxy in front; anyone else
-/// could forge them. The location comes from CDN headers (`Cf-Ipcity`, `Cf-Ipcountry`).
+/// Where a request comes from, for session devices: `client_ip` is the request's [`crate::client_ip::ClientIp`]
+/// (the one definition of the client address; no forwarding header is read here). The location comes from CDN
+/// headers (`Cf-Ipcity`, `Cf-Ipcountry`).
 pub fn device_info(
-    peer: Option<std::net::IpAddr>,
+    client_ip: Option<std::net::IpAddr>,
     headers: &HeaderMap,
 ) -> identity::session::manager::DeviceInfo {
     let header = |name: &str| {
@@ -380,20 +380,6 @@ pub fn device_info(
             .map(str::trim)
             .filter(|v| !v.is_empty())
     };
-    let forwarded = || {
-        header("true-client-ip")
-            .or_else(|| header("x-real-ip"))
-            .or_else(|| {
-                header("x-forwarded-for")
-                    .and_then(|v| v.split(',').next())
-                    .map(str::trim)
-            })
-            .and_then(|v| v.parse::<std::net::IpAddr>().ok())
-    };
-    let ip = match peer {
-        Some(p) if p.is_loopback() => forwarded().or(Some(p)),
-        other => other,
-    };
     let location = match (header("cf-ipcity"), header("cf-ipcountry")) {
         (Some(city), Some(country)) => Some(format!("{city}, {country}")),
         (None, Some(country)) => Some(country.to_owned()),
@@ -401,7 +387,7 @@ pub fn device_info(
         (None, None) => None,
     };
     identity::session::manager::DeviceInfo {
-        ip_address: ip.map(|i| i.to_string()),
+        ip_address: client_ip.map(|i| i.to_string()),
         user_agent: header("user-agent").map(|u| u.chars().take(512).collect()),
         location,
     }
@@ -448,25 +434,19 @@ mod tests {
     use axum::http::HeaderMap;
 
     #[test]
-    fn forwarded_headers_are_believed_only_from_loopback() {
+    fn the_device_address_is_the_resolved_client_address_whatever_the_headers_say() {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", "198.51.100.7, 10.0.0.1".parse().unwrap());
+        h.insert("true-client-ip", "6.6.6.6".parse().unwrap());
+        h.insert("x-real-ip", "6.6.6.6".parse().unwrap());
         h.insert("user-agent", "curl/8".parse().unwrap());
         h.insert("cf-ipcity", "Berlin".parse().unwrap());
         h.insert("cf-ipcountry", "DE".parse().unwrap());
-        let via_edge = device_info(Some("127.0.0.1".parse().unwrap()), &h);
-        assert_eq!(via_edge.ip_address.as_deref(), Some("198.51.100.7"));
-        assert_eq!(via_edge.user_agent.as_deref(), Some("curl/8"));
-        assert_eq!(via_edge.location.as_deref(), Some("Berlin, DE"));
-        let direct = device_info(Some("203.0.113.5".parse().unwrap()), &h);
-        assert_eq!(
-            direct.ip_address.as_deref(),
-            Some("203.0.113.5"),
-            "a remote peer cannot forge its address"
-        );
-        h.insert("x-forwarded-for", "not-an-ip".parse().unwrap());
-        let bad = device_info(Some("127.0.0.1".parse().unwrap()), &h);
-        assert_eq!(bad.ip_address.as_deref(), Some("127.0.0.1"));
+        let device = device_info(Some("127.0.0.1".parse().unwrap()), &h);
+        assert_eq!(device.ip_address.as_deref(), Some("127.0.0.1"));
+        assert_eq!(device.user_agent.as_deref(), Some("curl/8"));
+        assert_eq!(device.location.as_deref(), Some("Berlin, DE"));
+        assert_eq!(device_info(None, &h).ip_address, None);
     }
 
     use crate::config::{Config, Sources};

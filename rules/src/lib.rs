@@ -40,6 +40,7 @@ mod pattern;
 pub mod pipeline;
 pub mod repository;
 pub mod rule;
+pub mod strip;
 pub mod template;
 
 pub use matcher::{CompiledRule, MatchError, Matched, RuleSet, Strategy};
@@ -49,6 +50,7 @@ pub use repository::{
     Format,
 };
 pub use rule::{Handler, Invalid, Match, Rule, Upstream};
+pub use strip::StripSet;
 
 /// Everything that can go wrong loading and compiling rules. Each variant names the repository, the
 /// rule (index in its file and id, when known) and the key it can.

@@ -310,9 +310,11 @@ pub struct Listener {
     pub timeout: ListenerTimeout,
     /// Connections served at once; more wait in the kernel's accept queue.
     pub max_connections: usize,
-    /// Peers whose forwarding headers are believed (CIDRs or addresses). On `serve.api`: the proxies whose
-    /// `X-Forwarded-*` / `X-Original-URL/-Method` describe the request that `/decisions` judges; any other
-    /// caller is judged on its own request line (default: loopback, for a proxy on the same host).
+    /// Peers (CIDRs or addresses) whose forwarding headers are believed: their `X-Forwarded-For` gives the
+    /// client address (its right-most entry that is not itself a trusted proxy); our own edge is recognised
+    /// without being listed. On `serve.api` they are also the proxies whose `X-Forwarded-*` /
+    /// `X-Original-URL/-Method` describe the request that `/decisions` judges; any other caller is judged on
+    /// its own request line (default: loopback, for a proxy on the same host).
     pub trusted_proxies: Vec<String>,
 }
 

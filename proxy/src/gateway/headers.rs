@@ -16,6 +16,42 @@ pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-ho
 /// `X-Request-Id`.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Prefix of the private fields the edge sends the identity module; a client's are always removed.
+pub const PRIVATE_PREFIX: &str = "x-portcullis-";
+/// The client address as the edge determined it ([`client_ip`]), sent to the identity module only.
+pub const X_PORTCULLIS_CLIENT_IP: HeaderName = HeaderName::from_static("x-portcullis-client-ip");
+/// The edge's per-process secret, which tells the identity module that [`X_PORTCULLIS_CLIENT_IP`] comes from
+/// the edge and not from another local process.
+pub const X_PORTCULLIS_EDGE: HeaderName = HeaderName::from_static("x-portcullis-edge");
+
+/// Fields other proxies and CDNs use for the client address; believed only from trusted proxies.
+pub const CLIENT_IP_FIELDS: [&str; 7] = [
+    "x-real-ip",
+    "true-client-ip",
+    "client-ip",
+    "cf-connecting-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "fastly-client-ip",
+];
+
+/// Fields some frameworks (Symfony, IIS, Zend) route by instead of the request target; believed only from
+/// trusted proxies.
+pub const PATH_OVERRIDE_FIELDS: [&str; 4] = [
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-uri",
+    "x-original-method",
+];
+
+/// Method override fields: frameworks that honour them would run a different method from the one the rules
+/// matched, so they never reach an upstream.
+pub const METHOD_OVERRIDE_FIELDS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
 /// Standard hop-by-hop request fields (RFC 7230 section 6.1, RFC 9110 section 7.6.1, plus the
 /// de-facto `Proxy-Connection` and the h2c `HTTP2-Settings`).
 pub const HOP_BY_HOP: [&str; 10] = [
@@ -164,37 +200,43 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, nominated: &[HeaderName]) {
     }
 }
 
-/// Names of the `X-Forwarded-*` and `Forwarded` fields present, also spelled with underscores
-/// (`X_Forwarded_For`), to remove when the peer is not trusted.
-pub fn forwarding_fields(headers: &HeaderMap) -> Vec<HeaderName> {
+/// The client fields to remove, in one pass over the names and in every spelling (`_` read as `-`, as CGI,
+/// WSGI, PHP and Rack do):
+/// - always: our private `X-Portcullis-*` fields and the method overrides ([`METHOD_OVERRIDE_FIELDS`]);
+/// - from an untrusted peer also: `X-Forwarded-*`, `Forwarded`, the client-address fields
+///   ([`CLIENT_IP_FIELDS`]) and the path overrides ([`PATH_OVERRIDE_FIELDS`]).
+pub fn untrusted_fields(headers: &HeaderMap, trusted_peer: bool) -> Vec<HeaderName> {
     headers
         .keys()
         .filter(|k| {
             let k = k.as_str();
-            k.starts_with("x-forwarded-")
-                || k == "forwarded"
-                || (k.contains('_') && dashed(k).starts_with("x-forwarded-"))
+            starts_with_folded(k, PRIVATE_PREFIX)
+                || METHOD_OVERRIDE_FIELDS.iter().any(|n| eq_folded(k, n))
+                || (!trusted_peer
+                    && (starts_with_folded(k, "x-forwarded-")
+                        || eq_folded(k, "forwarded")
+                        || CLIENT_IP_FIELDS.iter().any(|n| eq_folded(k, n))
+                        || PATH_OVERRIDE_FIELDS.iter().any(|n| eq_folded(k, n))))
         })
         .cloned()
         .collect()
 }
 
-/// Method override fields (also spelled with underscores): frameworks that honour them would run a
-/// different method from the one the rules matched, so they never reach an upstream.
-pub fn method_overrides(headers: &HeaderMap) -> Vec<HeaderName> {
-    const NAMES: [&str; 3] = [
-        "x-http-method-override",
-        "x-http-method",
-        "x-method-override",
-    ];
-    headers
-        .keys()
-        .filter(|k| {
-            let k = k.as_str();
-            NAMES.contains(&k) || (k.contains('_') && NAMES.contains(&dashed(k).as_str()))
+/// `name` equals the lower-case, dashed `canonical` once `_` is read as `-` and case is ignored.
+pub fn eq_folded(name: &str, canonical: &str) -> bool {
+    name.len() == canonical.len() && starts_with_folded(name, canonical)
+}
+
+/// `name` starts with the lower-case, dashed `prefix` once `_` is read as `-` and case is ignored.
+pub fn starts_with_folded(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len()
+        && name.bytes().zip(prefix.bytes()).all(|(a, b)| {
+            (if a == b'_' {
+                b'-'
+            } else {
+                a.to_ascii_lowercase()
+            }) == b
         })
-        .cloned()
-        .collect()
 }
 
 /// Bytes of the request head as a budget sees them: the target plus each field's name and value
@@ -205,10 +247,6 @@ pub fn head_size(target: &[u8], headers: &HeaderMap) -> usize {
             .iter()
             .map(|(k, v)| k.as_str().len() + v.len() + 4)
             .sum::<usize>()
-}
-
-fn dashed(name: &str) -> String {
-    name.replace('_', "-")
 }
 
 /// Client fields whose name equals one of `removed` or `set` once `_` is read as `-`
@@ -222,8 +260,9 @@ pub fn underscore_aliases(
         .keys()
         .filter(|k| k.as_str().contains('_'))
         .filter(|k| {
-            let d = dashed(k.as_str());
-            removed.iter().any(|r| r.as_str() == d) || set.iter().any(|(n, _)| n.as_str() == d)
+            let k = k.as_str();
+            removed.iter().any(|r| eq_folded(k, r.as_str()))
+                || set.iter().any(|(n, _)| eq_folded(k, n.as_str()))
         })
         .cloned()
         .collect()
@@ -536,29 +575,72 @@ mod tests {
     }
 
     #[test]
-    fn forwarding_fields_are_found() {
+    fn untrusted_fields_are_found_in_every_spelling() {
         let h = map(&[
             ("x-forwarded-for", "1.1.1.1"),
             ("X-Forwarded-User", "admin"),
             ("forwarded", "for=1.1.1.1"),
             ("X_Forwarded_Proto", "https"),
             ("x_real_ip", "1.1.1.1"),
+            ("True-Client-IP", "1.1.1.1"),
+            ("client-ip", "1.1.1.1"),
+            ("CF_Connecting_IP", "1.1.1.1"),
+            ("x-client-ip", "1.1.1.1"),
+            ("X-Original-URL", "/admin"),
+            ("x_rewrite_url", "/admin"),
+            ("X-Portcullis-Client-Ip", "1.1.1.1"),
+            ("x_portcullis_edge", "guess"),
+            ("X_HTTP_Method_Override", "DELETE"),
             ("accept", "*/*"),
+            ("x-real-ipv6", "kept"),
+            ("x-forwarded", "kept"),
         ]);
-        let mut names: Vec<String> = forwarding_fields(&h)
-            .iter()
-            .map(|n| n.to_string())
-            .collect();
-        names.sort();
+        let names = |trusted| {
+            let mut names: Vec<String> = untrusted_fields(&h, trusted)
+                .iter()
+                .map(|n| n.to_string())
+                .collect();
+            names.sort();
+            names
+        };
         assert_eq!(
-            names,
+            names(false),
             [
+                "cf_connecting_ip",
+                "client-ip",
                 "forwarded",
+                "true-client-ip",
+                "x-client-ip",
                 "x-forwarded-for",
                 "x-forwarded-user",
-                "x_forwarded_proto"
+                "x-original-url",
+                "x-portcullis-client-ip",
+                "x_forwarded_proto",
+                "x_http_method_override",
+                "x_portcullis_edge",
+                "x_real_ip",
+                "x_rewrite_url",
             ]
         );
+        // A trusted proxy's forwarding fields stay; private fields and method overrides never do.
+        assert_eq!(
+            names(true),
+            [
+                "x-portcullis-client-ip",
+                "x_http_method_override",
+                "x_portcullis_edge"
+            ]
+        );
+    }
+
+    #[test]
+    fn folded_comparison() {
+        assert!(eq_folded("x_user_id", "x-user-id"));
+        assert!(eq_folded("X_User_ID", "x-user-id"));
+        assert!(!eq_folded("x_user_ids", "x-user-id"));
+        assert!(!eq_folded("x.user.id", "x-user-id"));
+        assert!(starts_with_folded("X_Portcullis_anything", PRIVATE_PREFIX));
+        assert!(!starts_with_folded("x-portcullis", PRIVATE_PREFIX));
     }
 
     #[test]

@@ -12,8 +12,16 @@
 //!   header naming `Host` or a forwarding field is answered with 400;
 //! - client fields spelled with `_` that alias a `remove_headers`/`set_headers` name
 //!   (`X_User_Id`) or a forwarding field are removed too (CGI/WSGI/PHP/Rack merge them);
-//! - `X-Forwarded-*` and `Forwarded` are believed and kept only from `trusted_proxies`, and
-//!   removed otherwise; `X-Forwarded-For/Proto/Host` and `X-Request-Id` are always set upstream;
+//! - `X-Forwarded-*` and `Forwarded`, the client-address fields (`X-Real-IP`, `True-Client-IP`,
+//!   `Client-IP`, `CF-Connecting-IP`, `X-Client-IP`, …) and the path overrides (`X-Original-URL`,
+//!   `X-Rewrite-URL`) are believed and kept only from `trusted_proxies`, and removed otherwise, in
+//!   every spelling (`X_Real_IP`); `X-Forwarded-For/Proto/Host` and `X-Request-Id` are always set
+//!   upstream;
+//! - the client address is defined once, here ([`headers::client_ip`]: the peer, or the right-most
+//!   address of `X-Forwarded-For` that is not a trusted proxy, as nginx's realip does). The identity
+//!   module gets it in `X-Portcullis-Client-Ip` with the per-process `identity_secret` in
+//!   `X-Portcullis-Edge`; a client's `X-Portcullis-*` fields are always removed, and apps never
+//!   get them;
 //! - `Keep-Alive` and fields named in the upstream's `Connection` never reach the client;
 //! - upstream failures are answered with the JSON error envelope (502, or 504 on timeouts).
 //!
@@ -105,11 +113,15 @@ pub struct GatewayConfig {
     pub runtime: GatewayRuntime,
     /// A request whose target and header fields exceed this many bytes is answered 431.
     pub max_header_bytes: usize,
+    /// Sent to the identity module in `X-Portcullis-Edge` with the client address, so that it can tell the
+    /// edge from another process on the same host (`None`: the client address is sent alone). Mark it
+    /// sensitive so that it never shows in debug output.
+    pub identity_secret: Option<http::HeaderValue>,
 }
 
 impl GatewayConfig {
     /// Defaults: no trusted proxies, 15 s shutdown, default timeouts, a one-thread runtime, 32 KiB
-    /// of request head.
+    /// of request head, no identity secret.
     pub fn new(listener: std::net::TcpListener, identity_addr: SocketAddr) -> Self {
         Self {
             listener,
@@ -119,6 +131,7 @@ impl GatewayConfig {
             upstream_timeouts: UpstreamTimeouts::default(),
             runtime: GatewayRuntime::default(),
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+            identity_secret: None,
         }
     }
 }
@@ -233,6 +246,7 @@ impl Gateway {
             upstream_timeouts,
             runtime,
             max_header_bytes,
+            identity_secret,
         } = config;
         let local_addr = listener
             .local_addr()
@@ -274,6 +288,7 @@ impl Gateway {
             ids: headers::RequestIds::new(),
             resolver: resolve::Resolver::default(),
             max_header_bytes,
+            identity_secret,
         };
         let app = Arc::new(pingora::proxy::http_proxy(&conf, edge));
         let tracker = Arc::new(server::Tracker::default());

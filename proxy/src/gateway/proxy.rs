@@ -27,6 +27,8 @@ pub(super) struct Edge {
     pub ids: h::RequestIds,
     pub resolver: Resolver,
     pub max_header_bytes: usize,
+    /// Sent to the identity module with the client address (see [`h::X_PORTCULLIS_EDGE`]).
+    pub identity_secret: Option<HeaderValue>,
 }
 
 /// Per-request state.
@@ -34,6 +36,8 @@ pub struct Ctx {
     request_id: String,
     peer: IpAddr,
     trusted_peer: bool,
+    /// The peer, or the client named by a trusted proxy ([`h::client_ip`]).
+    client_ip: IpAddr,
     scheme: &'static str,
     /// Host the client asked for (trusted `X-Forwarded-Host`, else `Host`).
     host: String,
@@ -72,6 +76,7 @@ impl ProxyHttp for Edge {
             request_id: String::new(),
             peer: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             trusted_peer: false,
+            client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             scheme: "http",
             host: String::new(),
             route: Route::Undecided,
@@ -98,7 +103,7 @@ impl ProxyHttp for Edge {
         req: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        edit_upstream_request(ctx, req)
+        edit_upstream_request(ctx, self.identity_secret.as_ref(), req)
     }
 
     async fn response_filter(
@@ -165,6 +170,7 @@ async fn on_request(edge: &Edge, session: &mut Session, ctx: &mut Ctx) -> Result
     }
     ctx.label = label;
     ctx.request_id = request.request_id;
+    ctx.client_ip = request.client_ip;
     ctx.scheme = request.scheme;
     ctx.host = request.host;
     match decision {
@@ -243,8 +249,11 @@ async fn drain_small_body(session: &mut Session) {
 /// Cleans the downstream request in place (so the decider and the upstream see the same thing)
 /// and builds the [`GatewayRequest`]:
 /// - fields named in `Connection` are removed (a `Connection` naming `Host` or a forwarding field
-///   is refused), and so are method overrides (`X-HTTP-Method-Override` and kin);
-/// - `X-Forwarded-*` / `Forwarded` from an untrusted peer are removed;
+///   is refused), and so are method overrides (`X-HTTP-Method-Override` and kin) and our private
+///   `X-Portcullis-*` fields;
+/// - `X-Forwarded-*` / `Forwarded`, client-address fields (`X-Real-IP`, `True-Client-IP`, …) and
+///   path overrides (`X-Original-URL`, `X-Rewrite-URL`) from an untrusted peer are removed, in
+///   every spelling;
 /// - an absolute-form target becomes origin-form with its authority in `Host`;
 /// - `X-Request-Id` is replaced unless a trusted peer sent a sane one.
 fn sanitize(
@@ -256,13 +265,11 @@ fn sanitize(
         h::BadConnection::Protected(_) => "The Connection header names a protected field.",
         h::BadConnection::Malformed => "The Connection header is malformed.",
     })?;
-    for name in nominated.iter().chain(&h::method_overrides(&req.headers)) {
+    for name in nominated
+        .iter()
+        .chain(&h::untrusted_fields(&req.headers, ctx.trusted_peer))
+    {
         req.remove_header(name);
-    }
-    if !ctx.trusted_peer {
-        for name in &h::forwarding_fields(&req.headers) {
-            req.remove_header(name);
-        }
     }
 
     let target = h::split_target(req.raw_path()).ok_or("The request target is not valid.")?;
@@ -364,8 +371,14 @@ pub(super) fn peer_for(edge: &Edge, addr: SocketAddr, tls: bool, sni: String) ->
 /// `upstream_request_filter`. Pingora has already removed hop-by-hop fields and the fields named
 /// in the client's `Connection` header (its default `HttpUpstreamRequestPolicy`, applied just
 /// before this phase); `sanitize` removed the named ones earlier still. Then, in this order:
-/// forwarding headers, `remove_headers`, target and `Host`, `set_headers` (which win).
-fn edit_upstream_request(ctx: &Ctx, req: &mut RequestHeader) -> Result<()> {
+/// forwarding headers, then for the identity module the client address
+/// ([`h::X_PORTCULLIS_CLIENT_IP`] and [`h::X_PORTCULLIS_EDGE`]), for an app `remove_headers`, target
+/// and `Host`, `set_headers` (which win).
+fn edit_upstream_request(
+    ctx: &Ctx,
+    edge_secret: Option<&HeaderValue>,
+    req: &mut RequestHeader,
+) -> Result<()> {
     let xff = h::forwarded_for(ctx.trusted_peer.then_some(&req.headers), ctx.peer);
     req.insert_header(X_FORWARDED_FOR, xff)?;
     req.insert_header(X_FORWARDED_PROTO, ctx.scheme)?;
@@ -379,8 +392,17 @@ fn edit_upstream_request(ctx: &Ctx, req: &mut RequestHeader) -> Result<()> {
             req.insert_header(name, value)?;
         }
     }
-    let Route::Forward(f) = &ctx.route else {
-        return Ok(());
+    let f = match &ctx.route {
+        Route::Forward(f) => f,
+        Route::Identity => {
+            // The one client address the identity module believes (with the secret that proves it is ours).
+            req.insert_header(h::X_PORTCULLIS_CLIENT_IP, ctx.client_ip.to_string())?;
+            if let Some(secret) = edge_secret {
+                req.insert_header(h::X_PORTCULLIS_EDGE, secret.clone())?;
+            }
+            return Ok(());
+        }
+        Route::Undecided => return Ok(()),
     };
     for name in &f.remove_headers {
         req.remove_header(name);

@@ -828,6 +828,7 @@ async fn peers_carry_the_configured_timeouts() {
         ids: headers::RequestIds::new(),
         resolver: resolve::Resolver::default(),
         max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
+        identity_secret: None,
     };
     let peer = proxy::peer_for(&edge, "127.0.0.1:80".parse().unwrap(), false, String::new());
     assert_eq!(peer.options.connection_timeout, Some(timeouts.connect));
@@ -1103,6 +1104,85 @@ async fn identity_decision_proxies_to_the_identity_module() {
     assert_eq!(e.one("x-forwarded-for").as_deref(), Some("127.0.0.1"));
     assert_eq!(e.one("x-forwarded-host").as_deref(), Some("app.example"));
     assert!(e.one("x-request-id").is_some());
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_identity_module_gets_the_client_address_and_apps_never_do() {
+    let identity = identity_server().await;
+    let echo = echo_server().await;
+    let up = echo.addr;
+    let d = decider(move |req| {
+        if is_reserved_path(&req.path) {
+            Decision::Identity
+        } else {
+            forward(up)
+        }
+    });
+    let mut c = config(identity);
+    c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    let mut secret = hv("s3cret");
+    secret.set_sensitive(true);
+    c.identity_secret = Some(secret);
+    let gw = start(d, c);
+    let forged = "X-Forwarded-For: 6.6.6.6, 198.51.100.23\r\nTrue-Client-IP: 6.6.6.1\r\n\
+        X-Portcullis-Client-Ip: 6.6.6.2\r\nX_Portcullis_Client_Ip: 6.6.6.3\r\n\
+        X-Portcullis-Edge: guess\r\nx_portcullis_edge: guess\r\n";
+
+    let e = get_once(&gw, "/self-service/login/api", forged)
+        .await
+        .echoed();
+    assert_eq!(
+        e.one("x-portcullis-client-ip").as_deref(),
+        Some("198.51.100.23"),
+        "the right-most untrusted hop, set by the edge alone"
+    );
+    assert_eq!(e.one("x-portcullis-edge").as_deref(), Some("s3cret"));
+    assert_eq!(e.one("x_portcullis_client_ip"), None);
+    assert_eq!(e.one("x_portcullis_edge"), None);
+
+    let e = get_once(&gw, "/app", forged).await.echoed();
+    for name in [
+        "x-portcullis-client-ip",
+        "x_portcullis_client_ip",
+        "x-portcullis-edge",
+        "x_portcullis_edge",
+    ] {
+        assert_eq!(e.one(name), None, "{name} reached an app");
+    }
+    // From a trusted proxy, its client-address fields stay.
+    assert_eq!(e.one("true-client-ip").as_deref(), Some("6.6.6.1"));
+    gw.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_address_and_path_override_fields_from_untrusted_peers_are_removed() {
+    let echo = echo_server().await;
+    let up = echo.addr;
+    let d = decider(move |_| forward(up));
+    let gw = start(d.clone(), config(dead_addr()));
+    let sent = [
+        "X-Real-IP",
+        "True-Client-IP",
+        "Client-IP",
+        "CF-Connecting-IP",
+        "X-Client-IP",
+        "X-Original-URL",
+        "X-Rewrite-URL",
+        "X_Real_IP",
+        "True_Client_IP",
+        "CF_Connecting_IP",
+        "X_Original_URL",
+        "X_Rewrite_URL",
+    ];
+    let extra: String = sent.iter().map(|n| format!("{n}: 6.6.6.6\r\n")).collect();
+    let e = get_once(&gw, "/", &extra).await.echoed();
+    for name in sent {
+        assert_eq!(e.one(name), None, "{name} reached the app");
+    }
+    let seen = d.seen.lock().unwrap()[0].clone();
+    assert!(!seen.headers.contains_key("x-real-ip"));
+    assert_eq!(seen.client_ip.to_string(), "127.0.0.1");
     gw.shutdown().await;
 }
 

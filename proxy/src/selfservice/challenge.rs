@@ -7,11 +7,12 @@ use super::{
     fail, init_client, see_other, str_field, submit_client, ui_url, validate_return_to,
     with_cookies, with_query, Client,
 };
+use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs, uuid};
 use crate::sessions::{device_info, session_set_cookie};
 use crate::AppState;
-use axum::extract::{ConnectInfo, RawQuery, Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -20,7 +21,6 @@ use flows::password::FlowError;
 use flows::security::CsrfToken;
 use flows::{flow_json, Flow, FlowKind, FlowType};
 use serde_json::{json, Value};
-use std::net::SocketAddr;
 
 fn kind_of(path: &str) -> FlowKind {
     if path.contains("/recovery") {
@@ -255,7 +255,7 @@ async fn open_link(
 /// from a mail link, with its own CSRF token.
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     RawQuery(raw): RawQuery,
     req: Request,
 ) -> Response {
@@ -325,7 +325,7 @@ pub async fn submit(
             code: opt_string(&body, "code")?.or(query_get(&pairs, "code").map(str::to_owned)),
             token: opt_string(&body, "token")?.or(query_get(&pairs, "token").map(str::to_owned)),
             csrf_token: csrf,
-            device: device_info(Some(peer.ip()), &headers),
+            device: device_info(client_ip, &headers),
             request: hook_request(&state, &headers, "POST", url.clone()),
         };
         let outcome = match state.challenges.submit(kind, flow.id, submit).await {

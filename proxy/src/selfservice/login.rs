@@ -5,11 +5,12 @@ use super::{
     ensure_csrf, fail, init_client, see_other, str_field, submit_client, ui_url,
     validate_return_to, with_cookies, with_query, Client,
 };
+use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs, uuid};
 use crate::sessions::{device_info, request_token, session_set_cookie};
 use crate::AppState;
-use axum::extract::{ConnectInfo, RawQuery, Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -19,7 +20,6 @@ use flows::security::CsrfToken;
 use flows::{flow_json, Flow, FlowKind, FlowType};
 use identity::session::SessionSnapshot;
 use serde_json::{json, Map, Value};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Maps flow errors to Kratos envelopes (JSON and API clients).
@@ -339,7 +339,7 @@ fn already_signed_in_message() -> identity::text::UiText {
 /// `POST /self-service/{login,registration}?flow=`: password method, browser and API flows.
 pub async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client_ip): ClientIp,
     RawQuery(raw): RawQuery,
     req: Request,
 ) -> Response {
@@ -368,7 +368,7 @@ pub async fn submit(
         Ok(b) => b,
         Err(e) => return fail(&state, client, e).await,
     };
-    let device = device_info(Some(peer.ip()), &headers);
+    let device = device_info(client_ip, &headers);
     let ctx = SubmitContext {
         client_ip: device.ip_address.as_deref().and_then(|ip| ip.parse().ok()),
         device,

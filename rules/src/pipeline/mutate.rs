@@ -63,6 +63,18 @@ fn preset(name: &str) -> Result<Vec<(&'static str, &'static str)>, String> {
     })
 }
 
+/// The names accepted by the `preset` option.
+const PRESETS: [&str; 3] = ["oauth2_proxy", "authelia", "portcullis"];
+
+/// Every header name some preset sets (read from the preset tables, so a new preset header is included).
+pub fn preset_header_names() -> impl Iterator<Item = &'static str> {
+    PRESETS
+        .into_iter()
+        .filter_map(|p| preset(p).ok())
+        .flatten()
+        .map(|(name, _)| name)
+}
+
 /// Builds a mutator of a rule.
 pub fn build(
     name: &str,

@@ -20,6 +20,7 @@ mod public;
 mod recovery;
 mod sessions;
 mod settings;
+mod spoofing;
 mod throttling;
 mod verification;
 mod workspace;
