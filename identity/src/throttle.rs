@@ -9,7 +9,7 @@
 //! with [`Reservation::succeeded`], which also forgets the identifier's earlier failures. An attempt that ends
 //! otherwise (an error, a dropped request) stays counted as a failure.
 //!
-//! Redis is never trusted to be up: every command is bounded by [`REDIS_TIMEOUT`], and when Redis fails the
+//! Redis is never trusted to be up: every command is bounded by [`REDIS_TIMEOUT`] (configurable), and when Redis fails the
 //! throttle fails open onto this replica's own counters (which mirror every failure it records), so a single
 //! replica still throttles.
 
@@ -74,6 +74,8 @@ pub struct ThrottleSettings {
     pub max_per_identifier: u32,
     /// Failures per client IP within the window (0 is treated as 1).
     pub max_per_ip: u32,
+    /// How long one Redis call may take (connecting included) before the local counters decide alone.
+    pub redis_timeout: std::time::Duration,
 }
 
 impl Default for ThrottleSettings {
@@ -84,6 +86,7 @@ impl Default for ThrottleSettings {
             window: Duration::minutes(5),
             max_per_identifier: 10,
             max_per_ip: 100,
+            redis_timeout: REDIS_TIMEOUT,
         }
     }
 }
@@ -193,6 +196,7 @@ impl Throttle {
             conn: tokio::sync::OnceCell::new(),
             prefix: format!("{prefix}throttle:"),
             health: Mutex::new(Health::default()),
+            timeout: settings.redis_timeout,
         };
         // Connect now so the first login does not pay for it; a failure is logged and retried on use.
         backend.call(|_| async { Ok(()) }).await;
@@ -410,6 +414,7 @@ struct RedisBackend {
     conn: tokio::sync::OnceCell<ConnectionManager>,
     prefix: String,
     health: Mutex<Health>,
+    timeout: std::time::Duration,
 }
 
 #[derive(Default)]
@@ -480,7 +485,7 @@ impl RedisBackend {
             .await;
     }
 
-    /// Runs one Redis call, connecting first if needed, all within [`REDIS_TIMEOUT`]; `None` if it failed or was
+    /// Runs one Redis call, connecting first if needed, all within its timeout; `None` if it failed or was
     /// skipped during the back-off that follows a failure.
     async fn call<T, F, Fut>(&self, f: F) -> Option<T>
     where
@@ -493,15 +498,15 @@ impl RedisBackend {
         }
         let attempt = async {
             let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(REDIS_TIMEOUT)
-                .set_response_timeout(REDIS_TIMEOUT)
+                .set_connection_timeout(self.timeout)
+                .set_response_timeout(self.timeout)
                 .set_number_of_retries(0);
             let connect = ConnectionManager::new_with_config(self.client.clone(), config);
             let conn = self.conn.get_or_try_init(|| connect).await?.clone();
             f(conn).await
         };
         let err: Box<dyn std::fmt::Display> =
-            match tokio::time::timeout(REDIS_TIMEOUT, attempt).await {
+            match tokio::time::timeout(self.timeout, attempt).await {
                 Ok(Ok(v)) => {
                     self.health().skip_until = None;
                     return Some(v);
@@ -787,16 +792,25 @@ mod tests {
     }
 
     /// A throttle on `url` under a fresh prefix, its clock, and the prefix.
+    /// [`settings`] with room for a loaded test machine: a timed-out call would fall back to the local
+    /// counters, the outage behaviour, which these tests are not about.
+    fn live_redis_settings() -> ThrottleSettings {
+        ThrottleSettings {
+            redis_timeout: std::time::Duration::from_secs(10),
+            ..settings()
+        }
+    }
+
     async fn redis_throttle(url: &str) -> (Throttle, ManualClock, String) {
         let prefix = format!("test:{}:", Uuid::new_v4());
         let clock = ManualClock::new(START);
-        let t = Throttle::redis(settings(), Arc::new(clock.clone()), url, &prefix);
+        let t = Throttle::redis(live_redis_settings(), Arc::new(clock.clone()), url, &prefix);
         (t.await.unwrap(), clock, prefix)
     }
 
     /// A second replica on the same Redis, prefix and clock.
     async fn replica(url: &str, prefix: &str, clock: &ManualClock) -> Throttle {
-        let b = Throttle::redis(settings(), Arc::new(clock.clone()), url, prefix);
+        let b = Throttle::redis(live_redis_settings(), Arc::new(clock.clone()), url, prefix);
         b.await.unwrap()
     }
 

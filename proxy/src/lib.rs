@@ -471,6 +471,7 @@ pub async fn throttle(
         window: b.window.as_time(),
         max_per_identifier: b.max_failures_per_identifier,
         max_per_ip: b.max_failures_per_ip,
+        redis_timeout: b.redis_timeout.0,
     };
     Ok(match &config.cache.redis.url {
         Some(url) => {

@@ -1450,6 +1450,8 @@ pub struct BruteForce {
     pub max_failures_per_ip: u32,
     /// Namespace of the counters in Redis (deployments sharing one Redis use different prefixes).
     pub redis_prefix: String,
+    /// How long one Redis call may take before this replica's own counters decide alone.
+    pub redis_timeout: Duration,
 }
 
 impl Default for BruteForce {
@@ -1460,6 +1462,7 @@ impl Default for BruteForce {
             max_failures_per_identifier: 10,
             max_failures_per_ip: 100,
             redis_prefix: "portcullis:".into(),
+            redis_timeout: Duration::millis(250),
         }
     }
 }

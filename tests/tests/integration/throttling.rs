@@ -129,10 +129,13 @@ async fn concurrent_guesses_on_two_replicas_cost_at_most_the_limit(backend: Back
         "security.brute_force.redis_prefix=concurrent-{}:",
         uuid::Uuid::new_v4()
     );
+    // A loaded test machine can take longer than the production 250 ms to answer; a timeout would let a replica
+    // fall back to its own counters, which is the outage behaviour, not what this test is about.
     let a = TestEnv::builder(backend)
         .test_redis()
         .set(&*prefix)
         .set("security.brute_force.max_failures_per_identifier=5")
+        .set("security.brute_force.redis_timeout=10s")
         .start()
         .await;
     let b = TestEnv::builder(backend)
@@ -140,6 +143,7 @@ async fn concurrent_guesses_on_two_replicas_cost_at_most_the_limit(backend: Back
         .test_redis()
         .set(&*prefix)
         .set("security.brute_force.max_failures_per_identifier=5")
+        .set("security.brute_force.redis_timeout=10s")
         .start()
         .await;
     identity(&a, "shared-target@example.com").await;
