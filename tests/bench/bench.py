@@ -426,10 +426,12 @@ def cmd_report(args):
         scenarios.append(dict(sc, runs=mine, median=med))
     by_id = {s["id"]: s for s in scenarios}
     base = by_id.get("S2", {}).get("median", {}).get("rps")
+    bare = by_id.get("S0", {}).get("median", {}).get("rps")
     base_by_round = {r["round"]: r["rps"] for r in by_id.get("S2", {}).get("runs", [])}
     for s in scenarios:
         rps = s["median"]["rps"]
         s["ratio_vs_s2"] = rps / base if rps and base else None  # of the medians
+        s["ratio_vs_s0"] = rps / bare if rps and bare else None
         s["ratio_vs_s2_by_round"] = [r["rps"] / base_by_round[r["round"]] for r in s["runs"]
                                      if base_by_round.get(r["round"])]
 
@@ -455,6 +457,7 @@ def cmd_report(args):
 
     mib = lambda kib: kib / 1024 if kib is not None else None
     checks = [
+        ("S5 ≥ 0.95 × S0 (edge cookie session vs bare Pingora)", ratio("S5", "S0"), 0.95, "ratio"),
         ("S5 ≥ 0.9 × S2 (edge cookie session vs nginx proxy_pass)", ratio("S5", "S2"), 0.9, "ratio"),
         ("S5 ≥ 1.5 × S3 (edge vs nginx auth_request + decisions)", ratio("S5", "S3"), 1.5, "ratio"),
         ("S6 ≥ 0.6 × S2 (edge, every session from Redis)", ratio("S6", "S2"), 0.6, "ratio"),
@@ -476,13 +479,14 @@ def cmd_report(args):
     def cell(v, f):
         return f(v) if v is not None else "–"
 
-    lines = ["| scenario | req/s (median) | p50 | p99 | CPU s/10k req | ratio vs S2 |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = ["| scenario | req/s (median) | p50 | p99 | CPU s/10k req | ratio vs S2 | ratio vs S0 |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for s in scenarios:
         m = s["median"]
         lines.append(f"| {s['label']} | {cell(m['rps'], lambda v: f'{v:,.0f}')} | {fmt_ms(m['p50_ms'])} | "
                      f"{fmt_ms(m['p99_ms'])} | {cell(m['cpu_s_per_10k'], lambda v: f'{v:.3f}')} | "
-                     f"{cell(s['ratio_vs_s2'], lambda v: f'{v:.2f}')} |")
+                     f"{cell(s['ratio_vs_s2'], lambda v: f'{v:.2f}')} | "
+                     f"{cell(s['ratio_vs_s0'], lambda v: f'{v:.2f}')} |")
     if login:
         lines.append(f"| 9a. raw argon2id verify, default params (no server) | {login['verifies_per_s']:.2f} verifies/s "
                      f"| – | – | – | – |")

@@ -20,6 +20,7 @@
 # /proc/PID/stat) over the measured run, per 10,000 requests; for scenario 1 it is the upstream nginx's.
 #
 # Scenarios (the same upstream everywhere: nginx `return 200 "hello\n"`):
+#  0 bare Pingora pass-through (proxy/examples/bare_pingora.rs, same pingora version, 1 thread)
 #  1 upstream direct                      5 Portcullis proxy, cookie_session (in-process cache hit) + header
 #  2 nginx proxy_pass, upstream keep-alive  6 as 5, in-process tier off (cache.local.capacity: 0), Redis only
 #  3 nginx auth_request → /decisions      7 Portcullis proxy, jwt (cached JWKS) + id_token
@@ -68,6 +69,12 @@ if [[ -z "${BIN:-}" ]]; then
   BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/portcullis"
 fi
 [[ -x "$BIN" ]] || die "$BIN is not an executable"
+if [[ -z "${BARE_BIN:-}" ]]; then
+  log "building: cargo build --release -p proxy --example bare_pingora"
+  (cd "$ROOT" && cargo build --release -p proxy --example bare_pingora) >&2
+  BARE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/bare_pingora"
+fi
+[[ -x "$BARE_BIN" ]] || die "$BARE_BIN is not an executable"
 if [[ "$SKIP_LOGIN" != 1 ]]; then
   log "building: cargo bench -p tests --bench login --no-run"
   (cd "$ROOT" && cargo bench -p tests --bench login --no-run) >&2
@@ -113,7 +120,7 @@ extra() { printf '{"kind": "%s", "value": %s}\n' "$1" "$2" >>"$EXTRA_FILE"; }
 log "checking that the machine is idle (1 s)"
 IDLE_BEFORE="$(py idle-check --seconds 1)"
 
-read -r UP NGX PUB_A ADM_A API_A PRX_A PUB_B ADM_B API_B PRX_B REDIS < <(py ports 11)
+read -r UP NGX PUB_A ADM_A API_A PRX_A PUB_B ADM_B API_B PRX_B REDIS BARE < <(py ports 12)
 
 wait_http() { # url what log
   for _ in $(seq 1 300); do
@@ -264,6 +271,8 @@ pin_load redis-server --port "$REDIS" --bind 127.0.0.1 --save "" --appendonly no
 REDIS_PID=$!; PIDS+=("$REDIS_PID")
 pin_server "$NGINX" -p "$TMP/front" -c "$TMP/front/nginx.conf" 2>>"$TMP/front/logs/error.log" &
 FRONT_PID=$!; PIDS+=("$FRONT_PID")
+pin_server "$BARE_BIN" "127.0.0.1:$BARE" "127.0.0.1:$UP" >"$TMP/bare.log" 2>&1 &
+BARE_PID=$!; PIDS+=("$BARE_PID")
 start_portcullis "$TMP/a"; A_PID=$STARTED_PID
 start_portcullis "$TMP/b"; B_PID=$STARTED_PID
 
@@ -271,6 +280,7 @@ wait_http "http://127.0.0.1:$UP/" "upstream nginx" "$TMP/upstream/logs/error.log
 wait_http "http://127.0.0.1:$ADM_A/admin/health/ready" "Portcullis A" "$TMP/a/server.log"
 wait_http "http://127.0.0.1:$ADM_B/admin/health/ready" "Portcullis B (Redis)" "$TMP/b/server.log"
 wait_http "http://127.0.0.1:$NGX/plain/" "front nginx" "$TMP/front/logs/error.log"
+wait_http "http://127.0.0.1:$BARE/app" "bare Pingora" "$TMP/bare.log"
 sleep 1
 extra portcullis_idle_rss_kib "$(py rss "$A_PID")"
 extra nginx_idle_rss_kib "$(py rss "$FRONT_PID")"
@@ -344,8 +354,9 @@ expect 200 "http://127.0.0.1:$PRX_A/sessions/whoami" -H "Cookie: $COOKIE_A"
 expect 401 "http://127.0.0.1:$PRX_A/sessions/whoami"
 
 # --- scenarios ------------------------------------------------------------------------------------------------------
-SCENARIOS=(S1 S2 S3 S4 S5 S6 S7 S8)
+SCENARIOS=(S0 S1 S2 S3 S4 S5 S6 S7 S8)
 declare -A LABEL URL HDR CPU_PIDS AUX_PIDS
+LABEL[S0]="0. bare Pingora pass-through (same pingora, no auth)";    URL[S0]="http://127.0.0.1:$BARE/app"
 LABEL[S1]="1. upstream direct (nginx return 200)";                   URL[S1]="http://127.0.0.1:$UP/app"
 LABEL[S2]="2. nginx proxy_pass, upstream keep-alive (no auth)";      URL[S2]="http://127.0.0.1:$NGX/plain/app"
 LABEL[S3]="3. nginx auth_request → Portcullis /decisions (cookie)"; URL[S3]="http://127.0.0.1:$NGX/fwd/app"
@@ -354,11 +365,11 @@ LABEL[S5]="5. Portcullis proxy, cookie_session (in-process cache) + header"; URL
 LABEL[S6]="6. as 5, in-process tier off: every session from Redis";  URL[S6]="http://127.0.0.1:$PRX_B/cookie/app"
 LABEL[S7]="7. Portcullis proxy, jwt (cached JWKS) + id_token";       URL[S7]="http://127.0.0.1:$PRX_A/jwt/app"
 LABEL[S8]="8. Portcullis edge /sessions/whoami (cookie)";            URL[S8]="http://127.0.0.1:$PRX_A/sessions/whoami"
-HDR[S1]="" HDR[S2]="" HDR[S4]=""
+HDR[S0]="" HDR[S1]="" HDR[S2]="" HDR[S4]=""
 HDR[S3]="Cookie: $COOKIE_A" HDR[S5]="Cookie: $COOKIE_A" HDR[S8]="Cookie: $COOKIE_A"
 HDR[S6]="Cookie: $COOKIE_B" HDR[S7]="Authorization: Bearer $JWT"
 # The servers under test of each scenario, whose CPU time is measured: "name:pid …".
-CPU_PIDS[S1]="upstream_nginx:$UP_PID" CPU_PIDS[S2]="nginx:$FRONT_PID" CPU_PIDS[S3]="nginx:$FRONT_PID portcullis:$A_PID"
+CPU_PIDS[S0]="pingora:$BARE_PID" CPU_PIDS[S1]="upstream_nginx:$UP_PID" CPU_PIDS[S2]="nginx:$FRONT_PID" CPU_PIDS[S3]="nginx:$FRONT_PID portcullis:$A_PID"
 CPU_PIDS[S4]="portcullis:$A_PID" CPU_PIDS[S5]="portcullis:$A_PID" CPU_PIDS[S6]="portcullis:$B_PID"
 CPU_PIDS[S7]="portcullis:$A_PID" CPU_PIDS[S8]="portcullis:$A_PID"
 AUX_PIDS[S6]="$REDIS_PID" # reported apart (redis_cpu_s in the JSON): Redis is infrastructure, on the load CPUs
