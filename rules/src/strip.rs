@@ -187,6 +187,20 @@ mod tests {
     }
 
     #[test]
+    fn identity_headers_are_recognised() {
+        let set = StripSet::build([]);
+        for h in [
+            "X-User-Id",
+            "x-auth-request-email",
+            "Remote-User",
+            "X-Forwarded-User",
+        ] {
+            assert!(set.contains(h), "{h}");
+        }
+        assert!(!set.contains("X-Request-Id"));
+    }
+
+    #[test]
     fn prefixes_need_the_whole_prefix() {
         let set = StripSet::build([]);
         assert!(set.contains("x-user-anything"));

@@ -412,15 +412,6 @@ pub const ALWAYS_STRIPPED: &[&str] = &[
     "x-forwarded-groups",
 ];
 
-/// Whether a client-sent header must go before the mutators run.
-pub fn is_identity_header(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    ALWAYS_STRIPPED.contains(&lower.as_str())
-        || ALWAYS_STRIPPED_PREFIXES
-            .iter()
-            .any(|p| lower.starts_with(p))
-}
-
 /// One rule's prepared pipeline.
 pub struct Pipeline {
     /// Rule id.
@@ -508,8 +499,8 @@ impl Pipeline {
         })
     }
 
-    /// Request headers removed before the mutators' headers are set (lower-case), besides
-    /// [`is_identity_header`] ones.
+    /// Request headers removed before the mutators' headers are set (lower-case), besides those of the
+    /// rule-set's [`crate::strip::StripSet`].
     pub fn stripped_headers(&self) -> &[String] {
         &self.strip
     }

@@ -531,19 +531,6 @@ fn merge_is_deep() {
     assert_eq!(merged, json!({"a": {"b": 1, "c": 3}, "d": 1, "e": 4}));
 }
 
-#[test]
-fn identity_headers_are_recognised() {
-    for h in [
-        "X-User-Id",
-        "x-auth-request-email",
-        "Remote-User",
-        "X-Forwarded-User",
-    ] {
-        assert!(is_identity_header(h), "{h}");
-    }
-    assert!(!is_identity_header("X-Request-Id"));
-}
-
 /// The headers a rule's mutators set for a request with the session cookie of `token`.
 async fn headers_for(
     r: &crate::Rule,
