@@ -82,13 +82,7 @@ impl ClientIpPolicy {
         trusted: &[String],
         edge: Option<EdgeSecret>,
     ) -> anyhow::Result<Self> {
-        let trusted = trusted
-            .iter()
-            .map(|c| {
-                c.parse::<Cidr>()
-                    .map_err(|e| anyhow::anyhow!("serve.{listener}.trusted_proxies: {c:?}: {e}"))
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let trusted = crate::cidrs(&format!("serve.{listener}.trusted_proxies"), trusted)?;
         Ok(Self { edge, trusted })
     }
 

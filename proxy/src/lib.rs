@@ -410,7 +410,7 @@ async fn access_engine(
 }
 
 /// Parses the CIDR list of config key `key` (an address alone is one host).
-fn cidrs(key: &str, list: &[String]) -> anyhow::Result<Vec<gateway::Cidr>> {
+pub(crate) fn cidrs(key: &str, list: &[String]) -> anyhow::Result<Vec<gateway::Cidr>> {
     list.iter()
         .map(|c| {
             c.parse::<gateway::Cidr>()

@@ -195,6 +195,7 @@ impl Config {
                     });
                 }
             }
+            check_cidrs(&format!("{name}.trusted_proxies"), &l.trusted_proxies)?;
             if l.max_connections == 0 {
                 return Err(ConfigError::Key {
                     key: format!("{name}.max_connections"),
@@ -202,6 +203,10 @@ impl Config {
                 });
             }
         }
+        check_cidrs(
+            "serve.proxy.trusted_proxies",
+            &self.serve.proxy.trusted_proxies,
+        )?;
         self.hashers.argon2.memory_kib()?;
         self.tracing.check()?;
         self.security.check()?;
@@ -308,6 +313,19 @@ fn read_file(path: &Path) -> Result<Value, ConfigError> {
             ),
         }),
     }
+}
+
+/// Every entry of `list` is a CIDR or an address (so `config check` refuses what `serve` would).
+fn check_cidrs(key: &str, list: &[String]) -> Result<(), ConfigError> {
+    for (i, c) in list.iter().enumerate() {
+        if let Err(e) = c.parse::<rules::cidr::Cidr>() {
+            return Err(ConfigError::Key {
+                key: format!("{key}.{i}"),
+                reason: format!("{c:?} is not a CIDR or an address: {e}"),
+            });
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn type_name(v: &Value) -> &'static str {

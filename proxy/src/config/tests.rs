@@ -356,3 +356,36 @@ fn a_partial_listener_section_keeps_that_listeners_defaults() {
         "{err}"
     );
 }
+
+#[test]
+fn trusted_proxies_must_be_cidrs_or_addresses() {
+    for key in [
+        "serve.proxy.trusted_proxies",
+        "serve.public.trusted_proxies",
+        "serve.admin.trusted_proxies",
+        "serve.api.trusted_proxies",
+    ] {
+        let err = Config::load(&Sources {
+            overrides: vec![
+                "dsn=memory".into(),
+                format!("{key}=[\"10.0.0.0/8\",\"nginx\"]"),
+            ],
+            ..Default::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(&format!("{key}.1")) && err.contains("nginx"),
+            "{key}: {err}"
+        );
+    }
+    let c = Config::load(&Sources {
+        overrides: vec![
+            "dsn=memory".into(),
+            "serve.public.trusted_proxies=[\"10.0.0.0/8\",\"192.0.2.1\",\"::1/128\"]".into(),
+        ],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(c.serve.public.trusted_proxies.len(), 3);
+}
