@@ -33,50 +33,75 @@ async fn upstream() -> u16 {
     port
 }
 
+/// The real binary in production mode (JSON logs to a file), with one rule `app` (`url`, GET, `authenticator`,
+/// a `header` mutator) in front of an upstream that answers 200, browser and native flows, recovery, and the
+/// registration `session` hook. The temp dir lives as long as the server.
+struct Server {
+    child: std::process::Child,
+    log_path: std::path::PathBuf,
+    ports: Ports,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start(url: &str, authenticator: &str, log_level: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let app = upstream().await;
+        let rules = dir.path().join("rules.json");
+        std::fs::write(
+            &rules,
+            format!(
+                r#"[{{"id": "app", "match": {{"url": {url}, "methods": ["GET"]}},
+                     "upstream": {{"url": "http://127.0.0.1:{app}"}},
+                     "authenticators": [{{"handler": "{authenticator}"}}], "authorizer": {{"handler": "allow"}},
+                     "mutators": [{{"handler": "header", "config": {{"headers": {{"X-User": "{{{{ print .Subject }}}}"}}}}}}]}}]"#
+            ),
+        )
+        .unwrap();
+        let ports = Ports::new();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "dsn: sqlite://{}/db.sqlite?mode=rwc\n{}\n\
+                 secrets: {{default: [a-long-enough-secret-for-the-log-test]}}\n\
+                 hashers: {{algorithm: bcrypt, bcrypt: {{cost: 12}}}}\n\
+                 log: {{level: {log_level}, format: json}}\n\
+                 cookies: {{secure: false}}\n\
+                 access_rules: {{repositories: [\"file://{}\"]}}\n\
+                 selfservice:\n  default_browser_return_url: http://127.0.0.1:{}/app\n  \
+                 flows: {{recovery: {{enabled: true}}, registration: {{after: {{password: {{hooks: [{{hook: session}}]}}}}}}}}\n  \
+                 methods: {{password: {{config: {{haveibeenpwned_enabled: false}}}}}}\n",
+                dir.path().display(),
+                ports.serve_yaml(),
+                rules.display(),
+                ports.proxy,
+            ),
+        )
+        .unwrap();
+        let log_path = dir.path().join("stderr.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            log_path,
+            ports,
+            _dir: dir,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn production_logs_are_json_and_keep_secrets_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = upstream().await;
-    let rules = dir.path().join("rules.json");
-    std::fs::write(
-        &rules,
-        format!(
-            r#"[{{"id": "app", "match": {{"url": "http://<[^/]+>/<.*>", "methods": ["GET"]}},
-                 "upstream": {{"url": "http://127.0.0.1:{app}"}},
-                 "authenticators": [{{"handler": "bearer_token"}}], "authorizer": {{"handler": "allow"}},
-                 "mutators": [{{"handler": "header", "config": {{"headers": {{"X-User": "{{{{ print .Subject }}}}"}}}}}}]}}]"#
-        ),
-    )
-    .unwrap();
-    let ports = Ports::new();
-    let (public, admin, proxy) = (ports.public, ports.admin, ports.proxy);
-    let config = dir.path().join("config.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "dsn: sqlite://{}/db.sqlite?mode=rwc\n{}\n\
-             secrets: {{default: [a-long-enough-secret-for-the-log-test]}}\n\
-             hashers: {{algorithm: bcrypt, bcrypt: {{cost: 12}}}}\n\
-             log: {{level: debug, format: json}}\n\
-             access_rules: {{repositories: [\"file://{}\"]}}\n\
-             selfservice:\n  default_browser_return_url: http://127.0.0.1:{public}/\n  \
-             flows: {{recovery: {{enabled: true}}, registration: {{after: {{password: {{hooks: [{{hook: session}}]}}}}}}}}\n  \
-             methods: {{password: {{config: {{haveibeenpwned_enabled: false}}}}}}\n",
-            dir.path().display(),
-            ports.serve_yaml(),
-            rules.display()
-        ),
-    )
-    .unwrap();
-    let log_path = dir.path().join("stderr.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
+    let server = Server::start(r#""http://<[^/]+>/<.*>""#, "bearer_token", "debug").await;
+    let (mut child, log_path) = (server.child, server.log_path);
+    let (public, admin, proxy) = (server.ports.public, server.ports.admin, server.ports.proxy);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -338,49 +363,14 @@ fn set_cookies(res: &reqwest::Response) -> Vec<(String, String)> {
 /// Pingora, which prints whole heads at debug level, is capped at info.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_logs_of_a_browser_login_through_the_edge_keep_secrets_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = upstream().await;
-    let rules = dir.path().join("rules.json");
-    std::fs::write(
-        &rules,
-        format!(
-            r#"[{{"id": "app", "match": {{"url": "http://<[^/]+>/app<.*>", "methods": ["GET"]}},
-                 "upstream": {{"url": "http://127.0.0.1:{app}"}},
-                 "authenticators": [{{"handler": "cookie_session"}}], "authorizer": {{"handler": "allow"}},
-                 "mutators": [{{"handler": "header", "config": {{"headers": {{"X-User": "{{{{ print .Subject }}}}"}}}}}}]}}]"#
-        ),
+    let server = Server::start(
+        r#""http://<[^/]+>/app<.*>""#,
+        "cookie_session",
+        "'trace,pingora_core=trace,pingora_proxy=trace'",
     )
-    .unwrap();
-    let ports = Ports::new();
-    let (admin, proxy) = (ports.admin, ports.proxy);
-    let config = dir.path().join("config.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "dsn: sqlite://{}/db.sqlite?mode=rwc\n{}\n\
-             secrets: {{default: [a-long-enough-secret-for-the-log-test]}}\n\
-             hashers: {{algorithm: bcrypt, bcrypt: {{cost: 12}}}}\n\
-             log: {{level: 'trace,pingora_core=trace,pingora_proxy=trace', format: json}}\n\
-             cookies: {{secure: false}}\n\
-             access_rules: {{repositories: [\"file://{}\"]}}\n\
-             selfservice:\n  default_browser_return_url: http://127.0.0.1:{proxy}/app\n  \
-             flows: {{registration: {{after: {{password: {{hooks: [{{hook: session}}]}}}}}}}}\n  \
-             methods: {{password: {{config: {{haveibeenpwned_enabled: false}}}}}}\n",
-            dir.path().display(),
-            ports.serve_yaml(),
-            rules.display()
-        ),
-    )
-    .unwrap();
-    let log_path = dir.path().join("stderr.log");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .spawn()
-        .unwrap();
+    .await;
+    let (mut child, log_path) = (server.child, server.log_path);
+    let (admin, proxy) = (server.ports.admin, server.ports.proxy);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
