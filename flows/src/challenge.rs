@@ -9,10 +9,10 @@
 
 use crate::codes::{hash_code, new_code, CodeCheck, CodeKind, CodePool, NewCode};
 use crate::courier::{Courier, TemplateType};
+use crate::error::FlowError;
 use crate::flow::{Flow, FlowKind, FlowType};
 use crate::hooks::{HookRequest, HookRunner, NoHooks};
 use crate::outbox::{Outbox, SendStep};
-use crate::password::FlowError;
 use crate::settings::{SettingsFlows, SettingsInit};
 use crate::store::FlowPool;
 use crate::texts;
@@ -346,7 +346,7 @@ impl ChallengeFlows {
         token: Option<&str>,
     ) -> Result<Flow, FlowError> {
         let flow = self.get_open(kind, id).await?;
-        if flow.state != "sent_email" {
+        if flow.state != crate::flow::FlowState::SentEmail {
             return Ok(flow);
         }
         let plausible = |s: &&str| {
@@ -480,7 +480,7 @@ impl ChallengeFlows {
                 "the code method"
             }));
         }
-        if flow.state == "passed_challenge" {
+        if flow.state == crate::flow::FlowState::PassedChallenge {
             let mut ui = flow.form()?;
             ui.add_message(texts::already_completed(kind == FlowKind::Recovery));
             return Ok(ChallengeOutcome::Retry(self.save(flow, ui).await?));
@@ -495,7 +495,7 @@ impl ChallengeFlows {
             Some(e) if !e.trim().is_empty() => self.send(flow, &method, e).await,
             _ => {
                 let mut ui = flow.form()?;
-                if flow.state == "sent_email" && method == "code" {
+                if flow.state == crate::flow::FlowState::SentEmail && method == "code" {
                     ui.add_message_to_node("code", identity::text::validation_required("code"));
                 } else {
                     ui.add_message_to_node("email", identity::text::validation_required("email"));
@@ -665,7 +665,7 @@ impl ChallengeFlows {
             (false, _) => texts::verification_code_sent(),
         });
         flow.set_form(&ui)?;
-        flow.state = "sent_email".into();
+        flow.state = crate::flow::FlowState::SentEmail;
         flow.active = Some(method.to_owned());
         flow.updated_at = now;
         flow.set_context_value("address", json!(email));
@@ -776,7 +776,7 @@ impl ChallengeFlows {
             }
             Err(e) => return Err(e),
         };
-        flow.state = "passed_challenge".into();
+        flow.state = crate::flow::FlowState::PassedChallenge;
         flow.active = Some(method.to_owned());
         if recovery {
             self.finish_recovery(flow, identity, method, s).await
@@ -1039,7 +1039,7 @@ impl ChallengeFlows {
             self.code_form(&flow, "")
         };
         flow.set_form(&ui)?;
-        flow.state = "sent_email".into();
+        flow.state = crate::flow::FlowState::SentEmail;
         flow.active = Some(method.to_owned());
         flow.set_context_value("admin", json!(true));
         flow.set_context_value("address", json!(address));

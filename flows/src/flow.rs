@@ -1,5 +1,7 @@
 //! The state every self-service flow shares, whatever its kind.
 
+use crate::error::FlowError;
+use crate::ui::UiContainer;
 use identity::session::Aal;
 use serde_json::Value;
 use std::fmt;
@@ -64,6 +66,35 @@ names!(FlowKind {
     Verification => "verification",
 });
 
+/// Where a flow stands (Kratos' `state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FlowState {
+    /// Login, registration, recovery and verification start here.
+    ChooseMethod,
+    /// Recovery and verification: a code or link went out.
+    SentEmail,
+    /// Completed; the flow cannot be submitted again.
+    PassedChallenge,
+    /// Settings start here.
+    ShowForm,
+    /// Settings: the change was saved.
+    Success,
+}
+
+names!(FlowState {
+    ChooseMethod => "choose_method",
+    SentEmail => "sent_email",
+    PassedChallenge => "passed_challenge",
+    ShowForm => "show_form",
+    Success => "success",
+});
+
+impl serde::Serialize for FlowState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 names!(FlowType {
     Api => "api",
     Browser => "browser",
@@ -78,8 +109,8 @@ pub struct Flow {
     pub kind: FlowKind,
     /// API or browser.
     pub flow_type: FlowType,
-    /// `choose_method`, `sent_email`, `passed_challenge`, `show_form`, `success`, …
-    pub state: String,
+    /// Where the flow stands.
+    pub state: FlowState,
     /// Expiry.
     pub expires_at: OffsetDateTime,
     /// Creation.
@@ -90,8 +121,8 @@ pub struct Flow {
     pub return_to: Option<String>,
     /// Method in use.
     pub active: Option<String>,
-    /// The UI container as JSON.
-    pub ui: Value,
+    /// The form.
+    pub ui: UiContainer,
     /// The flow's CSRF token (unmasked; empty for API flows).
     pub csrf_token: String,
     /// Owner (settings flows).
@@ -125,13 +156,16 @@ impl Flow {
             id: Uuid::new_v4(),
             kind,
             flow_type,
-            state: "choose_method".into(),
-            expires_at: now + lifespan,
+            state: FlowState::ChooseMethod,
+            // A lifespan too long to represent means "does not expire"; inputs are checked before they get here.
+            expires_at: now
+                .checked_add(lifespan)
+                .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc()),
             issued_at: now,
             request_url,
             return_to: None,
             active: None,
-            ui: Value::Object(Default::default()),
+            ui: UiContainer::new(String::new()),
             csrf_token: String::new(),
             identity_id: None,
             session_id: None,
@@ -149,24 +183,22 @@ impl Flow {
         self.expires_at <= now
     }
 
-    /// The stored form, with last submit's messages cleared.
-    pub fn form(&self) -> Result<crate::ui::UiContainer, crate::password::FlowError> {
-        let mut ui: crate::ui::UiContainer =
-            serde_json::from_value(self.ui.clone()).map_err(|e| {
-                crate::password::FlowError::BadRequest(format!("stored flow is unreadable: {e}"))
-            })?;
+    /// The flow's form, with last submit's messages cleared.
+    pub fn form(&self) -> Result<UiContainer, FlowError> {
+        let mut ui = self.ui.clone();
         ui.reset_messages();
         Ok(ui)
     }
 
     /// Stores `ui` as the flow's form.
-    pub fn set_form(
-        &mut self,
-        ui: &crate::ui::UiContainer,
-    ) -> Result<(), crate::password::FlowError> {
-        self.ui = serde_json::to_value(ui)
-            .map_err(|e| crate::password::FlowError::BadRequest(e.to_string()))?;
+    pub fn set_form(&mut self, ui: &UiContainer) -> Result<(), FlowError> {
+        self.ui = ui.clone();
         Ok(())
+    }
+
+    /// Whether the flow was completed and cannot be submitted again.
+    pub fn is_completed(&self) -> bool {
+        self.state == FlowState::PassedChallenge
     }
 
     /// A value kept in the flow's server-side context.
@@ -203,7 +235,10 @@ pub fn flow_json(flow: &Flow) -> serde_json::Value {
     if let Some(a) = flow.active.as_deref().filter(|a| !a.is_empty()) {
         m.insert("active".into(), serde_json::json!(a));
     }
-    m.insert("ui".into(), flow.ui.clone());
+    m.insert(
+        "ui".into(),
+        serde_json::to_value(&flow.ui).unwrap_or(Value::Null),
+    );
     if flow.kind == FlowKind::Login {
         m.insert("created_at".into(), timestamp(flow.created_at));
         m.insert("updated_at".into(), timestamp(flow.updated_at));
@@ -213,7 +248,7 @@ pub fn flow_json(flow: &Flow) -> serde_json::Value {
             serde_json::json!(flow.requested_aal.as_str()),
         );
     }
-    m.insert("state".into(), serde_json::json!(flow.state));
+    m.insert("state".into(), serde_json::json!(flow.state.as_str()));
     if matches!(flow.kind, FlowKind::Settings | FlowKind::Recovery) {
         // The only part of the server-side context that clients see: what to do next.
         if let Some(c) = flow

@@ -2,6 +2,7 @@
 //! decides *when* they run; the proxy supplies *what* runs (web hooks need an HTTP client).
 
 use crate::flow::{Flow, FlowKind};
+use crate::ui::UiContainer;
 use async_trait::async_trait;
 use identity::text::UiText;
 use serde_json::Value;
@@ -83,5 +84,20 @@ impl HookRunner for NoHooks {
 
     fn revoke_active_sessions(&self, _: FlowKind) -> bool {
         false
+    }
+}
+
+/// Puts hook messages on the nodes their JSON pointers name (`#/traits/email` → `traits.email`), or on the form.
+pub fn add_hook_messages(ui: &mut UiContainer, messages: Vec<(String, UiText)>) {
+    for (pointer, message) in messages {
+        let name = pointer
+            .trim_start_matches('#')
+            .trim_start_matches('/')
+            .replace('/', ".");
+        if name.is_empty() || ui.node(&name).is_none() {
+            ui.add_message(message);
+        } else {
+            ui.add_message_to_node(&name, message);
+        }
     }
 }

@@ -4,16 +4,22 @@
 pub mod challenge;
 pub mod codes;
 pub mod courier;
+pub mod engine;
+pub mod error;
 pub mod flow;
 pub mod hooks;
+pub mod login;
 pub mod outbox;
-pub mod password;
 pub mod password_policy;
+pub mod registration;
 pub mod security;
 pub mod settings;
 pub mod store;
+pub mod strategy;
 pub mod texts;
 pub mod ui;
 
-pub use flow::{flow_json, Flow, FlowKind, FlowType};
+pub use engine::{FlowOutcome, SubmitContext};
+pub use error::FlowError;
+pub use flow::{flow_json, Flow, FlowKind, FlowState, FlowType};
 pub use store::{ErrorPool, FlowPool, SqlFlowPool, StoredError};

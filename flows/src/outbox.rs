@@ -194,7 +194,7 @@ mod tests {
 
         // A step that succeeds writes the flow, the code and the message together.
         let mut flow = ghost.clone();
-        flow.state = "sent_email".into();
+        flow.state = crate::flow::FlowState::SentEmail;
         let (code, message) = step_parts(&flow, now);
         outbox
             .commit(
@@ -216,7 +216,7 @@ mod tests {
                 .await
                 .unwrap()
                 .state,
-            "sent_email"
+            crate::flow::FlowState::SentEmail
         );
         assert_eq!(messages(&db).await, 1);
 

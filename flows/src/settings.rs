@@ -2,9 +2,9 @@
 //! (`password`). Changes to credentials, identifiers or addresses are privileged: they need a session
 //! authenticated within `privileged_session_max_age`.
 
+use crate::error::FlowError;
 use crate::flow::{Flow, FlowKind, FlowType};
 use crate::hooks::{HookFailure, HookRequest, HookRunner, NoHooks};
-use crate::password::FlowError;
 use crate::password_policy::{self, BreachRange, PolicyConfig};
 use crate::store::FlowPool;
 use crate::texts;
@@ -202,7 +202,7 @@ impl SettingsFlows {
             self.clock.now(),
             self.settings.lifespan,
         );
-        flow.state = "show_form".into();
+        flow.state = crate::flow::FlowState::ShowForm;
         flow.return_to = req.return_to;
         flow.csrf_token = req.csrf_token;
         flow.identity_id = Some(req.identity_id);
@@ -384,7 +384,7 @@ impl SettingsFlows {
             }
             Ok(None) => {}
             Err(messages) => {
-                crate::password::add_hook_messages(&mut ui, messages);
+                crate::hooks::add_hook_messages(&mut ui, messages);
                 return self.retry(flow, ui).await;
             }
         }
@@ -498,7 +498,7 @@ impl SettingsFlows {
             external_id: identity.external_id.clone(),
         };
         if let Err(messages) = self.before_hooks(&flow, &identity, &body, actor).await? {
-            crate::password::add_hook_messages(&mut ui, messages);
+            crate::hooks::add_hook_messages(&mut ui, messages);
             return self.retry(flow, ui).await;
         }
         let updated = self.identities.update(identity.id, body).await?;
@@ -547,7 +547,7 @@ impl SettingsFlows {
         let mut ui = self.form_for(flow.id, &flow.csrf_token, identity);
         ui.add_message(texts::settings_saved());
         flow.set_form(&ui)?;
-        flow.state = "success".into();
+        flow.state = crate::flow::FlowState::Success;
         flow.active = Some(method.to_owned());
         flow.updated_at = now;
         self.flows.update_flow(&flow).await?;

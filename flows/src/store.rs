@@ -61,7 +61,7 @@ macro_rules! insert_flow_query {
             .bind(f.id)
             .bind(f.kind.as_str())
             .bind(f.flow_type.as_str())
-            .bind(&f.state)
+            .bind(f.state.as_str())
             .bind(f.expires_at)
             .bind(f.issued_at)
             .bind(&f.request_url)
@@ -87,7 +87,7 @@ macro_rules! update_flow_query {
         let f: &$crate::flow::Flow = $f;
         sqlx::query($crate::store::UPDATE_FLOW)
             .bind(f.id)
-            .bind(&f.state)
+            .bind(f.state.as_str())
             .bind(f.expires_at)
             .bind(f.return_to.as_deref())
             .bind(f.active.as_deref())
@@ -149,13 +149,13 @@ impl FlowRow {
             id: self.id,
             kind: self.kind.parse().map_err(|_| corrupt("kind"))?,
             flow_type: self.flow_type.parse().map_err(|_| corrupt("type"))?,
-            state: self.state,
+            state: self.state.parse().map_err(|_| corrupt("state"))?,
             expires_at: self.expires_at,
             issued_at: self.issued_at,
             request_url: self.request_url,
             return_to: self.return_to,
             active: self.active,
-            ui: self.ui.0,
+            ui: serde_json::from_value(self.ui.0).map_err(|_| corrupt("ui"))?,
             csrf_token: self.csrf_token,
             identity_id: self.identity_id,
             session_id: self.session_id,
@@ -310,7 +310,7 @@ mod conformance {
             Duration::hours(1),
         );
         f.return_to = Some("http://app.local/".into());
-        f.ui = json!({"action": "x", "method": "POST", "nodes": []});
+        f.ui = crate::ui::UiContainer::new("x");
         f.csrf_token = "tok".into();
         f.transient_payload = Some(json!({"a": 1}));
         pool.create_flow(&f).await.unwrap();
@@ -326,7 +326,7 @@ mod conformance {
             ),
             "a login flow is not a registration flow"
         );
-        f.state = "passed_challenge".into();
+        f.state = crate::flow::FlowState::PassedChallenge;
         f.active = Some("password".into());
         f.transient_payload = None;
         f.updated_at = now + Duration::minutes(1);

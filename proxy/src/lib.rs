@@ -67,8 +67,12 @@ pub struct AppState {
     pub cookie: CookieCodec,
     /// Session-to-JWT templates.
     pub tokenizer: Arc<Tokenizer>,
-    /// Password login and registration.
-    pub password_flows: flows::password::PasswordFlows,
+    /// Loads and saves flows of any kind.
+    pub flow_repo: flows::engine::FlowRepo,
+    /// The login flow.
+    pub login_flows: flows::login::LoginFlows,
+    /// The registration flow.
+    pub registration_flows: flows::registration::RegistrationFlows,
     /// The settings flow.
     pub settings_flows: flows::settings::SettingsFlows,
     /// Recovery and verification.
@@ -240,60 +244,52 @@ fn breach_checker(config: &Config) -> Option<Arc<dyn flows::password_policy::Bre
     })
 }
 
-/// Password flow settings from `selfservice.*`.
-fn password_flow_settings(
-    config: &Config,
-    public_base: &str,
-) -> flows::password::PasswordFlowSettings {
+/// The password policy from `selfservice.methods.password.config`.
+fn password_policy(config: &Config) -> flows::password_policy::PolicyConfig {
     let p = &config.selfservice.methods.password.config;
-    let registration = &config.selfservice.flows.registration;
-    let session_hook = registration
-        .after
+    flows::password_policy::PolicyConfig {
+        min_length: p.min_password_length as usize,
+        max_length: match config.hashers.algorithm {
+            identity::hash::Algorithm::Bcrypt => 72,
+            identity::hash::Algorithm::Argon2 => p.max_password_length as usize,
+        },
+        identifier_similarity_check: p.identifier_similarity_check_enabled,
+        haveibeenpwned_enabled: p.haveibeenpwned_enabled,
+        max_breaches: u64::from(p.max_breaches),
+        ignore_network_errors: p.ignore_network_errors,
+    }
+}
+
+/// Whether a flow's `after` hooks (for any method or the password method) include `hook`.
+fn has_after_hook(after: &config::AfterHooks, hook: &str) -> bool {
+    after
         .hooks
         .iter()
-        .chain(
-            registration
-                .after
-                .password
-                .iter()
-                .flat_map(|m| m.hooks.iter()),
-        )
-        .any(|h| h.hook == "session");
-    flows::password::PasswordFlowSettings {
+        .chain(after.password.iter().flat_map(|m| m.hooks.iter()))
+        .any(|h| h.hook == hook)
+}
+
+/// Login flow settings from `selfservice.*`.
+fn login_settings(config: &Config, public_base: &str) -> flows::login::LoginSettings {
+    let login = &config.selfservice.flows.login;
+    flows::login::LoginSettings {
         public_base: public_base.to_owned(),
-        login_lifespan: config.selfservice.flows.login.lifespan.as_time(),
-        registration_lifespan: registration.lifespan.as_time(),
-        registration_enabled: registration.enabled.unwrap_or(true),
-        session_after_registration: session_hook,
-        require_verified_address: config
-            .selfservice
-            .flows
-            .login
-            .after
-            .hooks
-            .iter()
-            .chain(
-                config
-                    .selfservice
-                    .flows
-                    .login
-                    .after
-                    .password
-                    .iter()
-                    .flat_map(|m| m.hooks.iter()),
-            )
-            .any(|h| h.hook == "require_verified_address"),
-        policy: flows::password_policy::PolicyConfig {
-            min_length: p.min_password_length as usize,
-            max_length: match config.hashers.algorithm {
-                identity::hash::Algorithm::Bcrypt => 72,
-                identity::hash::Algorithm::Argon2 => p.max_password_length as usize,
-            },
-            identifier_similarity_check: p.identifier_similarity_check_enabled,
-            haveibeenpwned_enabled: p.haveibeenpwned_enabled,
-            max_breaches: u64::from(p.max_breaches),
-            ignore_network_errors: p.ignore_network_errors,
-        },
+        lifespan: login.lifespan.as_time(),
+        require_verified_address: has_after_hook(&login.after, "require_verified_address"),
+    }
+}
+
+/// Registration flow settings from `selfservice.*`.
+fn registration_settings(
+    config: &Config,
+    public_base: &str,
+) -> flows::registration::RegistrationSettings {
+    let registration = &config.selfservice.flows.registration;
+    flows::registration::RegistrationSettings {
+        public_base: public_base.to_owned(),
+        lifespan: registration.lifespan.as_time(),
+        enabled: registration.enabled.unwrap_or(true),
+        session_after_registration: has_after_hook(&registration.after, "session"),
     }
 }
 
@@ -310,7 +306,7 @@ fn settings_flow_settings(
             .privileged_session_max_age
             .unwrap_or(config::Duration::secs(3600))
             .as_time(),
-        policy: password_flow_settings(config, public_base).policy,
+        policy: password_policy(config),
         profile_enabled: m.profile.enabled,
         password_enabled: m.password.enabled,
         settings_ui: selfservice::ui_url_for(config, public_base, flows::FlowKind::Settings),
@@ -647,15 +643,34 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     let flow_pool_for_sweep = flow_pool.clone();
     let hooks: Arc<hooks::ConfiguredHooks> =
         Arc::new(hooks::ConfiguredHooks::from_config(&config)?);
-    let password_flows = flows::password::PasswordFlows::new(
-        flow_pool.clone(),
+    let registry = flows::strategy::Registry::build(&flows::strategy::StrategyDeps {
+        identities: identities.clone(),
+        clock: options.clock.clone(),
+        throttle: throttle(&config, options.clock.clone()).await?,
+        breaches: breach_checker(&config),
+        password: config
+            .selfservice
+            .methods
+            .password
+            .enabled
+            .then(|| password_policy(&config)),
+    });
+    let flow_repo = flows::engine::FlowRepo::new(flow_pool.clone(), options.clock.clone());
+    let login_flows = flows::login::LoginFlows::new(
+        flow_repo.clone(),
         identities.clone(),
         sessions.clone(),
-        breach_checker(&config),
-        options.clock.clone(),
-        password_flow_settings(&config, &public_base),
+        registry.login,
+        login_settings(&config, &public_base),
     )
-    .with_throttle(throttle(&config, options.clock.clone()).await?)
+    .with_hooks(hooks.clone());
+    let registration_flows = flows::registration::RegistrationFlows::new(
+        flow_repo.clone(),
+        identities.clone(),
+        sessions.clone(),
+        registry.registration,
+        registration_settings(&config, &public_base),
+    )
     .with_hooks(hooks.clone());
     let (access, extra_rules) = access_engine(
         &config,
@@ -713,7 +728,9 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         csrf_cookie,
         cookie_secrets: secrets,
         identities,
-        password_flows,
+        flow_repo,
+        login_flows,
+        registration_flows,
         settings_flows,
         challenges,
         hooks,

@@ -37,7 +37,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/self-service/registration/api",
-            get(crate::selfservice::login::init_api),
+            get(crate::selfservice::registration::init_api),
         )
         .route(
             "/self-service/login/browser",
@@ -45,7 +45,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/self-service/registration/browser",
-            get(crate::selfservice::login::init_browser),
+            get(crate::selfservice::registration::init_browser),
         )
         .route(
             "/self-service/login/flows",
@@ -53,7 +53,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/self-service/registration/flows",
-            get(crate::selfservice::login::get_flow),
+            get(crate::selfservice::registration::get_flow),
         )
         .route(
             "/self-service/login",
@@ -61,7 +61,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/self-service/registration",
-            get(crate::selfservice::login::submit).post(crate::selfservice::login::submit),
+            get(crate::selfservice::registration::submit)
+                .post(crate::selfservice::registration::submit),
         )
         .route(
             "/self-service/settings/api",

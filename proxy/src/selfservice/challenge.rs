@@ -1,7 +1,8 @@
 //! Recovery and verification over HTTP (browser, SPA and native), and the admin recovery endpoints
 //! (`POST /admin/recovery/code`, `POST /admin/recovery/link`).
 
-use super::login::{current_session, flow_error, hook_request, request_url};
+use super::outcome::flow_error;
+use super::request::{current_session, hook_request, request_url};
 use super::{
     body_of, browser_on_api_flow, check_csrf, completion_target, csrf_of_request, ensure_csrf,
     fail, init_client, see_other, str_field, submit_client, ui_url, validate_return_to,
@@ -17,8 +18,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flows::challenge::{ChallengeFlows, ChallengeInit, ChallengeOutcome, ChallengeSubmit};
-use flows::password::FlowError;
 use flows::security::CsrfToken;
+use flows::FlowError;
 use flows::{flow_json, Flow, FlowKind, FlowType};
 use serde_json::{json, Value};
 
@@ -128,7 +129,7 @@ pub fn unbound(flow: &Flow) -> bool {
 pub fn flow_matches(state: &AppState, headers: &HeaderMap, flow: &Flow) -> bool {
     flow.flow_type == FlowType::Api
         || unbound(flow)
-        || super::login::flow_matches_cookie(state, headers, flow)
+        || super::request::flow_matches_cookie(state, headers, flow)
 }
 
 /// The flow JSON for a browser: an unbound flow's form carries this browser's own (masked) CSRF token, which its

@@ -5,6 +5,9 @@ pub mod challenge;
 pub mod errors;
 pub mod login;
 pub mod logout;
+pub mod outcome;
+pub mod registration;
+pub mod request;
 pub mod settings;
 
 use crate::error::ApiError;

@@ -1,7 +1,8 @@
 //! The settings flow over HTTP: init (browser and API), `GET …/flows`, and submit (`profile`, `password`), with
 //! Kratos' status matrix, `session_refresh_required` for privileged changes, and verification of new addresses.
 
-use super::login::{current_session, flow_error, hook_request, request_url, retry};
+use super::outcome::{flow_error, retry, show_verification_ui};
+use super::request::{current_session, hook_request, request_url};
 use super::{
     body_of, browser_on_api_flow, check_csrf, csrf_of_request, ensure_csrf, fail, init_client,
     see_other, str_field, submit_client, ui_url, validate_return_to, with_cookies, with_query,
@@ -15,8 +16,8 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flows::challenge::ChallengeInit;
-use flows::password::FlowError;
 use flows::settings::{SettingsActor, SettingsChange, SettingsInit, SettingsOutcome};
+use flows::FlowError;
 use flows::{flow_json, Flow, FlowKind, FlowType};
 use identity::session::SessionSnapshot;
 use identity::Identity;
@@ -440,16 +441,4 @@ fn settings_return(state: &AppState, flow: &Flow) -> String {
                 &flow.id.to_string(),
             )
         })
-}
-
-/// The `show_verification_ui` item for a verification flow that sent a message to `address`.
-pub fn show_verification_ui(state: &AppState, flow: &Flow, address: &str) -> Value {
-    json!({
-        "action": "show_verification_ui",
-        "flow": {
-            "id": flow.id,
-            "verifiable_address": address,
-            "url": with_query(&ui_url(state, FlowKind::Verification), "flow", &flow.id.to_string()),
-        },
-    })
 }

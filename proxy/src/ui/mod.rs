@@ -5,8 +5,8 @@
 pub mod render;
 
 use crate::extract::{query_get, query_pairs};
-use crate::selfservice::login::flow_matches_cookie;
 use crate::selfservice::logout::logout_token;
+use crate::selfservice::request::flow_matches_cookie;
 use crate::selfservice::{see_other, with_query};
 use crate::sessions::request_token;
 use crate::AppState;
@@ -116,9 +116,9 @@ async fn flow_page(
     let Some(id) = query_get(&pairs, "flow").and_then(|f| uuid::Uuid::parse_str(f).ok()) else {
         return restart(query_get(&pairs, "return_to"));
     };
-    let flow = match state.password_flows.load(kind, id).await {
+    let flow = match state.flow_repo.load(kind, id).await {
         Ok(f) => f,
-        Err(flows::password::FlowError::NotFound) => return restart(None),
+        Err(flows::FlowError::NotFound) => return restart(None),
         Err(e) => {
             tracing::warn!(error = %e, "cannot load a flow for the built-in UI");
             return restart(None);

@@ -9,6 +9,7 @@ mod courier;
 mod decisions;
 mod email_verified;
 mod errors;
+mod flow_engine;
 mod forward_auth;
 mod gateway;
 mod hooks;

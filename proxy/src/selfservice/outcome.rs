@@ -1,0 +1,401 @@
+//! The response side of the self-service handlers: flow errors mapped once to Kratos' envelopes, and a
+//! [`FlowOutcome`] mapped once to HTTP for browsers (303s and the form again), SPAs (JSON with 200/400/422) and
+//! native apps (`session_token`, `continue_with`).
+
+use super::request::Submission;
+use super::{
+    completion_target, csrf_of_request, csrf_set_cookie, default_return, fail, see_other, ui_url,
+    with_cookies, with_query, Client,
+};
+use crate::error::ApiError;
+use crate::sessions::session_set_cookie;
+use crate::AppState;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use flows::security::CsrfToken;
+use flows::{flow_json, Flow, FlowError, FlowKind, FlowOutcome, FlowType};
+use identity::session::manager::IssuedSession;
+use identity::Identity;
+use serde_json::{json, Value};
+
+/// Maps flow errors to Kratos envelopes (JSON and API clients).
+pub fn flow_error(e: FlowError) -> ApiError {
+    match e {
+        FlowError::NotFound => ApiError::not_found(),
+        FlowError::Expired {
+            expired,
+            replacement,
+        } => {
+            let since = (replacement.issued_at - expired.expires_at)
+                .whole_nanoseconds()
+                .max(0);
+            ApiError::new(StatusCode::GONE)
+                .with_id("self_service_flow_expired")
+                .with_reason("The self-service flow expired, please start a new one.")
+                .with_message("self-service flow expired")
+                .with_details(json!({"api": expired.flow_type == FlowType::Api, "use_flow_id": replacement.id}))
+                .with_extra("use_flow_id", json!(replacement.id))
+                .with_extra("expired_at", identity::view::timestamp(expired.expires_at))
+                .with_extra("since", json!(since))
+        }
+        FlowError::Completed => {
+            ApiError::bad_request("This flow was already completed; start a new one.")
+        }
+        FlowError::RegistrationDisabled => {
+            ApiError::bad_request("Registration is not allowed because it was disabled.")
+                .with_id("self_service_flow_disabled")
+                .with_message("registration flow disabled")
+        }
+        FlowError::Disabled(what) if what.starts_with("the ") => {
+            ApiError::new(StatusCode::NOT_FOUND).with_reason(format!(
+                "This endpoint was disabled by system administrator: {what} is not enabled."
+            ))
+        }
+        FlowError::Disabled(what) => ApiError::bad_request(format!(
+            "The {what} flow is not allowed because it was disabled (selfservice.flows.{what}.enabled)."
+        )),
+        FlowError::IdentityMismatch => ApiError::new(StatusCode::FORBIDDEN)
+            .with_id("security_identity_mismatch")
+            .with_reason("The flow belongs to another identity than the session of this request.")
+            .with_message("Requested identity does not match the identity of the flow"),
+        FlowError::BadRequest(reason) => ApiError::bad_request(reason),
+        FlowError::Hook(reason) => {
+            tracing::warn!(%reason, "a self-service hook failed");
+            ApiError::new(StatusCode::BAD_GATEWAY)
+                .with_id("upstream_error")
+                .with_reason("A web hook of this flow could not be called.")
+        }
+        FlowError::Store(e) => e.into(),
+        FlowError::Identity(e) => e.into(),
+    }
+}
+
+/// Kratos' 400 for a flow that cannot start or continue while signed in.
+pub fn session_already_available() -> ApiError {
+    ApiError::bad_request("A valid session was detected and thus login is not possible.")
+        .with_id("session_already_available")
+        .with_message("A valid session was detected and thus login is not possible.")
+}
+
+/// A flow that needs another try: HTML clients go back to the form, others get 400 + flow.
+pub fn retry(state: &AppState, client: Client, flow: &Flow) -> Response {
+    if client == Client::Html {
+        see_other(
+            &with_query(&ui_url(state, flow.kind), "flow", &flow.id.to_string()),
+            &[],
+        )
+    } else {
+        (StatusCode::BAD_REQUEST, Json(flow_json(flow))).into_response()
+    }
+}
+
+/// A new flow's answer: browsers go to the flow's page, SPAs and native apps get the flow.
+pub fn created(
+    state: &AppState,
+    client: Client,
+    flow: &Flow,
+    set_cookie: Option<HeaderValue>,
+) -> Response {
+    match client {
+        Client::Html => see_other(
+            &with_query(&ui_url(state, flow.kind), "flow", &flow.id.to_string()),
+            &[set_cookie],
+        ),
+        Client::Json => with_cookies(Json(flow_json(flow)).into_response(), &[set_cookie]),
+    }
+}
+
+/// The answer to a submit: the outcome mapped to HTTP, or the error (an expired flow sends browsers to its
+/// replacement).
+pub async fn respond(
+    state: &AppState,
+    s: &Submission,
+    result: Result<FlowOutcome, FlowError>,
+) -> Response {
+    let outcome = match result {
+        Ok(o) => o,
+        Err(FlowError::Expired { replacement, .. }) if s.client == Client::Html => {
+            return see_other(
+                &with_query(
+                    &ui_url(state, replacement.kind),
+                    "flow",
+                    &replacement.id.to_string(),
+                ),
+                &[],
+            )
+        }
+        Err(e) => return fail(state, s.client, flow_error(e)).await,
+    };
+    match map_outcome(state, s, outcome).await {
+        Ok(r) => r,
+        Err(e) => fail(state, s.client, e).await,
+    }
+}
+
+async fn map_outcome(
+    state: &AppState,
+    s: &Submission,
+    outcome: FlowOutcome,
+) -> Result<Response, ApiError> {
+    let client = s.client;
+    match outcome {
+        FlowOutcome::Form(flow) => Ok(retry(state, client, &flow)),
+        FlowOutcome::Throttled { flow, retry_after } => {
+            if client == Client::Html {
+                return Ok(retry(state, client, &flow));
+            }
+            Ok(throttled(&flow, retry_after))
+        }
+        FlowOutcome::AlreadySignedIn(flow) => match (flow.kind, client) {
+            (FlowKind::Login, Client::Html) => {
+                Ok(see_other(&default_return(state, Some(flow.kind)), &[]))
+            }
+            (FlowKind::Login, Client::Json) => Ok(retry(state, client, &flow)),
+            (_, Client::Html) => Ok(see_other(
+                &completion_target(state, Some(flow.kind), flow.return_to.as_deref())?,
+                &[],
+            )),
+            (_, Client::Json) => Err(session_already_available()),
+        },
+        FlowOutcome::SignedIn {
+            flow,
+            session,
+            identity,
+        } => Ok(signed_in(state, client, &flow, &session, &identity)?),
+        FlowOutcome::AddressNotVerified { flow, identity } => {
+            address_not_verified(state, s, &flow, &identity).await
+        }
+        FlowOutcome::Registered {
+            flow,
+            identity,
+            session,
+        } => registered(state, s, &flow, &identity, session).await,
+    }
+}
+
+/// 429 with `Retry-After`, for JSON clients.
+fn throttled(flow: &Flow, retry_after: std::time::Duration) -> Response {
+    let secs = retry_after.as_secs().max(1);
+    let mut res = ApiError::new(StatusCode::TOO_MANY_REQUESTS)
+        .with_id("self_service_flow_throttled")
+        .with_reason(format!(
+            "Too many failed sign-in attempts. Please try again in {secs} seconds."
+        ))
+        .with_details(json!({"retry_after_seconds": secs, "flow": flow.id}))
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    res
+}
+
+fn signed_in(
+    state: &AppState,
+    client: Client,
+    flow: &Flow,
+    issued: &IssuedSession,
+    identity: &Identity,
+) -> Result<Response, ApiError> {
+    let session = state.sessions.render(&issued.session, Some(identity), true);
+    if flow.flow_type == FlowType::Api {
+        return Ok(Json(json!({
+            "session": session,
+            "session_token": issued.token,
+            "continue_with": Value::Null,
+        }))
+        .into_response());
+    }
+    let target = completion_target(state, Some(flow.kind), flow.return_to.as_deref())?;
+    let cookies = browser_cookies(state, issued);
+    Ok(match client {
+        Client::Html => see_other(&target, &cookies),
+        Client::Json => with_cookies(
+            Json(json!({
+                "session": session,
+                "continue_with": [{"action": "redirect_browser_to", "redirect_browser_to": target}],
+            }))
+            .into_response(),
+            &cookies,
+        ),
+    })
+}
+
+async fn address_not_verified(
+    state: &AppState,
+    s: &Submission,
+    flow: &Flow,
+    identity: &Identity,
+) -> Result<Response, ApiError> {
+    if state
+        .config
+        .feature_flags
+        .legacy_require_verified_login_error
+    {
+        return Ok(retry(state, s.client, flow));
+    }
+    let csrf = match flow.flow_type {
+        FlowType::Api => String::new(),
+        FlowType::Browser => csrf_of_request(state, &s.headers)
+            .map(|t| t.masked())
+            .unwrap_or_default(),
+    };
+    let verification = send_verifications(state, identity, flow, csrf).await?;
+    let Some(first) = verification.first() else {
+        return Ok(retry(state, s.client, flow));
+    };
+    if s.client == Client::Html {
+        return Ok(see_other(
+            &with_query(
+                &ui_url(state, FlowKind::Verification),
+                "flow",
+                &first.0.id.to_string(),
+            ),
+            &[],
+        ));
+    }
+    let items: Vec<Value> = verification
+        .iter()
+        .map(|(f, a)| show_verification_ui(state, f, a))
+        .collect();
+    Err(ApiError::new(StatusCode::FORBIDDEN)
+        .with_id("session_verified_address_required")
+        .with_reason(
+            "Your account's email or phone address are not verified yet. Please check your email or phone inbox \
+             or re-request verification.",
+        )
+        .with_message("Your email or phone address is not yet verified.")
+        .with_details(json!({"continue_with": items})))
+}
+
+async fn registered(
+    state: &AppState,
+    s: &Submission,
+    flow: &Flow,
+    identity: &Identity,
+    issued: Option<IssuedSession>,
+) -> Result<Response, ApiError> {
+    let api = flow.flow_type == FlowType::Api;
+    let mut body =
+        json!({ "identity": identity::view::public_identity(identity, &state.public_base) });
+    // A session rotates the CSRF token; verification flows started now must carry the new one.
+    let fresh = CsrfToken::generate();
+    let csrf = match (&issued, api) {
+        (_, true) => String::new(),
+        (Some(_), false) => fresh.masked(),
+        (None, false) => csrf_of_request(state, &s.headers)
+            .map(|t| t.masked())
+            .unwrap_or_default(),
+    };
+    let verification = send_verifications(state, identity, flow, csrf).await?;
+    let mut continue_with: Vec<Value> = verification
+        .iter()
+        .map(|(f, a)| show_verification_ui(state, f, a))
+        .collect();
+    if api {
+        if let Some(s) = issued {
+            body["session"] = state.sessions.render(&s.session, Some(identity), true);
+            body["session_token"] = json!(s.token);
+            continue_with
+                .push(json!({"action": "set_ory_session_token", "ory_session_token": s.token}));
+        }
+        body["continue_with"] = if continue_with.is_empty() {
+            Value::Null
+        } else {
+            Value::Array(continue_with)
+        };
+        return Ok(Json(body).into_response());
+    }
+    let mut target = completion_target(state, Some(flow.kind), flow.return_to.as_deref())?;
+    if state.hooks.show_verification_ui(FlowKind::Registration) {
+        if let Some((v, _)) = verification.first() {
+            target = with_query(
+                &ui_url(state, FlowKind::Verification),
+                "flow",
+                &v.id.to_string(),
+            );
+        }
+    }
+    let cookies = match &issued {
+        Some(s) => {
+            body["session"] = state.sessions.render(&s.session, Some(identity), true);
+            browser_cookies_with(state, s, &fresh)
+        }
+        None => Vec::new(),
+    };
+    continue_with.push(json!({"action": "redirect_browser_to", "redirect_browser_to": target}));
+    body["continue_with"] = Value::Array(continue_with);
+    Ok(match s.client {
+        Client::Html => see_other(&target, &cookies),
+        Client::Json => with_cookies(Json(body).into_response(), &cookies),
+    })
+}
+
+/// A `continue_with` item that sends the user to a verification flow.
+pub fn show_verification_ui(state: &AppState, flow: &Flow, address: &str) -> Value {
+    json!({
+        "action": "show_verification_ui",
+        "flow": {
+            "id": flow.id,
+            "verifiable_address": address,
+            "url": with_query(&ui_url(state, FlowKind::Verification), "flow", &flow.id.to_string()),
+        },
+    })
+}
+
+/// With verification on, a verification flow per unverified address of `identity`, each having sent its
+/// message: `(flow, address)`.
+pub async fn send_verifications(
+    state: &AppState,
+    identity: &Identity,
+    flow: &Flow,
+    csrf: String,
+) -> Result<Vec<(Flow, String)>, ApiError> {
+    let mut out = Vec::new();
+    if !state.challenges.enabled(FlowKind::Verification) {
+        return Ok(out);
+    }
+    for a in identity
+        .verifiable_addresses
+        .iter()
+        .filter(|a| !a.verified && a.via == "email")
+    {
+        let v = state
+            .challenges
+            .send_verification(
+                identity,
+                &a.value,
+                flows::challenge::ChallengeInit {
+                    kind: FlowKind::Verification,
+                    flow_type: flow.flow_type,
+                    request_url: flow.request_url.clone(),
+                    return_to: flow.return_to.clone(),
+                    csrf_token: csrf.clone(),
+                },
+            )
+            .await
+            .map_err(flow_error)?;
+        out.push((v, a.value.clone()));
+    }
+    Ok(out)
+}
+
+/// The session cookie, plus a fresh CSRF cookie: a new identity gets a new token, so tokens planted before
+/// signing in are worthless afterwards.
+pub fn browser_cookies(state: &AppState, issued: &IssuedSession) -> Vec<Option<HeaderValue>> {
+    browser_cookies_with(state, issued, &CsrfToken::generate())
+}
+
+/// [`browser_cookies`] with a given new CSRF token.
+pub fn browser_cookies_with(
+    state: &AppState,
+    issued: &IssuedSession,
+    csrf: &CsrfToken,
+) -> Vec<Option<HeaderValue>> {
+    let left = (issued.session.expires_at - state.clock.now()).whole_seconds();
+    vec![
+        session_set_cookie(&state.config, &state.cookie, &issued.token, left)
+            .and_then(|c| HeaderValue::from_str(&c).ok()),
+        csrf_set_cookie(state, csrf),
+    ]
+}
