@@ -3,6 +3,7 @@
 
 pub mod challenge;
 pub mod codes;
+pub mod continuity;
 pub mod courier;
 pub mod engine;
 pub mod error;

@@ -1,7 +1,14 @@
 //! The settings flow, transport-neutral: the signed-in identity changes its traits (`profile`) or its password
 //! (`password`). Changes to credentials, identifiers or addresses are privileged: they need a session
 //! authenticated within `privileged_session_max_age`.
+//!
+//! A privileged change of a browser flow with a session that is too old is not lost: as in Kratos, it is paused in
+//! a continuity container ([`crate::continuity`]; the payload, a new password included, is stored sealed) while
+//! the browser signs in again, and [`SettingsFlows::resume`] completes it when that browser comes back to the flow
+//! (`GET /self-service/settings?flow=`) with a fresh session. Only the latest paused change of a flow is resumed,
+//! and only if the flow was not submitted again in between.
 
+use crate::continuity::{Continuity, ContinuityError, CookieUpdate, Resume, SealedCookie};
 use crate::error::FlowError;
 use crate::flow::{Flow, FlowKind, FlowType};
 use crate::hooks::{HookFailure, HookRequest, HookRunner, NoHooks};
@@ -20,6 +27,17 @@ use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
+
+/// How long a paused settings change waits for the refresh sign-in (Kratos: 15 minutes).
+pub const CONTINUITY_LIFESPAN: Duration = Duration::minutes(15);
+
+/// The flow's context key naming the container of its latest paused change.
+const CONTINUITY_CONTEXT: &str = "continuity_container";
+
+/// The continuity container of a settings flow's paused change.
+fn container_name(flow_id: Uuid) -> String {
+    format!("ory_kratos_settings_{flow_id}")
+}
 
 /// Settings of the settings flow.
 #[derive(Debug, Clone)]
@@ -66,6 +84,38 @@ pub enum SettingsChange {
     Password(String),
 }
 
+impl SettingsChange {
+    /// The change as a continuity payload, bound to its flow.
+    fn to_payload(&self, flow_id: Uuid) -> Value {
+        match self {
+            SettingsChange::Profile(traits) => {
+                json!({"flow": flow_id, "method": "profile", "traits": traits})
+            }
+            SettingsChange::Password(password) => {
+                json!({"flow": flow_id, "method": "password", "password": password})
+            }
+        }
+    }
+
+    /// The change a payload of [`SettingsChange::to_payload`] for `flow_id` holds.
+    fn from_payload(payload: &Value, flow_id: Uuid) -> Option<Self> {
+        if payload.get("flow").and_then(Value::as_str) != Some(flow_id.to_string().as_str()) {
+            return None;
+        }
+        match payload.get("method").and_then(Value::as_str)? {
+            "profile" => match payload.get("traits") {
+                Some(t @ Value::Object(_)) => Some(SettingsChange::Profile(t.clone())),
+                _ => None,
+            },
+            "password" => payload
+                .get("password")
+                .and_then(Value::as_str)
+                .map(|p| SettingsChange::Password(p.to_owned())),
+            _ => None,
+        }
+    }
+}
+
 /// Who submits.
 #[derive(Debug, Clone)]
 pub struct SettingsActor {
@@ -77,6 +127,8 @@ pub struct SettingsActor {
     pub authenticated_at: OffsetDateTime,
     /// For web hooks.
     pub request: HookRequest,
+    /// The browser's continuity cookie ([`crate::continuity::COOKIE_NAME`]), if it sent one.
+    pub continuity_cookie: Option<String>,
 }
 
 /// What a settings submit led to.
@@ -94,7 +146,22 @@ pub enum SettingsOutcome {
     /// The form needs another try (HTTP 400).
     Retry(Flow),
     /// The change is privileged and the session is too old: sign in again (HTTP 403 `session_refresh_required`).
-    RefreshRequired(Flow),
+    RefreshRequired {
+        /// The flow.
+        flow: Flow,
+        /// For browser flows: the continuity cookie to set, naming the paused change that
+        /// [`SettingsFlows::resume`] completes after the sign-in.
+        continuity_cookie: Option<SealedCookie>,
+    },
+}
+
+/// What a browser's return to its settings flow found ([`SettingsFlows::resume`]).
+#[derive(Debug)]
+pub struct SettingsResume {
+    /// The outcome of the paused change, when one waited for this browser (as a submit's outcome).
+    pub outcome: Option<SettingsOutcome>,
+    /// What to do with the browser's continuity cookie.
+    pub continuity_cookie: CookieUpdate,
 }
 
 /// The settings flow.
@@ -107,6 +174,7 @@ pub struct SettingsFlows {
     clock: SharedClock,
     settings: SettingsFlowSettings,
     hooks: Arc<dyn HookRunner>,
+    continuity: Option<Continuity>,
 }
 
 impl std::fmt::Debug for SettingsFlows {
@@ -133,7 +201,15 @@ impl SettingsFlows {
             clock,
             settings,
             hooks: Arc::new(NoHooks),
+            continuity: None,
         }
+    }
+
+    /// Pauses privileged changes of browser flows with a stale session in these containers, to complete them
+    /// after the refresh sign-in.
+    pub fn with_continuity(mut self, continuity: Continuity) -> Self {
+        self.continuity = Some(continuity);
+        self
     }
 
     /// Runs these hooks after changes.
@@ -252,10 +328,23 @@ impl SettingsFlows {
 
     /// Whether a session authenticated at `authenticated_at` may make privileged changes now.
     pub fn is_privileged(&self, authenticated_at: OffsetDateTime) -> bool {
-        authenticated_at + self.settings.privileged_session_max_age > self.clock.now()
+        let max_age = self.settings.privileged_session_max_age;
+        match authenticated_at.checked_add(max_age) {
+            Some(until) => until > self.clock.now(),
+            // Beyond the calendar: an unbounded age (or nothing, for a negative one).
+            None => max_age.is_positive(),
+        }
+    }
+
+    /// The flow was submitted: a change paused earlier must not be resumed over this one.
+    fn forget_paused(flow: &mut Flow) {
+        if let Value::Object(m) = &mut flow.internal_context {
+            m.remove(CONTINUITY_CONTEXT);
+        }
     }
 
     async fn retry(&self, mut flow: Flow, ui: UiContainer) -> Result<SettingsOutcome, FlowError> {
+        Self::forget_paused(&mut flow);
         flow.set_form(&ui)?;
         flow.updated_at = self.clock.now();
         self.flows.update_flow(&flow).await?;
@@ -286,6 +375,26 @@ impl SettingsFlows {
                 replacement: Box::new(replacement),
             });
         }
+        let paused = (flow.flow_type == FlowType::Browser).then(|| change.to_payload(flow.id));
+        match self.apply(flow, &actor, change).await? {
+            SettingsOutcome::RefreshRequired { flow, .. } => match paused {
+                Some(payload) => self.pause(flow, &actor, payload).await,
+                None => Ok(SettingsOutcome::RefreshRequired {
+                    flow,
+                    continuity_cookie: None,
+                }),
+            },
+            outcome => Ok(outcome),
+        }
+    }
+
+    /// Applies a change to a loaded, live flow.
+    async fn apply(
+        &self,
+        flow: Flow,
+        actor: &SettingsActor,
+        change: SettingsChange,
+    ) -> Result<SettingsOutcome, FlowError> {
         let identity = self
             .identities
             .pool()
@@ -293,13 +402,121 @@ impl SettingsFlows {
             .await?;
         match change {
             SettingsChange::Profile(traits) => {
-                self.change_profile(flow, identity, traits, &actor).await
+                self.change_profile(flow, identity, traits, actor).await
             }
             SettingsChange::Password(password) => {
-                self.change_password(flow, identity, &password, &actor)
-                    .await
+                self.change_password(flow, identity, &password, actor).await
             }
         }
+    }
+
+    /// Keeps a change that needs a refresh sign-in in a continuity container, and remembers the container on the
+    /// flow as its latest paused change. Without containers (or secrets to seal them) the change is dropped, as
+    /// before: the browser signs in again and submits again.
+    async fn pause(
+        &self,
+        mut flow: Flow,
+        actor: &SettingsActor,
+        payload: Value,
+    ) -> Result<SettingsOutcome, FlowError> {
+        let Some(continuity) = &self.continuity else {
+            return Ok(SettingsOutcome::RefreshRequired {
+                flow,
+                continuity_cookie: None,
+            });
+        };
+        let paused = continuity
+            .pause(
+                &container_name(flow.id),
+                Some(actor.identity_id),
+                &payload,
+                CONTINUITY_LIFESPAN,
+                actor.continuity_cookie.as_deref(),
+            )
+            .await;
+        match paused {
+            Ok((container, cookie)) => {
+                flow.set_context_value(CONTINUITY_CONTEXT, json!(container.id));
+                flow.updated_at = self.clock.now();
+                self.flows.update_flow(&flow).await?;
+                Ok(SettingsOutcome::RefreshRequired {
+                    flow,
+                    continuity_cookie: Some(cookie),
+                })
+            }
+            Err(ContinuityError::Store(e)) => Err(e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not keep a settings change for after the refresh sign-in");
+                Ok(SettingsOutcome::RefreshRequired {
+                    flow,
+                    continuity_cookie: None,
+                })
+            }
+        }
+    }
+
+    /// A browser came back to its settings flow (`GET /self-service/settings?flow=`), as after the refresh
+    /// sign-in that a privileged change asked for: with a session that may now make privileged changes, the change
+    /// this browser paused on this flow is resumed and applied as a submit would (same checks and hooks; the
+    /// flow ends in `success`). Nothing happens for another browser (no container in its cookie), another
+    /// identity, an expired container, a change that a later submit of the flow superseded, or a session that is
+    /// still too old (the container then waits for the sign-in).
+    pub async fn resume(
+        &self,
+        flow_id: Uuid,
+        actor: SettingsActor,
+    ) -> Result<SettingsResume, FlowError> {
+        let nothing = |continuity_cookie| SettingsResume {
+            outcome: None,
+            continuity_cookie,
+        };
+        let (Some(continuity), Some(cookie)) =
+            (&self.continuity, actor.continuity_cookie.as_deref())
+        else {
+            return Ok(nothing(CookieUpdate::Keep));
+        };
+        let flow = self.load_for(flow_id, actor.identity_id).await?;
+        if flow.flow_type != FlowType::Browser
+            || flow.is_expired(self.clock.now())
+            || !self.is_privileged(actor.authenticated_at)
+        {
+            return Ok(nothing(CookieUpdate::Keep));
+        }
+        let (resumed, update) = match continuity
+            .resume(
+                &container_name(flow.id),
+                Some(cookie),
+                Some(actor.identity_id),
+            )
+            .await
+        {
+            Ok(r) => r,
+            Err(ContinuityError::Store(e)) => return Err(e.into()),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not resume a paused settings change");
+                return Ok(nothing(CookieUpdate::Clear));
+            }
+        };
+        let Resume::Resumed(container) = resumed else {
+            return Ok(nothing(update));
+        };
+        let latest = flow
+            .context_value(CONTINUITY_CONTEXT)
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok());
+        let change = if latest == Some(container.id) {
+            SettingsChange::from_payload(&container.payload, flow.id)
+        } else {
+            None
+        };
+        let Some(change) = change else {
+            return Ok(nothing(update));
+        };
+        let outcome = self.apply(flow, &actor, change).await?;
+        Ok(SettingsResume {
+            outcome: Some(outcome),
+            continuity_cookie: update,
+        })
     }
 
     async fn change_profile(
@@ -359,7 +576,10 @@ impl SettingsFlows {
             || addresses(&info.verifiable_addresses) != verifiable_now
             || addresses(&info.recovery_addresses) != recovery_now;
         if privileged_change && !self.is_privileged(actor.authenticated_at) {
-            return Ok(SettingsOutcome::RefreshRequired(flow));
+            return Ok(SettingsOutcome::RefreshRequired {
+                flow,
+                continuity_cookie: None,
+            });
         }
         let mut body = UpdateIdentity {
             schema_id: Some(identity.schema_id.clone()),
@@ -427,7 +647,10 @@ impl SettingsFlows {
             return Err(FlowError::Disabled("the password method"));
         }
         if !self.is_privileged(actor.authenticated_at) {
-            return Ok(SettingsOutcome::RefreshRequired(flow));
+            return Ok(SettingsOutcome::RefreshRequired {
+                flow,
+                continuity_cookie: None,
+            });
         }
         if password.is_empty() {
             ui.add_message_to_node("password", text::validation_required("password"));
@@ -544,6 +767,7 @@ impl SettingsFlows {
         actor: &SettingsActor,
     ) -> Result<Flow, FlowError> {
         let now = self.clock.now();
+        Self::forget_paused(&mut flow);
         let mut ui = self.form_for(flow.id, &flow.csrf_token, identity);
         ui.add_message(texts::settings_saved());
         flow.set_form(&ui)?;

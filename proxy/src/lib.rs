@@ -698,6 +698,16 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     );
     let courier = Arc::new(courier::build(&config, &db, options.clock.clone())?);
     courier::spawn_worker(&courier, &config, rx.clone())?;
+    let continuity = flows::continuity::Continuity::new(
+        Arc::new(flows::continuity::SqlContinuityPool::new(db.clone())),
+        cookie.clone(),
+        options.clock.clone(),
+    );
+    tokio::spawn(
+        continuity
+            .clone()
+            .sweep(std::time::Duration::from_secs(600), rx.clone()),
+    );
     let settings_flows = flows::settings::SettingsFlows::new(
         flow_pool.clone(),
         identities.clone(),
@@ -706,7 +716,8 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         options.clock.clone(),
         settings_flow_settings(&config, &public_base),
     )
-    .with_hooks(hooks.clone());
+    .with_hooks(hooks.clone())
+    .with_continuity(continuity.clone());
     let challenges = flows::challenge::ChallengeFlows::new(
         flow_pool.clone(),
         Arc::new(flows::codes::SqlCodePool::new(db.clone())),

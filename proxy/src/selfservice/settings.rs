@@ -1,21 +1,24 @@
 //! The settings flow over HTTP: init (browser and API), `GET …/flows`, and submit (`profile`, `password`), with
 //! Kratos' status matrix, `session_refresh_required` for privileged changes, and verification of new addresses.
+//! A browser's privileged change with a stale session is paused in a continuity container (its cookie is set with
+//! the redirect to the refresh sign-in) and completed when the browser comes back with `GET …/settings?flow=`.
 
 use super::outcome::{flow_error, retry, show_verification_ui};
 use super::request::{current_session, hook_request, request_url};
 use super::{
     body_of, browser_on_api_flow, check_csrf, csrf_of_request, ensure_csrf, fail, init_client,
-    see_other, str_field, submit_client, ui_url, validate_return_to, with_cookies, with_query,
-    Client,
+    request_cookie, see_other, str_field, submit_client, ui_url, validate_return_to, with_cookies,
+    with_query, Client,
 };
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs, uuid};
 use crate::AppState;
 use axum::extract::{RawQuery, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flows::challenge::ChallengeInit;
+use flows::continuity::{self, CookieUpdate};
 use flows::settings::{SettingsActor, SettingsChange, SettingsInit, SettingsOutcome};
 use flows::FlowError;
 use flows::{flow_json, Flow, FlowKind, FlowType};
@@ -75,6 +78,55 @@ async fn session_of(
     headers: &HeaderMap,
 ) -> Result<Option<Arc<SessionSnapshot>>, ApiError> {
     current_session(state, headers).await
+}
+
+/// `Set-Cookie` for the continuity cookie (`cookies.*` attributes, `HttpOnly`, living as long as the containers it
+/// names), or the one that removes it; nothing to keep it.
+fn continuity_set_cookie(state: &AppState, update: &CookieUpdate) -> Option<HeaderValue> {
+    let (value, max_age) = match update {
+        CookieUpdate::Keep => return None,
+        CookieUpdate::Set(c) => (
+            c.value.as_str(),
+            (c.expires_at - state.clock.now()).whole_seconds().max(1),
+        ),
+        CookieUpdate::Clear => ("", 0),
+    };
+    let c = &state.config.cookies;
+    let secure = c.secure.unwrap_or(!state.config.dev);
+    let same_site = if !secure && c.same_site.eq_ignore_ascii_case("none") {
+        "Lax"
+    } else {
+        c.same_site.as_str()
+    };
+    let mut out = format!(
+        "{}={value}; Path={}; Max-Age={max_age}; HttpOnly",
+        continuity::COOKIE_NAME,
+        c.path
+    );
+    if max_age == 0 {
+        out.push_str("; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
+    }
+    if let Some(d) = c.domain.as_deref().filter(|d| !d.is_empty()) {
+        out.push_str(&format!("; Domain={d}"));
+    }
+    if secure {
+        out.push_str("; Secure");
+    }
+    out.push_str(&format!("; SameSite={same_site}"));
+    HeaderValue::from_str(&out).ok()
+}
+
+/// When the session last authenticated.
+async fn authenticated_at(
+    state: &AppState,
+    session: &SessionSnapshot,
+) -> Result<time::OffsetDateTime, ApiError> {
+    Ok(state
+        .sessions
+        .pool()
+        .get_session(session.session_id)
+        .await?
+        .authenticated_at)
 }
 
 /// `GET /self-service/settings/api`.
@@ -240,6 +292,12 @@ pub async fn submit(
         client = Client::Json;
     }
     if is_get {
+        if client == Client::Html && flow.flow_type == FlowType::Browser {
+            return match resume(&state, &headers, &flow, &session, url).await {
+                Ok(r) => r,
+                Err(e) => fail(&state, client, e).await,
+            };
+        }
         return match client {
             Client::Html => see_other(
                 &with_query(
@@ -262,6 +320,43 @@ pub async fn submit(
         Ok(r) => r,
         Err(e) => fail(&state, client, e).await,
     }
+}
+
+/// A browser back on its settings flow: the change it paused for a refresh sign-in is completed now (see
+/// [`flows::settings::SettingsFlows::resume`]); otherwise, or after it, the browser goes to the form.
+async fn resume(
+    state: &AppState,
+    headers: &HeaderMap,
+    flow: &Flow,
+    session: &SessionSnapshot,
+    url: String,
+) -> Result<Response, ApiError> {
+    let form = with_query(
+        &ui_url(state, FlowKind::Settings),
+        "flow",
+        &flow.id.to_string(),
+    );
+    let Some(cookie) = request_cookie(headers, continuity::COOKIE_NAME) else {
+        return Ok(see_other(&form, &[]));
+    };
+    let actor = SettingsActor {
+        identity_id: session.identity_id,
+        session_id: session.session_id,
+        authenticated_at: authenticated_at(state, session).await?,
+        request: hook_request(state, headers, "GET", url),
+        continuity_cookie: Some(cookie),
+    };
+    let resumed = state
+        .settings_flows
+        .resume(flow.id, actor)
+        .await
+        .map_err(flow_error)?;
+    let set_cookie = continuity_set_cookie(state, &resumed.continuity_cookie);
+    let res = match resumed.outcome {
+        Some(outcome) => respond(state, headers, Client::Html, outcome).await?,
+        None => see_other(&form, &[]),
+    };
+    Ok(with_cookies(res, &[set_cookie]))
 }
 
 async fn submit_inner(
@@ -298,17 +393,12 @@ async fn submit_inner(
             .with_details(json!({"flow": flow.id})))
         }
     };
-    let authenticated_at = state
-        .sessions
-        .pool()
-        .get_session(session.session_id)
-        .await?
-        .authenticated_at;
     let actor = SettingsActor {
         identity_id: session.identity_id,
         session_id: session.session_id,
-        authenticated_at,
+        authenticated_at: authenticated_at(state, &session).await?,
         request: hook_request(state, headers, "POST", url),
+        continuity_cookie: request_cookie(headers, continuity::COOKIE_NAME),
     };
     let outcome = match state.settings_flows.submit(flow.id, actor, change).await {
         Ok(o) => o,
@@ -324,6 +414,16 @@ async fn submit_inner(
         }
         Err(e) => return Err(flow_error(e)),
     };
+    respond(state, headers, client, outcome).await
+}
+
+/// The answer to a settings change, submitted or resumed.
+async fn respond(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: Client,
+    outcome: SettingsOutcome,
+) -> Result<Response, ApiError> {
     match outcome {
         SettingsOutcome::Retry(flow) => {
             if client == Client::Html {
@@ -340,7 +440,12 @@ async fn submit_inner(
             )
                 .into_response())
         }
-        SettingsOutcome::RefreshRequired(flow) => {
+        SettingsOutcome::RefreshRequired {
+            flow,
+            continuity_cookie,
+        } => {
+            let set_cookie =
+                continuity_cookie.and_then(|c| continuity_set_cookie(state, &CookieUpdate::Set(c)));
             let back = format!(
                 "{}self-service/settings?flow={}",
                 state.public_base, flow.id
@@ -354,16 +459,17 @@ async fn submit_inner(
                 &back,
             );
             if client == Client::Html {
-                return Ok(see_other(&login, &[]));
+                return Ok(see_other(&login, &[set_cookie]));
             }
-            Err(ApiError::new(StatusCode::FORBIDDEN)
+            let e = ApiError::new(StatusCode::FORBIDDEN)
                 .with_id("session_refresh_required")
                 .with_reason(
                     "The login session is too old and thus not allowed to update these fields. Please \
                      re-authenticate.",
                 )
                 .with_message("The requested action was forbidden")
-                .with_redirect(login))
+                .with_redirect(login);
+            Ok(with_cookies(e.into_response(), &[set_cookie]))
         }
         SettingsOutcome::Saved {
             mut flow,

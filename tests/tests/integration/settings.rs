@@ -1,9 +1,9 @@
 //! The settings flow end to end: profile and password changes for native, SPA and HTML clients, privileged
-//! changes after `privileged_session_max_age`, identity mismatch, sessions, hooks and verification of new
-//! addresses.
+//! changes after `privileged_session_max_age` (paused across the refresh sign-in in a continuity container),
+//! identity mismatch, sessions, hooks and verification of new addresses.
 
 use crate::recovery::{
-    env_with_mail, flow_param, html_login, mail_to, native_login, person, PASSWORD,
+    env_with_mail, flow_param, html_flow, html_login, mail_to, native_login, person, PASSWORD,
 };
 use serde_json::{json, Value};
 use tests::browser::{csrf_of, message_ids, Browser};
@@ -15,6 +15,8 @@ backend_tests!(
     flows_belong_to_their_identity,
     spa_and_html_settings,
     changed_address_is_verified_again_and_hooks_run,
+    stale_change_completes_after_the_refresh_sign_in,
+    paused_changes_stay_with_their_browser_identity_and_lifespan,
 );
 
 const NEW_PASSWORD: &str = "a brand new passphrase 42";
@@ -284,19 +286,12 @@ async fn privileged_changes_need_a_fresh_sign_in(backend: Backend) {
         .await
         .is_err());
 
-    // HTML: refresh sign-in, then back to the settings flow, where the change goes through.
+    // HTML: refresh sign-in, then back to the settings flow, where the paused change goes through.
     let mut b = Browser::html();
     let res = html_login(&env, &mut b, "ann@example.com", PASSWORD).await;
     assert_eq!(res.status, 303);
-    let start = b
-        .get(&env.public_url("self-service/settings/browser"))
-        .await;
-    assert_eq!(start.status, 303);
-    let sid = flow_param(start.location());
-    let sflow = b
-        .get(&env.public_url(&format!("self-service/settings/flows?id={sid}")))
-        .await
-        .json();
+    let sflow = html_flow(&env, &mut b, "settings").await;
+    let sid = sflow["id"].as_str().unwrap().to_owned();
     env.clock.advance(time::Duration::minutes(20));
     let res = b
         .post_form(
@@ -309,13 +304,68 @@ async fn privileged_changes_need_a_fresh_sign_in(backend: Backend) {
         )
         .await;
     assert_eq!(res.status, 303);
-    let refresh = res.location().to_owned();
+    let back = refresh_sign_in(&env, &mut b, res.location(), "ann@example.com", PASSWORD).await;
+    assert_eq!(
+        back,
+        format!("{}self-service/settings?flow={sid}", env.public)
+    );
+    let res = b.get(&back).await;
+    assert_eq!(res.status, 303);
+    assert_eq!(
+        res.location(),
+        env.public_url(&format!("ui/settings?flow={sid}"))
+    );
+    let page = b.get(res.location()).await;
+    assert_eq!(page.status, 200, "{}", page.text);
     assert!(
-        refresh.contains("self-service/login/browser?refresh=true"),
+        page.text.contains("Your changes have been saved!"),
+        "{}",
+        page.text
+    );
+    assert!(native_login(&env, "ann@example.com", NEW_PASSWORD)
+        .await
+        .is_ok());
+    // The flow stays usable (the refresh rotated the CSRF cookie; the flow shows the current token).
+    let sflow = b
+        .get(&env.public_url(&format!("self-service/settings/flows?id={sid}")))
+        .await
+        .json();
+    let res = b
+        .post_form(
+            sflow["ui"]["action"].as_str().unwrap(),
+            &[
+                ("csrf_token", &csrf_of(&sflow)),
+                ("traits.email", "ann@example.com"),
+                ("traits.name.first", "Ann"),
+                ("method", "profile"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    let sflow = b
+        .get(&env.public_url(&format!("self-service/settings/flows?id={sid}")))
+        .await
+        .json();
+    assert_eq!(sflow["identity"]["traits"]["name"]["first"], "Ann");
+}
+
+/// Follows a refresh sign-in from the `…/login/browser?refresh=true` URL that a settings submit redirected to:
+/// the login page, then the password form. Returns where the login sends the browser back to.
+async fn refresh_sign_in(
+    env: &TestEnv,
+    b: &mut Browser,
+    refresh: &str,
+    identifier: &str,
+    password: &str,
+) -> String {
+    assert!(
+        refresh.starts_with(&env.public_url("self-service/login/browser?refresh=true")),
         "{refresh}"
     );
-    let res = b.get(&refresh).await;
+    let res = b.get(refresh).await;
     assert_eq!(res.status, 303, "{}", res.text);
+    let page = b.get(res.location()).await;
+    assert_eq!(page.status, 200, "{}", page.text);
     let rflow = b
         .get(&env.public_url(&format!(
             "self-service/login/flows?id={}",
@@ -329,31 +379,56 @@ async fn privileged_changes_need_a_fresh_sign_in(backend: Backend) {
             rflow["ui"]["action"].as_str().unwrap(),
             &[
                 ("csrf_token", &csrf_of(&rflow)),
-                ("identifier", "ann@example.com"),
+                ("identifier", identifier),
+                ("password", password),
+                ("method", "password"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    res.location().to_owned()
+}
+
+/// The continuity containers' payloads as stored.
+async fn stored_payloads(env: &TestEnv) -> Vec<String> {
+    let db = env.running.as_ref().unwrap().db.clone();
+    identity::on_pool!(&db, pool, {
+        sqlx::query_scalar::<_, String>("SELECT CAST(payload AS TEXT) FROM continuity_containers")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    })
+}
+
+/// Kratos keeps a privileged change that needs a refresh sign-in in a continuity container and completes it when
+/// the browser comes back: registration, an old session, a new password, the refresh sign-in, and the password is
+/// changed without submitting it again.
+async fn stale_change_completes_after_the_refresh_sign_in(backend: Backend) {
+    let env = TestEnv::builder(backend)
+        .set("selfservice.flows.settings.privileged_session_max_age=15m")
+        .set(r#"selfservice.flows.registration.after.password={"hooks":[{"hook":"session"}]}"#)
+        .start()
+        .await;
+    let mut b = Browser::html();
+    let reg = html_flow(&env, &mut b, "registration").await;
+    let res = b
+        .post_form(
+            reg["ui"]["action"].as_str().unwrap(),
+            &[
+                ("csrf_token", &csrf_of(&reg)),
+                ("traits.email", "ann@example.com"),
                 ("password", PASSWORD),
                 ("method", "password"),
             ],
         )
         .await;
-    assert_eq!(res.status, 303);
-    let back = res.location().to_owned();
-    assert_eq!(
-        back,
-        format!("{}self-service/settings?flow={sid}", env.public)
-    );
-    // Back on the same flow (the refresh rotated the CSRF cookie; the flow shows the current token).
-    let res = b.get(&back).await;
-    assert_eq!(res.status, 303);
-    assert_eq!(
-        res.location(),
-        env.public_url(&format!("ui/settings?flow={sid}"))
-    );
-    let page = b.get(res.location()).await;
-    assert_eq!(page.status, 200, "{}", page.text);
-    let sflow = b
-        .get(&env.public_url(&format!("self-service/settings/flows?id={sid}")))
-        .await
-        .json();
+    assert_eq!(res.status, 303, "{}", res.text);
+    assert!(b.cookie("ory_kratos_session").is_some());
+    env.clock.advance(time::Duration::minutes(20));
+
+    // The password change needs a fresh sign-in; the browser gets the container's cookie with the redirect.
+    let sflow = html_flow(&env, &mut b, "settings").await;
+    let sid = sflow["id"].as_str().unwrap().to_owned();
     let res = b
         .post_form(
             sflow["ui"]["action"].as_str().unwrap(),
@@ -364,14 +439,306 @@ async fn privileged_changes_need_a_fresh_sign_in(backend: Backend) {
             ],
         )
         .await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    let refresh = res.location().to_owned();
+    let url = url::Url::parse(&refresh).unwrap();
+    let q: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+    assert_eq!(q["refresh"], "true");
+    assert_eq!(
+        q["return_to"],
+        format!("{}self-service/settings?flow={sid}", env.public)
+    );
+    let set = res
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("ory_kratos_continuity="))
+        .expect("the continuity cookie is set");
+    assert!(set.contains("HttpOnly"), "{set}");
+    let cookie = b.cookie("ory_kratos_continuity").unwrap();
+    assert!(!cookie.contains(&sid), "the cookie is sealed: {cookie}");
+    // The paused password is stored sealed, never in clear.
+    let payloads = stored_payloads(&env).await;
+    assert_eq!(payloads.len(), 1, "{payloads:?}");
+    assert!(!payloads[0].contains(NEW_PASSWORD), "{}", payloads[0]);
+    assert!(payloads[0].contains("sealed"), "{}", payloads[0]);
+    // Nothing changed yet, and coming back without signing in again changes nothing either.
+    assert!(native_login(&env, "ann@example.com", PASSWORD)
+        .await
+        .is_ok());
+    let res = b
+        .get(&env.public_url(&format!("self-service/settings?flow={sid}")))
+        .await;
+    assert_eq!(res.status, 303);
+    assert!(native_login(&env, "ann@example.com", NEW_PASSWORD)
+        .await
+        .is_err());
+    assert_eq!(stored_payloads(&env).await.len(), 1, "it still waits");
+
+    // The refresh sign-in sends the browser back to the flow, which completes the change.
+    let back = refresh_sign_in(&env, &mut b, &refresh, "ann@example.com", PASSWORD).await;
+    assert_eq!(
+        back,
+        format!("{}self-service/settings?flow={sid}", env.public)
+    );
+    let res = b.get(&back).await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    assert_eq!(
+        res.location(),
+        env.public_url(&format!("ui/settings?flow={sid}"))
+    );
+    assert_eq!(
+        b.cookie("ory_kratos_continuity"),
+        None,
+        "the cookie is removed"
+    );
+    assert!(
+        stored_payloads(&env).await.is_empty(),
+        "the container is used up"
+    );
+    let sflow = b
+        .get(&env.public_url(&format!("self-service/settings/flows?id={sid}")))
+        .await;
+    assert_eq!(sflow.status, 200, "{}", sflow.text);
+    let sflow = sflow.json();
+    assert_eq!(sflow["state"], "success");
+    assert_eq!(sflow["active"], "password");
+    assert!(message_ids(&sflow).contains(&1_050_001), "{sflow}");
+    assert!(!sflow.to_string().contains(NEW_PASSWORD));
+    let page = b.get(res.location()).await;
+    assert!(
+        page.text.contains("Your changes have been saved!"),
+        "{}",
+        page.text
+    );
+    assert_eq!(
+        native_login(&env, "ann@example.com", PASSWORD).await,
+        Err(400)
+    );
+    assert!(native_login(&env, "ann@example.com", NEW_PASSWORD)
+        .await
+        .is_ok());
+    // The session that signed in again still works.
+    let who = b.get(&env.public_url("sessions/whoami")).await;
+    assert_eq!(who.status, 200);
+
+    // A paused identifier change completes the same way.
+    env.clock.advance(time::Duration::minutes(20));
+    let sflow = html_flow(&env, &mut b, "settings").await;
+    let sid = sflow["id"].as_str().unwrap().to_owned();
+    let res = b
+        .post_form(
+            sflow["ui"]["action"].as_str().unwrap(),
+            &[
+                ("csrf_token", &csrf_of(&sflow)),
+                ("traits.email", "ann@new.example"),
+                ("method", "profile"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    let back = refresh_sign_in(
+        &env,
+        &mut b,
+        res.location(),
+        "ann@example.com",
+        NEW_PASSWORD,
+    )
+    .await;
+    let res = b.get(&back).await;
+    assert_eq!(res.status, 303);
+    let sflow = b
+        .get(&env.public_url(&format!("self-service/settings/flows?id={sid}")))
+        .await
+        .json();
+    assert_eq!(sflow["state"], "success");
+    assert_eq!(sflow["active"], "profile");
+    assert_eq!(sflow["identity"]["traits"]["email"], "ann@new.example");
+    assert!(native_login(&env, "ann@new.example", NEW_PASSWORD)
+        .await
+        .is_ok());
+    assert_eq!(
+        native_login(&env, "ann@example.com", NEW_PASSWORD).await,
+        Err(400)
+    );
+}
+
+/// Submits a new password with an old session and returns the refresh URL; the browser now holds a container.
+async fn pause_password(b: &mut Browser, flow: &Value, password: &str) -> String {
+    let res = b
+        .post_form(
+            flow["ui"]["action"].as_str().unwrap(),
+            &[
+                ("csrf_token", &csrf_of(flow)),
+                ("password", password),
+                ("method", "password"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    assert!(b.cookie("ory_kratos_continuity").is_some());
+    res.location().to_owned()
+}
+
+async fn settings_state(env: &TestEnv, b: &mut Browser, sid: &str) -> Value {
+    let res = b
+        .get(&env.public_url(&format!("self-service/settings/flows?id={sid}")))
+        .await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    res.json()["state"].clone()
+}
+
+/// A paused change is resumed only by the browser that paused it, for its identity, within its lifespan.
+async fn paused_changes_stay_with_their_browser_identity_and_lifespan(backend: Backend) {
+    let env = TestEnv::builder(backend)
+        .set("selfservice.flows.settings.privileged_session_max_age=15m")
+        .start()
+        .await;
+    person(&env, "ann@example.com").await;
+    person(&env, "bob@example.com").await;
+    let mut a = Browser::html();
+    assert_eq!(
+        html_login(&env, &mut a, "ann@example.com", PASSWORD)
+            .await
+            .status,
+        303
+    );
+    env.clock.advance(time::Duration::minutes(20));
+    let flow = html_flow(&env, &mut a, "settings").await;
+    let sid = flow["id"].as_str().unwrap().to_owned();
+    let refresh = pause_password(&mut a, &flow, NEW_PASSWORD).await;
+    let back = format!("{}self-service/settings?flow={sid}", env.public);
+
+    // Another browser of Ann's, freshly signed in, has no container: coming to the flow changes nothing.
+    let mut other = Browser::html();
+    assert_eq!(
+        html_login(&env, &mut other, "ann@example.com", PASSWORD)
+            .await
+            .status,
+        303
+    );
+    let res = other.get(&back).await;
     assert_eq!(res.status, 303);
     assert_eq!(
         res.location(),
         env.public_url(&format!("ui/settings?flow={sid}"))
     );
+    assert_eq!(settings_state(&env, &mut other, &sid).await, "show_form");
+    assert!(native_login(&env, "ann@example.com", NEW_PASSWORD)
+        .await
+        .is_err());
+    // Nor with a forged container cookie, which is removed.
+    other
+        .jar
+        .insert("ory_kratos_continuity".into(), "forged-value".into());
+    let res = other.get(&back).await;
+    assert_eq!(res.status, 303);
+    assert_eq!(
+        other.cookie("ory_kratos_continuity"),
+        None,
+        "a forged cookie is removed"
+    );
+    assert_eq!(settings_state(&env, &mut other, &sid).await, "show_form");
+
+    // Bob, signed in in the browser that paused Ann's change, resumes nothing.
+    let mut shared = a.clone();
+    shared.jar.retain(|k, _| k == "ory_kratos_continuity");
+    assert_eq!(
+        html_login(&env, &mut shared, "bob@example.com", PASSWORD)
+            .await
+            .status,
+        303
+    );
+    let res = shared.get(&back).await;
+    assert_eq!(res.status, 303);
+    assert!(
+        res.location().starts_with(&env.public_url("ui/error")),
+        "another identity's flow: {}",
+        res.location()
+    );
+    assert!(native_login(&env, "bob@example.com", PASSWORD)
+        .await
+        .is_ok());
+    assert!(native_login(&env, "bob@example.com", NEW_PASSWORD)
+        .await
+        .is_err());
+    assert!(native_login(&env, "ann@example.com", NEW_PASSWORD)
+        .await
+        .is_err());
+
+    // The browser that paused it, after Ann's refresh sign-in, still completes it.
+    let res_back = refresh_sign_in(&env, &mut a, &refresh, "ann@example.com", PASSWORD).await;
+    assert_eq!(res_back, back);
+    assert_eq!(a.get(&back).await.status, 303);
+    assert_eq!(settings_state(&env, &mut a, &sid).await, "success");
     assert!(native_login(&env, "ann@example.com", NEW_PASSWORD)
         .await
         .is_ok());
+
+    // A container older than its 15 minutes is ignored: the change is dropped, the cookie removed.
+    env.clock.advance(time::Duration::minutes(20));
+    let flow = html_flow(&env, &mut a, "settings").await;
+    let sid = flow["id"].as_str().unwrap().to_owned();
+    let refresh = pause_password(&mut a, &flow, "a third passphrase 99").await;
+    env.clock.advance(time::Duration::minutes(16));
+    let back = refresh_sign_in(&env, &mut a, &refresh, "ann@example.com", NEW_PASSWORD).await;
+    let res = a.get(&back).await;
+    assert_eq!(res.status, 303);
+    assert_eq!(
+        res.location(),
+        env.public_url(&format!("ui/settings?flow={sid}"))
+    );
+    assert_eq!(a.cookie("ory_kratos_continuity"), None);
+    assert_eq!(settings_state(&env, &mut a, &sid).await, "show_form");
+    assert!(
+        native_login(&env, "ann@example.com", "a third passphrase 99")
+            .await
+            .is_err()
+    );
+    assert!(native_login(&env, "ann@example.com", NEW_PASSWORD)
+        .await
+        .is_ok());
+
+    // A change superseded by a later submit of the flow is not resumed over it.
+    env.clock.advance(time::Duration::minutes(20));
+    let flow = html_flow(&env, &mut a, "settings").await;
+    let sid = flow["id"].as_str().unwrap().to_owned();
+    let refresh = pause_password(&mut a, &flow, "a fourth passphrase 77").await;
+    let _ = refresh_sign_in(&env, &mut a, &refresh, "ann@example.com", NEW_PASSWORD).await;
+    let flow = a
+        .get(&env.public_url(&format!("self-service/settings/flows?id={sid}")))
+        .await
+        .json();
+    let res = a
+        .post_form(
+            flow["ui"]["action"].as_str().unwrap(),
+            &[
+                ("csrf_token", &csrf_of(&flow)),
+                ("password", "a fifth passphrase 55"),
+                ("method", "password"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303);
+    assert!(
+        native_login(&env, "ann@example.com", "a fifth passphrase 55")
+            .await
+            .is_ok()
+    );
+    assert_eq!(a.get(&back_of(&env, &sid)).await.status, 303);
+    assert!(
+        native_login(&env, "ann@example.com", "a fifth passphrase 55")
+            .await
+            .is_ok()
+    );
+    assert!(
+        native_login(&env, "ann@example.com", "a fourth passphrase 77")
+            .await
+            .is_err()
+    );
+}
+
+fn back_of(env: &TestEnv, sid: &str) -> String {
+    format!("{}self-service/settings?flow={sid}", env.public)
 }
 
 async fn flows_belong_to_their_identity(backend: Backend) {

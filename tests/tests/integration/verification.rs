@@ -2,8 +2,8 @@
 //! hand, by code or link, `require_verified_address` at login, and the address states pending → sent → completed.
 
 use crate::recovery::{
-    env_with_mail, exhaust_code, flow_param, html_login, mail_to, native_flow, native_login,
-    node_value, person, post, PASSWORD,
+    env_with_mail, exhaust_code, flow_param, html_flow, html_login, mail_to, native_flow,
+    native_login, node_value, person, post, PASSWORD,
 };
 use serde_json::{json, Value};
 use tests::browser::{csrf_of, message_ids, Browser};
@@ -16,6 +16,7 @@ backend_tests!(
     link_method_verifies,
     require_verified_address_at_login,
     codes_are_limited_used_once_and_expire,
+    link_opened_in_another_browser,
 );
 
 const VERIFICATION_ON: &str = "selfservice.flows.verification.enabled=true";
@@ -565,4 +566,90 @@ async fn codes_are_limited_used_once_and_expire(backend: Backend) {
     assert_eq!(status, 410, "{body}");
     assert_eq!(body["error"]["id"], "self_service_flow_expired");
     assert!(body["use_flow_id"].is_string(), "{body}");
+}
+
+/// A verification link opened in a browser without any cookies (another device than the one that asked for the
+/// mail): the GET uses nothing, gives that browser a CSRF cookie and sends it to the page; the flow is readable by
+/// that browser and carries the code and that browser's CSRF token; its POST verifies the address.
+async fn link_opened_in_another_browser(backend: Backend) {
+    let (env, mut sink) = env_with_mail(backend, &[VERIFICATION_ON]).await;
+    person(&env, "ann@example.com").await;
+    let mut asking = Browser::html();
+    let flow = html_flow(&env, &mut asking, "verification").await;
+    let res = asking
+        .post_form(
+            flow["ui"]["action"].as_str().unwrap(),
+            &[
+                ("csrf_token", &csrf_of(&flow)),
+                ("email", "ann@example.com"),
+                ("method", "code"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    let mail = mail_to(&mut sink, "ann@example.com").await;
+    let link = mail.find_url().expect("a link");
+    let vid = flow_param(&link);
+    assert_eq!(vid, flow["id"].as_str().unwrap());
+    let code = url::Url::parse(&link)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .expect("the link carries the code");
+
+    let mut other = Browser::html();
+    assert!(other.jar.is_empty());
+    let res = other.get(&link).await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    assert_eq!(
+        res.location(),
+        env.public_url(&format!("ui/verification?flow={vid}"))
+    );
+    assert!(
+        res.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("csrf_token_")),
+        "a CSRF cookie for this browser: {:?}",
+        res.set_cookies()
+    );
+    assert_eq!(address_of(&env, "ann@example.com").await["verified"], false);
+    let read = other
+        .get(&env.public_url(&format!("self-service/verification/flows?id={vid}")))
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    let vflow = read.json();
+    assert_eq!(node_value(&vflow, "code"), json!(code));
+    let token = csrf_of(&vflow);
+    assert!(!token.is_empty());
+    // The token is this browser's: the asking browser's token does not pass with this browser's cookie.
+    let theirs = asking
+        .get(&env.public_url(&format!("self-service/verification/flows?id={vid}")))
+        .await
+        .json();
+    let res = other
+        .post_json(
+            vflow["ui"]["action"].as_str().unwrap(),
+            &json!({"method": "code", "code": code, "csrf_token": csrf_of(&theirs)}),
+        )
+        .await;
+    assert_eq!(res.status, 403, "{}", res.text);
+    assert_eq!(res.json()["error"]["id"], "security_csrf_violation");
+    assert_eq!(address_of(&env, "ann@example.com").await["verified"], false);
+    // The code was not used up by any of that: this browser's POST verifies.
+    let res = other
+        .post_form(
+            vflow["ui"]["action"].as_str().unwrap(),
+            &[("csrf_token", &token), ("code", &code), ("method", "code")],
+        )
+        .await;
+    assert_eq!(res.status, 303, "{}", res.text);
+    let done = other
+        .get(&env.public_url(&format!("self-service/verification/flows?id={vid}")))
+        .await
+        .json();
+    assert_eq!(done["state"], "passed_challenge", "{done}");
+    let address = address_of(&env, "ann@example.com").await;
+    assert_eq!(address["verified"], true);
+    assert_eq!(address["status"], "completed");
 }
