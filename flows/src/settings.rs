@@ -9,21 +9,19 @@
 //! and only if the flow was not submitted again in between.
 
 use crate::continuity::{Continuity, ContinuityError, CookieUpdate, Resume, SealedCookie};
+use crate::engine::{dispatch, Dispatch};
 use crate::error::FlowError;
 use crate::flow::{Flow, FlowKind, FlowType};
 use crate::hooks::{HookFailure, HookRequest, HookRunner, NoHooks};
-use crate::password_policy::{self, BreachRange, PolicyConfig};
 use crate::store::FlowPool;
 use crate::texts;
-use crate::ui::{
-    csrf_node, labels, nodes_from_schema, password_node, password_submit, Autocomplete, Group,
-    InputType, UiContainer, UiNode,
-};
-use identity::manager::{ImportCredentials, ImportPassword, ImportPasswordConfig, UpdateIdentity};
+use crate::ui::{csrf_node, UiContainer};
+use async_trait::async_trait;
+use identity::manager::UpdateIdentity;
 use identity::session::manager::SessionManager;
-use identity::text::{self, UiTextType};
-use identity::{CredentialType, Identity, IdentityManager, SharedClock, StoreError};
-use serde_json::{json, Map, Value};
+use identity::text;
+use identity::{Identity, IdentityManager, SharedClock, StoreError};
+use serde_json::{json, Value};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -48,12 +46,6 @@ pub struct SettingsFlowSettings {
     pub lifespan: Duration,
     /// `selfservice.flows.settings.privileged_session_max_age`.
     pub privileged_session_max_age: Duration,
-    /// Password policy (as at registration).
-    pub policy: PolicyConfig,
-    /// `selfservice.methods.profile.enabled`.
-    pub profile_enabled: bool,
-    /// `selfservice.methods.password.enabled`.
-    pub password_enabled: bool,
     /// The settings page (for `continue_with` links).
     pub settings_ui: String,
 }
@@ -75,26 +67,52 @@ pub struct SettingsInit {
     pub session_id: Uuid,
 }
 
-/// A submit of a settings flow.
+/// A settings method (`profile`, `password`, later `totp`, `lookup_secret`, `webauthn`, …).
+#[async_trait]
+pub trait SettingsStrategy: Send + Sync {
+    /// The `method` value this strategy handles.
+    fn method(&self) -> &'static str;
+
+    /// Adds the strategy's nodes to the settings form of `identity`.
+    fn populate(&self, ui: &mut UiContainer, identity: &Identity);
+
+    /// Decodes a submit body into the change, as JSON: the form in which a change waits in a continuity container
+    /// for a refresh sign-in. A body that does not decode puts a message on the flow and yields `None`.
+    fn decode(&self, flow: &mut Flow, body: &Value) -> Option<Value>;
+
+    /// Checks a change of `identity` and describes the update. `privileged`: the session may make privileged
+    /// changes. Messages for the user go onto `ui`.
+    async fn change(
+        &self,
+        ui: &mut UiContainer,
+        identity: &Identity,
+        change: &Value,
+        privileged: bool,
+    ) -> Result<SettingsResult, FlowError>;
+}
+
+/// What a settings strategy made of a change.
+#[derive(Debug)]
+pub enum SettingsResult {
+    /// Store this identity.
+    Update(Box<UpdateIdentity>),
+    /// The form carries messages: show it again.
+    Retry,
+    /// The change is privileged and the session too old: sign in again first.
+    RefreshRequired,
+}
+
+/// A change of a settings flow: which method, and its decoded change.
 #[derive(Debug, Clone)]
-pub enum SettingsChange {
-    /// `method=profile`.
-    Profile(Value),
-    /// `method=password`.
-    Password(String),
+struct SettingsChange {
+    method: String,
+    change: Value,
 }
 
 impl SettingsChange {
     /// The change as a continuity payload, bound to its flow.
     fn to_payload(&self, flow_id: Uuid) -> Value {
-        match self {
-            SettingsChange::Profile(traits) => {
-                json!({"flow": flow_id, "method": "profile", "traits": traits})
-            }
-            SettingsChange::Password(password) => {
-                json!({"flow": flow_id, "method": "password", "password": password})
-            }
-        }
+        json!({"flow": flow_id, "method": self.method, "change": self.change})
     }
 
     /// The change a payload of [`SettingsChange::to_payload`] for `flow_id` holds.
@@ -102,17 +120,10 @@ impl SettingsChange {
         if payload.get("flow").and_then(Value::as_str) != Some(flow_id.to_string().as_str()) {
             return None;
         }
-        match payload.get("method").and_then(Value::as_str)? {
-            "profile" => match payload.get("traits") {
-                Some(t @ Value::Object(_)) => Some(SettingsChange::Profile(t.clone())),
-                _ => None,
-            },
-            "password" => payload
-                .get("password")
-                .and_then(Value::as_str)
-                .map(|p| SettingsChange::Password(p.to_owned())),
-            _ => None,
-        }
+        Some(Self {
+            method: payload.get("method")?.as_str()?.to_owned(),
+            change: payload.get("change")?.clone(),
+        })
     }
 }
 
@@ -170,7 +181,7 @@ pub struct SettingsFlows {
     flows: Arc<dyn FlowPool>,
     identities: IdentityManager,
     sessions: SessionManager,
-    breaches: Option<Arc<dyn BreachRange>>,
+    strategies: Arc<[Arc<dyn SettingsStrategy>]>,
     clock: SharedClock,
     settings: SettingsFlowSettings,
     hooks: Arc<dyn HookRunner>,
@@ -184,12 +195,12 @@ impl std::fmt::Debug for SettingsFlows {
 }
 
 impl SettingsFlows {
-    /// Wires the flow.
+    /// Wires the flow with its enabled strategies, in the order their nodes appear.
     pub fn new(
         flows: Arc<dyn FlowPool>,
         identities: IdentityManager,
         sessions: SessionManager,
-        breaches: Option<Arc<dyn BreachRange>>,
+        strategies: Vec<Arc<dyn SettingsStrategy>>,
         clock: SharedClock,
         settings: SettingsFlowSettings,
     ) -> Self {
@@ -197,7 +208,7 @@ impl SettingsFlows {
             flows,
             identities,
             sessions,
-            breaches,
+            strategies: strategies.into(),
             clock,
             settings,
             hooks: Arc::new(NoHooks),
@@ -223,34 +234,15 @@ impl SettingsFlows {
         &self.settings
     }
 
-    /// The form for `identity`, with its current traits filled in.
+    /// The form for `identity`: each method's nodes, with its current traits filled in.
     fn form_for(&self, flow_id: Uuid, csrf_token: &str, identity: &Identity) -> UiContainer {
         let mut ui = UiContainer::new(format!(
             "{}self-service/settings?flow={flow_id}",
             self.settings.public_base
         ));
         ui.upsert_node(csrf_node(csrf_token));
-        if self.settings.profile_enabled {
-            if let Some(schema) = self.identities.schemas().get(&identity.schema_id) {
-                for node in nodes_from_schema(schema, Group::Profile) {
-                    ui.upsert_node(node);
-                }
-            }
-            ui.set_values_from_json("traits", &identity.traits);
-            ui.upsert_node(
-                UiNode::input(
-                    "method",
-                    Some(json!("profile")),
-                    Group::Profile,
-                    InputType::Submit,
-                )
-                .with_label(labels::node_save()),
-            );
-        }
-        if self.settings.password_enabled {
-            ui.upsert_node(password_node(Autocomplete::NewPassword));
-            // Each method has its own `method` button: appended, not upserted over the profile one.
-            ui.add_node(password_submit(labels::node_save()));
+        for s in self.strategies.iter() {
+            s.populate(&mut ui, identity);
         }
         ui
     }
@@ -356,9 +348,9 @@ impl SettingsFlows {
         &self,
         flow_id: Uuid,
         actor: SettingsActor,
-        change: SettingsChange,
+        body: &Value,
     ) -> Result<SettingsOutcome, FlowError> {
-        let flow = self.load_for(flow_id, actor.identity_id).await?;
+        let mut flow = self.load_for(flow_id, actor.identity_id).await?;
         if flow.is_expired(self.clock.now()) {
             let replacement = self
                 .init(SettingsInit {
@@ -375,6 +367,22 @@ impl SettingsFlows {
                 replacement: Box::new(replacement),
             });
         }
+        flow.ui.reset_messages();
+        let strategy = match dispatch(&mut flow, body, &self.strategies, |s| s.method()) {
+            Dispatch::Strategy(s) => s,
+            Dispatch::Unknown => {
+                let ui = flow.ui.clone();
+                return self.retry(flow, ui).await;
+            }
+        };
+        let Some(change) = strategy.decode(&mut flow, body) else {
+            let ui = flow.ui.clone();
+            return self.retry(flow, ui).await;
+        };
+        let change = SettingsChange {
+            method: strategy.method().to_owned(),
+            change,
+        };
         let paused = (flow.flow_type == FlowType::Browser).then(|| change.to_payload(flow.id));
         match self.apply(flow, &actor, change).await? {
             SettingsOutcome::RefreshRequired { flow, .. } => match paused {
@@ -388,26 +396,39 @@ impl SettingsFlows {
         }
     }
 
-    /// Applies a change to a loaded, live flow.
+    /// Applies a change to a loaded, live flow: the strategy checks it, then hooks run and the identity is stored.
     async fn apply(
         &self,
         flow: Flow,
         actor: &SettingsActor,
         change: SettingsChange,
     ) -> Result<SettingsOutcome, FlowError> {
+        let mut ui = flow.form()?;
+        let Some(strategy) = self.strategies.iter().find(|s| s.method() == change.method) else {
+            ui.add_message(crate::engine::no_strategy_message(FlowKind::Settings));
+            return self.retry(flow, ui).await;
+        };
         let identity = self
             .identities
             .pool()
             .get_identity(actor.identity_id, true)
             .await?;
-        match change {
-            SettingsChange::Profile(traits) => {
-                self.change_profile(flow, identity, traits, actor).await
+        let privileged = self.is_privileged(actor.authenticated_at);
+        let body = match strategy
+            .change(&mut ui, &identity, &change.change, privileged)
+            .await?
+        {
+            SettingsResult::Update(body) => *body,
+            SettingsResult::Retry => return self.retry(flow, ui).await,
+            SettingsResult::RefreshRequired => {
+                return Ok(SettingsOutcome::RefreshRequired {
+                    flow,
+                    continuity_cookie: None,
+                })
             }
-            SettingsChange::Password(password) => {
-                self.change_password(flow, identity, &password, actor).await
-            }
-        }
+        };
+        self.update(flow, ui, identity, body, strategy.method(), actor)
+            .await
     }
 
     /// Keeps a change that needs a refresh sign-in in a continuity container, and remembers the container on the
@@ -519,77 +540,16 @@ impl SettingsFlows {
         })
     }
 
-    async fn change_profile(
+    /// Stores a checked change: the interrupting hooks may refuse it or patch traits and metadata.
+    async fn update(
         &self,
         flow: Flow,
+        mut ui: UiContainer,
         identity: Identity,
-        traits: Value,
+        mut body: UpdateIdentity,
+        method: &str,
         actor: &SettingsActor,
     ) -> Result<SettingsOutcome, FlowError> {
-        let mut ui = flow.form()?;
-        ui.set_values_from_json("traits", &traits);
-        if !self.settings.profile_enabled {
-            return Err(FlowError::Disabled("the profile method"));
-        }
-        let info = match self.identities.validate(&identity.schema_id, &traits) {
-            Ok(info) => info,
-            Err(identity::Error::Validation(messages)) => {
-                ui.add_field_messages(&messages);
-                return self.retry(flow, ui).await;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        // Identifiers and addresses are what an attacker with a stolen, old session would change to take the
-        // account over, so they need a fresh sign-in.
-        let identifiers_now = identity
-            .credentials
-            .get(&CredentialType::Password)
-            .map(|c| {
-                let mut v = c.identifiers.clone();
-                v.sort();
-                v
-            })
-            .unwrap_or_default();
-        let mut identifiers_new = info.password_identifiers.clone();
-        identifiers_new.sort();
-        let addresses = |list: &[identity::schema::Address]| {
-            let mut v: Vec<(String, String)> = list
-                .iter()
-                .map(|a| (a.via.clone(), a.value.clone()))
-                .collect();
-            v.sort();
-            v
-        };
-        let mut verifiable_now: Vec<(String, String)> = identity
-            .verifiable_addresses
-            .iter()
-            .map(|a| (a.via.clone(), a.value.clone()))
-            .collect();
-        verifiable_now.sort();
-        let mut recovery_now: Vec<(String, String)> = identity
-            .recovery_addresses
-            .iter()
-            .map(|a| (a.via.clone(), a.value.clone()))
-            .collect();
-        recovery_now.sort();
-        let privileged_change = identifiers_new != identifiers_now
-            || addresses(&info.verifiable_addresses) != verifiable_now
-            || addresses(&info.recovery_addresses) != recovery_now;
-        if privileged_change && !self.is_privileged(actor.authenticated_at) {
-            return Ok(SettingsOutcome::RefreshRequired {
-                flow,
-                continuity_cookie: None,
-            });
-        }
-        let mut body = UpdateIdentity {
-            schema_id: Some(identity.schema_id.clone()),
-            traits,
-            state: Some(identity.state.as_str().into()),
-            metadata_public: identity.metadata_public.clone(),
-            metadata_admin: identity.metadata_admin.clone(),
-            credentials: None,
-            external_id: identity.external_id.clone(),
-        };
         match self.before_hooks(&flow, &identity, &body, actor).await? {
             Ok(Some(patch)) => {
                 if let Some(t) = patch.get("traits") {
@@ -627,109 +587,11 @@ impl SettingsFlows {
             .filter(|a| !before.contains(&a.id) && !a.verified)
             .map(|a| (a.id, a.value.clone()))
             .collect();
-        let flow = self.saved(flow, &updated, "profile", actor).await?;
+        let flow = self.saved(flow, &updated, method, actor).await?;
         Ok(SettingsOutcome::Saved {
             flow,
             identity: Box::new(updated),
             new_addresses,
-        })
-    }
-
-    async fn change_password(
-        &self,
-        flow: Flow,
-        identity: Identity,
-        password: &str,
-        actor: &SettingsActor,
-    ) -> Result<SettingsOutcome, FlowError> {
-        let mut ui = flow.form()?;
-        if !self.settings.password_enabled {
-            return Err(FlowError::Disabled("the password method"));
-        }
-        if !self.is_privileged(actor.authenticated_at) {
-            return Ok(SettingsOutcome::RefreshRequired {
-                flow,
-                continuity_cookie: None,
-            });
-        }
-        if password.is_empty() {
-            ui.add_message_to_node("password", text::validation_required("password"));
-            return self.retry(flow, ui).await;
-        }
-        let identifier = identity
-            .credentials
-            .get(&CredentialType::Password)
-            .and_then(|c| c.identifiers.first().cloned())
-            .or_else(|| {
-                self.identities
-                    .validate(&identity.schema_id, &identity.traits)
-                    .ok()
-                    .and_then(|i| i.password_identifiers.first().cloned())
-            })
-            .unwrap_or_default();
-        if let Err(v) = password_policy::check(
-            &self.settings.policy,
-            &identifier,
-            password,
-            self.breaches.as_deref(),
-        )
-        .await
-        {
-            let m = v.message();
-            ui.add_message_to_node(
-                "password",
-                identity::text::UiText {
-                    id: m.id,
-                    text: m.text,
-                    kind: UiTextType::Error,
-                    context: Some(m.context).filter(|c: &Map<String, Value>| !c.is_empty()),
-                },
-            );
-            return self.retry(flow, ui).await;
-        }
-        let old_hash = identity
-            .credentials
-            .get(&CredentialType::Password)
-            .and_then(|c| c.hashed_password().map(str::to_owned));
-        if let Some(hash) = old_hash {
-            if self
-                .identities
-                .hasher()
-                .verify(password, &hash)
-                .await
-                .unwrap_or(false)
-            {
-                ui.add_message_to_node("password", text::validation_password_new_same_as_old());
-                return self.retry(flow, ui).await;
-            }
-        }
-        let body = UpdateIdentity {
-            schema_id: Some(identity.schema_id.clone()),
-            traits: identity.traits.clone(),
-            state: Some(identity.state.as_str().into()),
-            metadata_public: identity.metadata_public.clone(),
-            metadata_admin: identity.metadata_admin.clone(),
-            credentials: Some(ImportCredentials {
-                password: Some(ImportPassword {
-                    config: ImportPasswordConfig {
-                        password: Some(password.to_owned()),
-                        ..Default::default()
-                    },
-                }),
-                ..Default::default()
-            }),
-            external_id: identity.external_id.clone(),
-        };
-        if let Err(messages) = self.before_hooks(&flow, &identity, &body, actor).await? {
-            crate::hooks::add_hook_messages(&mut ui, messages);
-            return self.retry(flow, ui).await;
-        }
-        let updated = self.identities.update(identity.id, body).await?;
-        let flow = self.saved(flow, &updated, "password", actor).await?;
-        Ok(SettingsOutcome::Saved {
-            flow,
-            identity: Box::new(updated),
-            new_addresses: Vec::new(),
         })
     }
 

@@ -298,7 +298,6 @@ fn settings_flow_settings(
     public_base: &str,
 ) -> flows::settings::SettingsFlowSettings {
     let f = &config.selfservice.flows.settings;
-    let m = &config.selfservice.methods;
     flows::settings::SettingsFlowSettings {
         public_base: public_base.to_owned(),
         lifespan: f.lifespan.as_time(),
@@ -306,9 +305,6 @@ fn settings_flow_settings(
             .privileged_session_max_age
             .unwrap_or(config::Duration::secs(3600))
             .as_time(),
-        policy: password_policy(config),
-        profile_enabled: m.profile.enabled,
-        password_enabled: m.password.enabled,
         settings_ui: selfservice::ui_url_for(config, public_base, flows::FlowKind::Settings),
     }
 }
@@ -654,6 +650,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             .password
             .enabled
             .then(|| password_policy(&config)),
+        profile: config.selfservice.methods.profile.enabled,
     });
     let flow_repo = flows::engine::FlowRepo::new(flow_pool.clone(), options.clock.clone());
     let login_flows = flows::login::LoginFlows::new(
@@ -712,7 +709,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         flow_pool.clone(),
         identities.clone(),
         sessions.clone(),
-        breach_checker(&config),
+        registry.settings,
         options.clock.clone(),
         settings_flow_settings(&config, &public_base),
     )

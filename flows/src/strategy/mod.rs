@@ -3,10 +3,12 @@
 //! [`Registry::build`]. The registry is built once from config, and lists the enabled strategies in Kratos' order.
 
 pub mod password;
+pub mod profile;
 
 use crate::login::LoginStrategy;
 use crate::password_policy::{BreachRange, PolicyConfig};
 use crate::registration::RegistrationStrategy;
+use crate::settings::SettingsStrategy;
 use identity::throttle::Throttle;
 use identity::{IdentityManager, SharedClock};
 use std::sync::Arc;
@@ -20,6 +22,11 @@ pub trait Strategy: Send + Sync + 'static {
 
     /// As a registration method.
     fn registration(self: Arc<Self>) -> Option<Arc<dyn RegistrationStrategy>> {
+        None
+    }
+
+    /// As a settings method.
+    fn settings(self: Arc<Self>) -> Option<Arc<dyn SettingsStrategy>> {
         None
     }
 }
@@ -37,6 +44,8 @@ pub struct StrategyDeps {
     pub breaches: Option<Arc<dyn BreachRange>>,
     /// `selfservice.methods.password`: its policy when enabled.
     pub password: Option<PolicyConfig>,
+    /// `selfservice.methods.profile.enabled`.
+    pub profile: bool,
 }
 
 /// The enabled strategies of each flow, in the order their nodes and dispatch go.
@@ -46,13 +55,16 @@ pub struct Registry {
     pub login: Vec<Arc<dyn LoginStrategy>>,
     /// Registration methods.
     pub registration: Vec<Arc<dyn RegistrationStrategy>>,
+    /// Settings methods.
+    pub settings: Vec<Arc<dyn SettingsStrategy>>,
 }
 
 impl Registry {
-    /// Every enabled method, in Kratos' order (`oidc`, `saml`, `default`, `webauthn`, `passkey`, `code`,
+    /// Every enabled method, in Kratos' order (`profile`, `oidc`, `saml`, `webauthn`, `passkey`, `code`,
     /// `password`, `totp`, `lookup_secret`).
     pub fn build(deps: &StrategyDeps) -> Self {
         let mut r = Self::default();
+        r.add(profile::ProfileStrategy::build(deps));
         r.add(password::PasswordStrategy::build(deps));
         r
     }
@@ -63,8 +75,11 @@ impl Registry {
         if let Some(l) = s.clone().login() {
             self.login.push(l);
         }
-        if let Some(r) = s.registration() {
+        if let Some(r) = s.clone().registration() {
             self.registration.push(r);
+        }
+        if let Some(st) = s.settings() {
+            self.settings.push(st);
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The `password` method for login and registration: an identifier and a password, hashed with the configured
+//! The `password` method for login, registration and settings: an identifier and a password, hashed with the configured
 //! hasher (argon2id by default) off the async reactor.
 
 use super::{Strategy, StrategyDeps};
@@ -8,7 +8,10 @@ use crate::flow::Flow;
 use crate::login::{LoginResult, LoginStrategy};
 use crate::password_policy::{self, BreachRange, PolicyConfig};
 use crate::registration::{RegistrationResult, RegistrationStrategy};
-use crate::ui::{Attributes, InputType, UiContainer};
+use crate::settings::{SettingsResult, SettingsStrategy};
+use crate::ui::{
+    labels, password_node, password_submit, Attributes, Autocomplete, InputType, UiContainer,
+};
 use async_trait::async_trait;
 use identity::manager::{CreateIdentity, ImportCredentials, ImportPassword, ImportPasswordConfig};
 use identity::schema::IdentitySchema;
@@ -75,6 +78,10 @@ impl Strategy for PasswordStrategy {
     }
 
     fn registration(self: Arc<Self>) -> Option<Arc<dyn RegistrationStrategy>> {
+        Some(self)
+    }
+
+    fn settings(self: Arc<Self>) -> Option<Arc<dyn SettingsStrategy>> {
         Some(self)
     }
 }
@@ -320,5 +327,99 @@ fn password_import(password: &str) -> ImportCredentials {
             },
         }),
         ..Default::default()
+    }
+}
+
+/// A password settings submit (`updateSettingsFlowWithPasswordMethod`).
+#[derive(Debug, Deserialize)]
+struct SettingsBody {
+    #[serde(default)]
+    password: Option<String>,
+}
+
+#[async_trait]
+impl SettingsStrategy for PasswordStrategy {
+    fn method(&self) -> &'static str {
+        "password"
+    }
+
+    fn populate(&self, ui: &mut UiContainer, _identity: &Identity) {
+        ui.upsert_node(password_node(Autocomplete::NewPassword));
+        // Each method has its own `method` button: appended, not upserted over another method's.
+        ui.add_node(password_submit(labels::node_save()));
+    }
+
+    fn decode(&self, flow: &mut Flow, body: &Value) -> Option<Value> {
+        let b = decode::<SettingsBody>(flow, body)?;
+        Some(json!({"password": b.password.unwrap_or_default()}))
+    }
+
+    /// A new password is always privileged; it must pass the policy and differ from the old one.
+    async fn change(
+        &self,
+        ui: &mut UiContainer,
+        identity: &Identity,
+        change: &Value,
+        privileged: bool,
+    ) -> Result<SettingsResult, FlowError> {
+        if !privileged {
+            return Ok(SettingsResult::RefreshRequired);
+        }
+        let password = change
+            .get("password")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if password.is_empty() {
+            ui.add_message_to_node("password", text::validation_required("password"));
+            return Ok(SettingsResult::Retry);
+        }
+        let credential = identity.credentials.get(&CredentialType::Password);
+        let identifier = credential
+            .and_then(|c| c.identifiers.first().cloned())
+            .or_else(|| {
+                self.identities
+                    .validate(&identity.schema_id, &identity.traits)
+                    .ok()
+                    .and_then(|i| i.password_identifiers.first().cloned())
+            })
+            .unwrap_or_default();
+        if let Err(v) = password_policy::check(
+            &self.policy,
+            &identifier,
+            password,
+            self.breaches.as_deref(),
+        )
+        .await
+        {
+            let m = v.message();
+            ui.add_message_to_node(
+                "password",
+                UiText {
+                    id: m.id,
+                    text: m.text,
+                    kind: UiTextType::Error,
+                    context: Some(m.context).filter(|c: &Map<String, Value>| !c.is_empty()),
+                },
+            );
+            return Ok(SettingsResult::Retry);
+        }
+        if let Some(hash) = credential.and_then(|c| c.hashed_password()) {
+            let hasher = self.identities.hasher();
+            if hasher.verify(password, hash).await.unwrap_or(false) {
+                ui.add_message_to_node("password", text::validation_password_new_same_as_old());
+                return Ok(SettingsResult::Retry);
+            }
+        }
+        Ok(SettingsResult::Update(Box::new(
+            identity::manager::UpdateIdentity {
+                schema_id: Some(identity.schema_id.clone()),
+                traits: identity.traits.clone(),
+                state: Some(identity.state.as_str().into()),
+                metadata_public: identity.metadata_public.clone(),
+                metadata_admin: identity.metadata_admin.clone(),
+                credentials: Some(password_import(password)),
+                external_id: identity.external_id.clone(),
+            },
+        )))
     }
 }

@@ -7,8 +7,8 @@ use super::outcome::{flow_error, retry, show_verification_ui};
 use super::request::{current_session, hook_request, request_url};
 use super::{
     body_of, browser_on_api_flow, check_csrf, csrf_of_request, ensure_csrf, fail, init_client,
-    request_cookie, see_other, str_field, submit_client, ui_url, validate_return_to, with_cookies,
-    with_query, Client,
+    request_cookie, see_other, submit_client, ui_url, validate_return_to, with_cookies, with_query,
+    Client,
 };
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs, uuid};
@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use flows::challenge::ChallengeInit;
 use flows::continuity::{self, CookieUpdate};
-use flows::settings::{SettingsActor, SettingsChange, SettingsInit, SettingsOutcome};
+use flows::settings::{SettingsActor, SettingsInit, SettingsOutcome};
 use flows::FlowError;
 use flows::{flow_json, Flow, FlowKind, FlowType};
 use identity::session::SessionSnapshot;
@@ -378,21 +378,6 @@ async fn submit_inner(
     } else {
         check_csrf(state, headers, &body)?;
     }
-    let change = match str_field(&body, "method")? {
-        "profile" => SettingsChange::Profile(match body.get("traits") {
-            Some(t @ Value::Object(_)) => t.clone(),
-            None | Some(Value::Null) => Value::Object(Default::default()),
-            Some(_) => return Err(ApiError::bad_request("traits must be an object")),
-        }),
-        "password" => SettingsChange::Password(str_field(&body, "password")?.to_owned()),
-        other => {
-            return Err(ApiError::bad_request(format!(
-                "Could not find a strategy to handle method {other:?}; this server supports \"profile\" and \
-                 \"password\"."
-            ))
-            .with_details(json!({"flow": flow.id})))
-        }
-    };
     let actor = SettingsActor {
         identity_id: session.identity_id,
         session_id: session.session_id,
@@ -400,7 +385,7 @@ async fn submit_inner(
         request: hook_request(state, headers, "POST", url),
         continuity_cookie: request_cookie(headers, continuity::COOKIE_NAME),
     };
-    let outcome = match state.settings_flows.submit(flow.id, actor, change).await {
+    let outcome = match state.settings_flows.submit(flow.id, actor, &body).await {
         Ok(o) => o,
         Err(FlowError::Expired { replacement, .. }) if client == Client::Html => {
             return Ok(see_other(

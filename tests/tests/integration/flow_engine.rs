@@ -7,6 +7,7 @@ use tests::{backend_tests, Backend, TestEnv};
 
 backend_tests!(
     a_method_without_a_strategy_gets_the_flow_back,
+    settings_dispatch_on_method_too,
     a_body_that_does_not_decode_gets_the_flow_back,
     native_apps_can_re_authenticate,
     a_disabled_account_is_told_so,
@@ -82,6 +83,42 @@ async fn a_method_without_a_strategy_gets_the_flow_back(backend: Backend) {
             "the earlier message is gone: {answer}"
         );
     }
+}
+
+async fn settings_dispatch_on_method_too(backend: Backend) {
+    let env = TestEnv::builder(backend).set(SESSION_HOOK).start().await;
+    let token = register(&env, "settle@example.com").await;
+    let (status, flow) = init(&env, "settings", Some(&token), "").await;
+    assert_eq!(status, 200, "{flow}");
+    for body in [
+        json!({"method": "totp", "totp_code": "1"}),
+        json!({"traits": {"email": "settle@example.com"}}),
+    ] {
+        let (status, answer) = submit(&env, &flow, Some(&token), body.clone()).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["id"], flow["id"], "{answer}");
+        assert_eq!(message_ids(&answer), vec![4010004], "{body}");
+    }
+    let (status, answer) = submit(
+        &env,
+        &flow,
+        Some(&token),
+        json!({"method": "profile", "traits": "settle@example.com"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(message_ids(&answer), vec![4000001], "{answer}");
+    // Each method is still dispatched to its strategy.
+    let (status, answer) = submit(
+        &env,
+        &flow,
+        Some(&token),
+        json!({"method": "password", "password": "a fresh and long passphrase"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["state"], "success");
+    assert_eq!(answer["active"], "password");
 }
 
 async fn a_body_that_does_not_decode_gets_the_flow_back(backend: Backend) {
