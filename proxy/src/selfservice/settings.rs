@@ -198,33 +198,34 @@ pub async fn init_browser(
             })
             .await
             .map_err(flow_error)?;
-        Ok(match client {
-            Client::Html => see_other(
-                &with_query(
-                    &ui_url(&state, FlowKind::Settings),
-                    "flow",
-                    &flow.id.to_string(),
-                ),
-                &[set_cookie],
-            ),
-            Client::Json => {
-                let identity = state
-                    .settings_flows
-                    .identity_of(&flow)
-                    .await
-                    .map_err(flow_error)?;
-                with_cookies(
-                    Json(settings_json(&state, &flow, &identity)).into_response(),
-                    &[set_cookie],
-                )
-            }
-        })
+        created(&state, client, &flow, set_cookie).await
     }
     .await;
     match result {
         Ok(r) => r,
         Err(e) => fail(&state, client, e).await,
     }
+}
+
+/// A new browser flow's answer: browsers go to the settings page, SPAs get the flow with the identity.
+async fn created(
+    state: &AppState,
+    client: Client,
+    flow: &Flow,
+    set_cookie: Option<HeaderValue>,
+) -> Result<Response, ApiError> {
+    if client == Client::Html {
+        return Ok(super::outcome::created(state, client, flow, set_cookie));
+    }
+    let identity = state
+        .settings_flows
+        .identity_of(flow)
+        .await
+        .map_err(flow_error)?;
+    Ok(with_cookies(
+        Json(settings_json(state, flow, &identity)).into_response(),
+        &[set_cookie],
+    ))
 }
 
 /// `GET /self-service/settings/flows?id=`.
@@ -292,24 +293,9 @@ pub async fn submit(
         client = Client::Json;
     }
     if is_get {
-        if client == Client::Html && flow.flow_type == FlowType::Browser {
-            return match resume(&state, &headers, &flow, &session, url).await {
-                Ok(r) => r,
-                Err(e) => fail(&state, client, e).await,
-            };
-        }
-        return match client {
-            Client::Html => see_other(
-                &with_query(
-                    &ui_url(&state, FlowKind::Settings),
-                    "flow",
-                    &flow.id.to_string(),
-                ),
-                &[],
-            ),
-            Client::Json => ApiError::new(StatusCode::METHOD_NOT_ALLOWED)
-                .with_reason("Submit the settings flow with POST.")
-                .into_response(),
+        return match on_get(&state, &headers, &flow, &session, url, client).await {
+            Ok(r) => r,
+            Err(e) => fail(&state, client, e).await,
         };
     }
     let body = match body_of(&state, req).await {
@@ -319,6 +305,33 @@ pub async fn submit(
     match submit_inner(&state, &headers, flow, session, body, url, client).await {
         Ok(r) => r,
         Err(e) => fail(&state, client, e).await,
+    }
+}
+
+/// `GET /self-service/settings?flow=`: a browser resumes its paused change (or goes to the form); JSON clients must
+/// POST.
+async fn on_get(
+    state: &AppState,
+    headers: &HeaderMap,
+    flow: &Flow,
+    session: &SessionSnapshot,
+    url: String,
+    client: Client,
+) -> Result<Response, ApiError> {
+    match client {
+        Client::Html if flow.flow_type == FlowType::Browser => {
+            resume(state, headers, flow, session, url).await
+        }
+        Client::Html => Ok(see_other(
+            &with_query(
+                &ui_url(state, FlowKind::Settings),
+                "flow",
+                &flow.id.to_string(),
+            ),
+            &[],
+        )),
+        Client::Json => Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED)
+            .with_reason("Submit the settings flow with POST.")),
     }
 }
 
@@ -428,89 +441,100 @@ async fn respond(
         SettingsOutcome::RefreshRequired {
             flow,
             continuity_cookie,
-        } => {
-            let set_cookie =
-                continuity_cookie.and_then(|c| continuity_set_cookie(state, &CookieUpdate::Set(c)));
-            let back = format!(
-                "{}self-service/settings?flow={}",
-                state.public_base, flow.id
-            );
-            let login = with_query(
-                &format!(
-                    "{}self-service/login/browser?refresh=true",
-                    state.public_base
-                ),
-                "return_to",
-                &back,
-            );
-            if client == Client::Html {
-                return Ok(see_other(&login, &[set_cookie]));
-            }
-            let e = ApiError::new(StatusCode::FORBIDDEN)
-                .with_id("session_refresh_required")
-                .with_reason(
-                    "The login session is too old and thus not allowed to update these fields. Please \
-                     re-authenticate.",
-                )
-                .with_message("The requested action was forbidden")
-                .with_redirect(login);
-            Ok(with_cookies(e.into_response(), &[set_cookie]))
-        }
+        } => Ok(refresh_required(state, client, &flow, continuity_cookie)),
         SettingsOutcome::Saved {
-            mut flow,
+            flow,
             identity,
             new_addresses,
-        } => {
-            let mut continue_with = Vec::new();
-            for (_, address) in &new_addresses {
-                if !state.challenges.enabled(FlowKind::Verification) {
-                    break;
-                }
-                let csrf = csrf_of_request(state, headers)
-                    .map(|t| t.masked())
-                    .unwrap_or_default();
-                let v = state
-                    .challenges
-                    .send_verification(
-                        &identity,
-                        address,
-                        ChallengeInit {
-                            kind: FlowKind::Verification,
-                            flow_type: flow.flow_type,
-                            request_url: flow.request_url.clone(),
-                            return_to: flow.return_to.clone(),
-                            csrf_token: if flow.flow_type == FlowType::Browser {
-                                csrf
-                            } else {
-                                String::new()
-                            },
-                        },
-                    )
-                    .await
-                    .map_err(flow_error)?;
-                continue_with.push(show_verification_ui(state, &v, address));
-            }
-            let target = match flow.return_to.as_deref() {
-                Some(r) => super::completion_target(state, Some(FlowKind::Settings), Some(r))?,
-                None => settings_return(state, &flow),
-            };
-            if flow.flow_type == FlowType::Browser {
-                continue_with
-                    .push(json!({"action": "redirect_browser_to", "redirect_browser_to": target}));
-            }
-            if !continue_with.is_empty() {
-                state
-                    .settings_flows
-                    .set_continue_with(&mut flow, continue_with)
-                    .await
-                    .map_err(flow_error)?;
-            }
-            if client == Client::Html {
-                return Ok(see_other(&target, &[]));
-            }
-            Ok(Json(settings_json(state, &flow, &identity)).into_response())
-        }
+        } => saved(state, headers, client, flow, &identity, &new_addresses).await,
     }
+}
+
+/// A privileged change with a stale session: browsers go to the refresh sign-in (with the continuity cookie of
+/// the paused change), others get 403 `session_refresh_required`.
+fn refresh_required(
+    state: &AppState,
+    client: Client,
+    flow: &Flow,
+    continuity_cookie: Option<continuity::SealedCookie>,
+) -> Response {
+    let set_cookie =
+        continuity_cookie.and_then(|c| continuity_set_cookie(state, &CookieUpdate::Set(c)));
+    let back = format!(
+        "{}self-service/settings?flow={}",
+        state.public_base, flow.id
+    );
+    let login = with_query(
+        &format!(
+            "{}self-service/login/browser?refresh=true",
+            state.public_base
+        ),
+        "return_to",
+        &back,
+    );
+    if client == Client::Html {
+        return see_other(&login, &[set_cookie]);
+    }
+    let e = ApiError::new(StatusCode::FORBIDDEN)
+        .with_id("session_refresh_required")
+        .with_reason(
+            "The login session is too old and thus not allowed to update these fields. Please re-authenticate.",
+        )
+        .with_message("The requested action was forbidden")
+        .with_redirect(login);
+    with_cookies(e.into_response(), &[set_cookie])
+}
+
+/// A saved change: new addresses get verification flows, and the flow records where to continue.
+async fn saved(
+    state: &AppState,
+    headers: &HeaderMap,
+    client: Client,
+    mut flow: Flow,
+    identity: &Identity,
+    new_addresses: &[(uuid::Uuid, String)],
+) -> Result<Response, ApiError> {
+    let mut continue_with = Vec::new();
+    let verification = state.challenges.enabled(FlowKind::Verification);
+    for (_, address) in new_addresses.iter().filter(|_| verification) {
+        let csrf = match flow.flow_type {
+            FlowType::Browser => csrf_of_request(state, headers)
+                .map(|t| t.masked())
+                .unwrap_or_default(),
+            FlowType::Api => String::new(),
+        };
+        let init = ChallengeInit {
+            kind: FlowKind::Verification,
+            flow_type: flow.flow_type,
+            request_url: flow.request_url.clone(),
+            return_to: flow.return_to.clone(),
+            csrf_token: csrf,
+        };
+        let v = state
+            .challenges
+            .send_verification(identity, address, init)
+            .await
+            .map_err(flow_error)?;
+        continue_with.push(show_verification_ui(state, &v, address));
+    }
+    let target = match flow.return_to.as_deref() {
+        Some(r) => super::completion_target(state, Some(FlowKind::Settings), Some(r))?,
+        None => settings_return(state, &flow),
+    };
+    if flow.flow_type == FlowType::Browser {
+        continue_with.push(json!({"action": "redirect_browser_to", "redirect_browser_to": target}));
+    }
+    if !continue_with.is_empty() {
+        state
+            .settings_flows
+            .set_continue_with(&mut flow, continue_with)
+            .await
+            .map_err(flow_error)?;
+    }
+    if client == Client::Html {
+        return Ok(see_other(&target, &[]));
+    }
+    Ok(Json(settings_json(state, &flow, identity)).into_response())
 }
 
 /// Where a browser goes after saving settings without `return_to`: `settings.after[.<method>]`'s URL, else the
