@@ -357,7 +357,7 @@ impl ChallengeFlows {
         let ui = if let Some(t) = token {
             self.confirm_form(&flow, t)
         } else if let Some(c) = code {
-            let mut ui = flow.form()?;
+            let mut ui = flow.form();
             if !ui.set_value("code", json!(c)) {
                 return Ok(flow);
             }
@@ -393,7 +393,7 @@ impl ChallengeFlows {
         let mut flow = self.new_flow(&req, self.kind_settings(req.kind).lifespan);
         let method = self.method_of(req.kind);
         let ui = self.choose_form(&flow, method, None);
-        flow.set_form(&ui)?;
+        flow.set_form(&ui);
         self.flows.create_flow(&flow).await?;
         Ok(flow)
     }
@@ -433,7 +433,7 @@ impl ChallengeFlows {
     }
 
     async fn save(&self, mut flow: Flow, ui: UiContainer) -> Result<Flow, FlowError> {
-        flow.set_form(&ui)?;
+        flow.set_form(&ui);
         flow.updated_at = self.clock.now();
         self.flows.update_flow(&flow).await?;
         Ok(flow)
@@ -456,32 +456,14 @@ impl ChallengeFlows {
         } else {
             s.method.clone()
         };
-        if method != "code" && method != "link" {
-            let mut ui = flow.form()?;
-            let what = if kind == FlowKind::Recovery {
-                4_010_005
-            } else {
-                4_010_006
-            };
-            ui.add_message(identity::text::UiText {
-                id: what,
-                text:
-                    "Could not find a strategy to handle this request; use the code or link method."
-                        .into(),
-                kind: identity::text::UiTextType::Error,
-                context: None,
-            });
+        if !self.method_enabled(&method) {
+            // Unknown or disabled: the flow comes back with Kratos' "no strategy" message.
+            let mut ui = flow.form();
+            ui.add_message(crate::engine::no_strategy_message(kind));
             return Ok(ChallengeOutcome::Retry(self.save(flow, ui).await?));
         }
-        if !self.method_enabled(&method) {
-            return Err(FlowError::Disabled(if method == "link" {
-                "the link method"
-            } else {
-                "the code method"
-            }));
-        }
         if flow.state == crate::flow::FlowState::PassedChallenge {
-            let mut ui = flow.form()?;
+            let mut ui = flow.form();
             ui.add_message(texts::already_completed(kind == FlowKind::Recovery));
             return Ok(ChallengeOutcome::Retry(self.save(flow, ui).await?));
         }
@@ -494,7 +476,7 @@ impl ChallengeFlows {
         match s.email.as_deref() {
             Some(e) if !e.trim().is_empty() => self.send(flow, &method, e).await,
             _ => {
-                let mut ui = flow.form()?;
+                let mut ui = flow.form();
                 if flow.state == crate::flow::FlowState::SentEmail && method == "code" {
                     ui.add_message_to_node("code", identity::text::validation_required("code"));
                 } else {
@@ -638,7 +620,9 @@ impl ChallengeFlows {
             address_id,
             address: email.to_owned(),
             code_hmac: hash_code(&self.settings.secret, &secret),
-            expires_at: now + lifespan,
+            expires_at: now
+                .checked_add(lifespan)
+                .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc()),
         };
         let notify = identity.is_some() || self.kind_settings(flow.kind).notify_unknown_recipients;
         let message = notify.then(|| {
@@ -664,7 +648,7 @@ impl ChallengeFlows {
             (false, "link") => texts::verification_link_sent(),
             (false, _) => texts::verification_code_sent(),
         });
-        flow.set_form(&ui)?;
+        flow.set_form(&ui);
         flow.state = crate::flow::FlowState::SentEmail;
         flow.active = Some(method.to_owned());
         flow.updated_at = now;
@@ -711,13 +695,13 @@ impl ChallengeFlows {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let mut ui = flow.form()?;
+        let mut ui = flow.form();
         // A link's confirmation form has done its job: what follows shows the outcome or asks for a new link.
         let confirmed_link = ui.node("token").is_some();
         ui.remove_node("token");
         if confirmed_link {
             ui = self.choose_form(&flow, "link", Some(&email));
-            flow.set_form(&ui)?;
+            flow.set_form(&ui);
         }
         let checked = self
             .codes
@@ -822,7 +806,7 @@ impl ChallengeFlows {
     ) -> Result<ChallengeOutcome, FlowError> {
         let now = self.clock.now();
         if !identity.is_active() {
-            let mut ui = flow.form()?;
+            let mut ui = flow.form();
             ui.add_message(identity::text::validation_generic(
                 "The account is disabled, so it cannot be recovered.",
             ));
@@ -865,7 +849,7 @@ impl ChallengeFlows {
                 now + self.settings.privileged_session_max_age,
             )
             .await?;
-        let mut ui = flow.form()?;
+        let mut ui = flow.form();
         ui.add_message(texts::recovery_successful(
             now + self.settings.privileged_session_max_age,
         ));
@@ -1038,7 +1022,7 @@ impl ChallengeFlows {
         } else {
             self.code_form(&flow, "")
         };
-        flow.set_form(&ui)?;
+        flow.set_form(&ui);
         flow.state = crate::flow::FlowState::SentEmail;
         flow.active = Some(method.to_owned());
         flow.set_context_value("admin", json!(true));
@@ -1050,7 +1034,8 @@ impl ChallengeFlows {
             address_id: identity.recovery_addresses.first().map(|a| a.id),
             address,
             code_hmac: hash_code(&self.settings.secret, secret),
-            expires_at: now + expires_in,
+            // Saturated like the flow's own expiry: no lifespan can overflow the clock.
+            expires_at: flow.expires_at,
         };
         self.outbox
             .commit(

@@ -1,6 +1,5 @@
 //! The state every self-service flow shares, whatever its kind.
 
-use crate::error::FlowError;
 use crate::ui::UiContainer;
 use identity::session::Aal;
 use serde_json::Value;
@@ -184,16 +183,15 @@ impl Flow {
     }
 
     /// The flow's form, with last submit's messages cleared.
-    pub fn form(&self) -> Result<UiContainer, FlowError> {
+    pub fn form(&self) -> UiContainer {
         let mut ui = self.ui.clone();
         ui.reset_messages();
-        Ok(ui)
+        ui
     }
 
     /// Stores `ui` as the flow's form.
-    pub fn set_form(&mut self, ui: &UiContainer) -> Result<(), FlowError> {
+    pub fn set_form(&mut self, ui: &UiContainer) {
         self.ui = ui.clone();
-        Ok(())
     }
 
     /// Whether the flow was completed and cannot be submitted again.

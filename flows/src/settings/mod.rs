@@ -279,7 +279,7 @@ impl SettingsFlows {
         if let Some(m) = message {
             ui.add_message(m);
         }
-        flow.set_form(&ui)?;
+        flow.set_form(&ui);
         self.flows.create_flow(&flow).await?;
         Ok(flow)
     }
@@ -337,7 +337,7 @@ impl SettingsFlows {
 
     async fn retry(&self, mut flow: Flow, ui: UiContainer) -> Result<SettingsOutcome, FlowError> {
         Self::forget_paused(&mut flow);
-        flow.set_form(&ui)?;
+        flow.set_form(&ui);
         flow.updated_at = self.clock.now();
         self.flows.update_flow(&flow).await?;
         Ok(SettingsOutcome::Retry(flow))
@@ -403,7 +403,7 @@ impl SettingsFlows {
         actor: &SettingsActor,
         change: SettingsChange,
     ) -> Result<SettingsOutcome, FlowError> {
-        let mut ui = flow.form()?;
+        let mut ui = flow.form();
         let Some(strategy) = self.strategies.iter().find(|s| s.method() == change.method) else {
             ui.add_message(crate::engine::no_strategy_message(FlowKind::Settings));
             return self.retry(flow, ui).await;
@@ -632,7 +632,7 @@ impl SettingsFlows {
         Self::forget_paused(&mut flow);
         let mut ui = self.form_for(flow.id, &flow.csrf_token, identity);
         ui.add_message(texts::settings_saved());
-        flow.set_form(&ui)?;
+        flow.set_form(&ui);
         flow.state = crate::flow::FlowState::Success;
         flow.active = Some(method.to_owned());
         flow.updated_at = now;
