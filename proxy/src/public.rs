@@ -80,37 +80,13 @@ pub fn router(state: AppState) -> Router {
             "/self-service/settings",
             get(crate::selfservice::settings::submit).post(crate::selfservice::settings::submit),
         )
-        .route(
-            "/self-service/recovery/api",
-            get(crate::selfservice::challenge::init_api),
-        )
-        .route(
-            "/self-service/verification/api",
-            get(crate::selfservice::challenge::init_api),
-        )
-        .route(
-            "/self-service/recovery/browser",
-            get(crate::selfservice::challenge::init_browser),
-        )
-        .route(
-            "/self-service/verification/browser",
-            get(crate::selfservice::challenge::init_browser),
-        )
-        .route(
-            "/self-service/recovery/flows",
-            get(crate::selfservice::challenge::get_flow),
-        )
-        .route(
-            "/self-service/verification/flows",
-            get(crate::selfservice::challenge::get_flow),
-        )
-        .route(
+        .nest(
             "/self-service/recovery",
-            get(crate::selfservice::challenge::submit).post(crate::selfservice::challenge::submit),
+            challenge_routes().layer(axum::Extension(flows::FlowKind::Recovery)),
         )
-        .route(
+        .nest(
             "/self-service/verification",
-            get(crate::selfservice::challenge::submit).post(crate::selfservice::challenge::submit),
+            challenge_routes().layer(axum::Extension(flows::FlowKind::Verification)),
         )
         .route(
             "/self-service/logout/api",
@@ -248,4 +224,15 @@ async fn get_schema(
         .resolve(&id)
         .map(|s| Json(s.raw().clone()))
         .ok_or_else(ApiError::not_found)
+}
+
+/// The routes of a recovery or verification flow under `/self-service/<kind>`; the kind comes from the
+/// `Extension` the caller layers on them.
+fn challenge_routes() -> Router<AppState> {
+    use crate::selfservice::challenge;
+    Router::new()
+        .route("/api", get(challenge::init_api))
+        .route("/browser", get(challenge::init_browser))
+        .route("/flows", get(challenge::get_flow))
+        .route("/", get(challenge::submit).post(challenge::submit))
 }

@@ -16,20 +16,13 @@ use crate::AppState;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use flows::challenge::{ChallengeFlows, ChallengeInit, ChallengeOutcome, ChallengeSubmit};
 use flows::security::CsrfToken;
 use flows::FlowError;
 use flows::{flow_json, Flow, FlowKind, FlowType};
 use serde_json::{json, Value};
-
-fn kind_of(path: &str) -> FlowKind {
-    if path.contains("/recovery") {
-        FlowKind::Recovery
-    } else {
-        FlowKind::Verification
-    }
-}
 
 fn session_already_available() -> ApiError {
     ApiError::bad_request("A valid session was detected and thus recovery is not possible.")
@@ -40,11 +33,11 @@ fn session_already_available() -> ApiError {
 /// `GET /self-service/{recovery,verification}/api`.
 pub async fn init_api(
     State(state): State<AppState>,
+    Extension(kind): Extension<FlowKind>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let kind = kind_of(req.uri().path());
     let pairs = query_pairs(raw.as_deref());
     if kind == FlowKind::Recovery && current_session(&state, &headers).await?.is_some() {
         return Err(session_already_available());
@@ -67,12 +60,12 @@ pub async fn init_api(
 /// `GET /self-service/{recovery,verification}/browser`.
 pub async fn init_browser(
     State(state): State<AppState>,
+    Extension(kind): Extension<FlowKind>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
     req: Request,
 ) -> Response {
     let client = init_client(&headers);
-    let kind = kind_of(req.uri().path());
     let url = request_url(&state, &req);
     let result = async {
         let pairs = query_pairs(raw.as_deref());
@@ -165,11 +158,10 @@ fn foreign_link() -> ApiError {
 /// `GET /self-service/{recovery,verification}/flows?id=`.
 pub async fn get_flow(
     State(state): State<AppState>,
+    Extension(kind): Extension<FlowKind>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-    req: Request,
 ) -> Result<Response, ApiError> {
-    let kind = kind_of(req.uri().path());
     let pairs = query_pairs(raw.as_deref());
     let id = query_get(&pairs, "id")
         .ok_or_else(|| ApiError::bad_request("the id query parameter is required"))?;
@@ -256,12 +248,12 @@ async fn open_link(
 /// from a mail link, with its own CSRF token.
 pub async fn submit(
     State(state): State<AppState>,
+    Extension(kind): Extension<FlowKind>,
     ClientIp(client_ip): ClientIp,
     RawQuery(raw): RawQuery,
     req: Request,
 ) -> Response {
     let headers = req.headers().clone();
-    let kind = kind_of(req.uri().path());
     let url = request_url(&state, &req);
     let is_get = req.method() == Method::GET;
     let mut client = submit_client(&headers);
@@ -299,22 +291,53 @@ pub async fn submit(
         Ok(b) => b,
         Err(e) => return fail(&state, client, e).await,
     };
-    let result = async {
-        if !via_browser {
-            if browser_on_api_flow(&headers) {
+    let post = Post {
+        flow,
+        body,
+        via_browser,
+        client,
+        client_ip,
+        url,
+    };
+    match post.run(&state, &headers, &pairs).await {
+        Ok(r) => r,
+        Err(e) => fail(&state, client, e).await,
+    }
+}
+
+/// A `POST` of a recovery or verification flow.
+struct Post {
+    flow: Flow,
+    body: Value,
+    via_browser: bool,
+    client: Client,
+    client_ip: Option<std::net::IpAddr>,
+    url: String,
+}
+
+impl Post {
+    async fn run(
+        self,
+        state: &AppState,
+        headers: &HeaderMap,
+        pairs: &[(String, String)],
+    ) -> Result<Response, ApiError> {
+        let (flow, body, client) = (self.flow, self.body, self.client);
+        if !self.via_browser {
+            if browser_on_api_flow(headers) {
                 return Err(ApiError::bad_request(
                     "The request carried a cookie or an Origin header, so it comes from a browser; browsers \
                      must use the browser flow (…/browser) instead of the API flow.",
                 ));
             }
         } else {
-            check_csrf(&state, &headers, &body)?;
-            if !flow_matches(&state, &headers, &flow) {
+            check_csrf(state, headers, &body)?;
+            if !flow_matches(state, headers, &flow) {
                 return Err(foreign_link());
             }
         }
         let (csrf, set_csrf) = if flow.flow_type == FlowType::Browser {
-            let (t, c) = ensure_csrf(&state, &headers);
+            let (t, c) = ensure_csrf(state, headers);
             (t.masked(), c)
         } else {
             (String::new(), None)
@@ -323,28 +346,21 @@ pub async fn submit(
             method: str_field(&body, "method")?.to_owned(),
             email: opt_string(&body, "email")?,
             // A POST may name the secret in the query as Kratos' `?token=` (the SDK's `token` argument).
-            code: opt_string(&body, "code")?.or(query_get(&pairs, "code").map(str::to_owned)),
-            token: opt_string(&body, "token")?.or(query_get(&pairs, "token").map(str::to_owned)),
+            code: opt_string(&body, "code")?.or(query_get(pairs, "code").map(str::to_owned)),
+            token: opt_string(&body, "token")?.or(query_get(pairs, "token").map(str::to_owned)),
             csrf_token: csrf,
-            device: device_info(client_ip, &headers),
-            request: hook_request(&state, &headers, "POST", url.clone()),
+            device: device_info(self.client_ip, headers),
+            request: hook_request(state, headers, "POST", self.url),
         };
-        let outcome = match state.challenges.submit(kind, flow.id, submit).await {
-            Ok(o) => o,
-            Err(FlowError::Expired { replacement, .. }) if client == Client::Html => {
-                return Ok(see_other(
-                    &with_query(&ui_url(&state, kind), "flow", &replacement.id.to_string()),
-                    &[],
-                ))
-            }
-            Err(e) => return Err(flow_error(e)),
-        };
-        Ok(respond(&state, client, outcome, set_csrf))
-    }
-    .await;
-    match result {
-        Ok(r) => r,
-        Err(e) => fail(&state, client, e).await,
+        let kind = flow.kind;
+        match state.challenges.submit(kind, flow.id, submit).await {
+            Ok(o) => Ok(respond(state, client, o, set_csrf)),
+            Err(FlowError::Expired { replacement, .. }) if client == Client::Html => Ok(see_other(
+                &with_query(&ui_url(state, kind), "flow", &replacement.id.to_string()),
+                &[],
+            )),
+            Err(e) => Err(flow_error(e)),
+        }
     }
 }
 
@@ -371,51 +387,62 @@ fn respond(
             Client::Html => back_to_ui(&flow),
             Client::Json => (StatusCode::BAD_REQUEST, Json(flow_json(&flow))).into_response(),
         },
-        ChallengeOutcome::Recovered(r) => {
-            let settings_url = with_query(
-                &ui_url(state, FlowKind::Settings),
-                "flow",
-                &r.settings_flow.id.to_string(),
-            );
-            let api = r.flow.flow_type == FlowType::Api;
-            let mut cookies = Vec::new();
-            if !api {
-                let left = (r.session.session.expires_at - state.clock.now()).whole_seconds();
-                cookies.push(
-                    session_set_cookie(&state.config, &state.cookie, &r.session.token, left)
-                        .and_then(|c| HeaderValue::from_str(&c).ok()),
-                );
-                cookies.push(set_csrf);
-            }
-            if client == Client::Html && !api {
-                return see_other(&settings_url, &cookies);
-            }
-            let res = if state.config.feature_flags.use_continue_with_transitions {
-                let mut body = flow_json(&r.flow);
-                let mut items = Vec::new();
-                if api {
-                    items.push(json!({"action": "set_ory_session_token", "ory_session_token": r.session.token}));
-                }
-                items.push(json!({
-                    "action": "show_settings_ui",
-                    "flow": {"id": r.settings_flow.id, "url": settings_url},
-                }));
-                body["continue_with"] = Value::Array(items);
-                Json(body).into_response()
-            } else {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY)
-                    .with_id("browser_location_change_required")
-                    .with_reason(
-                        "In order to complete this flow please redirect the browser to: the settings flow of the \
-                         recovered account.",
-                    )
-                    .with_message("browser location change required")
-                    .with_redirect(settings_url)
-                    .into_response()
-            };
-            with_cookies(res, &cookies)
-        }
+        ChallengeOutcome::Recovered(r) => recovered(state, client, &r, set_csrf),
     }
+}
+
+/// A recovered account: browsers go to the settings flow with the new session; SPAs and native apps get
+/// `continue_with` (or 422 `browser_location_change_required` without `use_continue_with_transitions`).
+fn recovered(
+    state: &AppState,
+    client: Client,
+    r: &flows::challenge::Recovered,
+    set_csrf: Option<HeaderValue>,
+) -> Response {
+    let settings_url = with_query(
+        &ui_url(state, FlowKind::Settings),
+        "flow",
+        &r.settings_flow.id.to_string(),
+    );
+    let api = r.flow.flow_type == FlowType::Api;
+    let mut cookies = Vec::new();
+    if !api {
+        let left = (r.session.session.expires_at - state.clock.now()).whole_seconds();
+        cookies.push(
+            session_set_cookie(&state.config, &state.cookie, &r.session.token, left)
+                .and_then(|c| HeaderValue::from_str(&c).ok()),
+        );
+        cookies.push(set_csrf);
+    }
+    if client == Client::Html && !api {
+        return see_other(&settings_url, &cookies);
+    }
+    let res = if state.config.feature_flags.use_continue_with_transitions {
+        let mut body = flow_json(&r.flow);
+        let mut items = Vec::new();
+        if api {
+            items.push(
+                json!({"action": "set_ory_session_token", "ory_session_token": r.session.token}),
+            );
+        }
+        items.push(json!({
+            "action": "show_settings_ui",
+            "flow": {"id": r.settings_flow.id, "url": settings_url},
+        }));
+        body["continue_with"] = Value::Array(items);
+        Json(body).into_response()
+    } else {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY)
+            .with_id("browser_location_change_required")
+            .with_reason(
+                "In order to complete this flow please redirect the browser to: the settings flow of the recovered \
+                 account.",
+            )
+            .with_message("browser location change required")
+            .with_redirect(settings_url)
+            .into_response()
+    };
+    with_cookies(res, &cookies)
 }
 
 /// The body of `POST /admin/recovery/{code,link}`.
