@@ -55,6 +55,25 @@ impl PasswordStrategy {
         }
     }
 
+    /// Checks a new password against the policy; a violation goes onto the `password` node.
+    async fn meets_policy(&self, ui: &mut UiContainer, identifier: &str, password: &str) -> bool {
+        let checked =
+            password_policy::check(&self.policy, identifier, password, self.breaches.as_deref())
+                .await;
+        let Err(v) = checked else { return true };
+        let m = v.message();
+        ui.add_message_to_node(
+            "password",
+            UiText {
+                id: m.id,
+                text: m.text,
+                kind: UiTextType::Error,
+                context: Some(m.context).filter(|c: &Map<String, Value>| !c.is_empty()),
+            },
+        );
+        false
+    }
+
     /// Stores a fresh hash with the current parameters; failures are logged, never fatal to the login.
     async fn rehash(&self, identity: &Identity, password: &str) {
         let body = identity::manager::UpdateIdentity {
@@ -261,24 +280,7 @@ impl RegistrationStrategy for PasswordStrategy {
             .first()
             .cloned()
             .unwrap_or_default();
-        if let Err(v) = password_policy::check(
-            &self.policy,
-            &identifier,
-            &password,
-            self.breaches.as_deref(),
-        )
-        .await
-        {
-            let m = v.message();
-            ui.add_message_to_node(
-                "password",
-                UiText {
-                    id: m.id,
-                    text: m.text,
-                    kind: UiTextType::Error,
-                    context: Some(m.context).filter(|c: &Map<String, Value>| !c.is_empty()),
-                },
-            );
+        if !self.meets_policy(ui, &identifier, &password).await {
             return Ok(RegistrationResult::Retry);
         }
         Ok(RegistrationResult::Create {
@@ -383,24 +385,7 @@ impl SettingsStrategy for PasswordStrategy {
                     .and_then(|i| i.password_identifiers.first().cloned())
             })
             .unwrap_or_default();
-        if let Err(v) = password_policy::check(
-            &self.policy,
-            &identifier,
-            password,
-            self.breaches.as_deref(),
-        )
-        .await
-        {
-            let m = v.message();
-            ui.add_message_to_node(
-                "password",
-                UiText {
-                    id: m.id,
-                    text: m.text,
-                    kind: UiTextType::Error,
-                    context: Some(m.context).filter(|c: &Map<String, Value>| !c.is_empty()),
-                },
-            );
+        if !self.meets_policy(ui, &identifier, password).await {
             return Ok(SettingsResult::Retry);
         }
         if let Some(hash) = credential.and_then(|c| c.hashed_password()) {

@@ -107,25 +107,42 @@ pub async fn init_browser(
     RawQuery(raw): RawQuery,
     req: Request,
 ) -> Response {
-    let client = init_client(&headers);
     let url = request_url(&state, &req);
-    let (csrf, set_cookie) = ensure_csrf(&state, &headers);
-    let started = start(
-        &state,
-        &headers,
-        raw.as_deref(),
-        FlowType::Browser,
-        url,
-        csrf.masked(),
-    );
-    let result = match started.await {
-        Ok(Start::Flow(flow)) => Ok(created(&state, client, &flow, set_cookie)),
-        Ok(Start::SignedIn(return_to)) => signed_in(&state, client, FlowKind::Login, return_to),
+    browser_init(&state, &headers, FlowKind::Login, |csrf| {
+        start(
+            &state,
+            &headers,
+            raw.as_deref(),
+            FlowType::Browser,
+            url,
+            csrf,
+        )
+    })
+    .await
+}
+
+/// A browser init of `kind`: `start` gets the masked CSRF token of this browser (a new cookie is set with the
+/// flow when it has none); browsers go to the flow's page (or, signed in, where the flow would end), SPAs get JSON.
+pub async fn browser_init<F, Fut>(
+    state: &AppState,
+    headers: &HeaderMap,
+    kind: FlowKind,
+    start: F,
+) -> Response
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Start, ApiError>>,
+{
+    let client = init_client(headers);
+    let (csrf, set_cookie) = ensure_csrf(state, headers);
+    let result = match start(csrf.masked()).await {
+        Ok(Start::Flow(flow)) => Ok(created(state, client, &flow, set_cookie)),
+        Ok(Start::SignedIn(return_to)) => signed_in(state, client, kind, return_to),
         Err(e) => Err(e),
     };
     match result {
         Ok(r) => r,
-        Err(e) => fail(&state, client, e).await,
+        Err(e) => fail(state, client, e).await,
     }
 }
 

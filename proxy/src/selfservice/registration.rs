@@ -1,10 +1,10 @@
 //! Registration over HTTP: init (browser and API), `GET …/flows`, and submit. Adapters around
 //! [`flows::registration`].
 
-use super::login::{get_flow_of, signed_in, Start};
-use super::outcome::{created, flow_error, respond};
+use super::login::{browser_init, get_flow_of, signed_in, Start};
+use super::outcome::{flow_error, respond};
 use super::request::{current_session, request_url, Submission};
-use super::{ensure_csrf, fail, init_client, validate_return_to};
+use super::validate_return_to;
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs};
@@ -82,28 +82,18 @@ pub async fn init_browser(
     RawQuery(raw): RawQuery,
     req: Request,
 ) -> Response {
-    let client = init_client(&headers);
     let url = request_url(&state, &req);
-    let (csrf, set_cookie) = ensure_csrf(&state, &headers);
-    let started = start(
-        &state,
-        &headers,
-        raw.as_deref(),
-        FlowType::Browser,
-        url,
-        csrf.masked(),
-    );
-    let result = match started.await {
-        Ok(Start::Flow(flow)) => Ok(created(&state, client, &flow, set_cookie)),
-        Ok(Start::SignedIn(return_to)) => {
-            signed_in(&state, client, FlowKind::Registration, return_to)
-        }
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(r) => r,
-        Err(e) => fail(&state, client, e).await,
-    }
+    browser_init(&state, &headers, FlowKind::Registration, |csrf| {
+        start(
+            &state,
+            &headers,
+            raw.as_deref(),
+            FlowType::Browser,
+            url,
+            csrf,
+        )
+    })
+    .await
 }
 
 /// `GET /self-service/registration/flows?id=`.
