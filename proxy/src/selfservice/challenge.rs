@@ -1,7 +1,7 @@
 //! Recovery and verification over HTTP (browser, SPA and native), and the admin recovery endpoints
 //! (`POST /admin/recovery/code`, `POST /admin/recovery/link`).
 
-use super::outcome::flow_error;
+use super::flow_error;
 use super::request::{current_session, hook_request, request_url};
 use super::{
     body_of, browser_on_api_flow, check_csrf, completion_target, csrf_of_request, ensure_csrf,

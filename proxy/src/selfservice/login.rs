@@ -1,12 +1,13 @@
 //! Login over HTTP: init (browser and API), `GET …/flows`, and submit. Adapters around [`flows::login`].
 
-use super::outcome::{created, flow_error, respond, session_already_available};
+use super::outcome::{created, respond};
 use super::request::{
     current_session, flow_matches_cookie, refresh_param, request_url, Submission,
 };
 use super::{
     completion_target, ensure_csrf, fail, init_client, see_other, validate_return_to, Client,
 };
+use super::{flow_error, session_already_available};
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs, uuid};

@@ -14,9 +14,10 @@ use crate::error::ApiError;
 use crate::AppState;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
 use flows::security::ReturnToPolicy;
 use flows::security::{CsrfToken, CSRF_COOKIE_MAX_AGE_SECS};
-use flows::FlowKind;
+use flows::{flow_json, Flow, FlowError, FlowKind, FlowType};
 use serde_json::{json, Value};
 
 /// How a browser client wants answers: redirects and HTML pages, or JSON (SPAs send `Accept: application/json`).
@@ -497,6 +498,77 @@ pub fn str_field<'a>(body: &'a Value, key: &str) -> Result<&'a str, ApiError> {
         None | Some(Value::Null) => Ok(""),
         Some(Value::String(s)) => Ok(s),
         Some(_) => Err(ApiError::bad_request(format!("{key} must be a string"))),
+    }
+}
+
+/// Maps flow errors to Kratos envelopes (JSON and API clients).
+pub fn flow_error(e: FlowError) -> ApiError {
+    match e {
+        FlowError::NotFound => ApiError::not_found(),
+        FlowError::Expired {
+            expired,
+            replacement,
+        } => {
+            let since = (replacement.issued_at - expired.expires_at)
+                .whole_nanoseconds()
+                .max(0);
+            ApiError::new(StatusCode::GONE)
+                .with_id("self_service_flow_expired")
+                .with_reason("The self-service flow expired, please start a new one.")
+                .with_message("self-service flow expired")
+                .with_details(json!({"api": expired.flow_type == FlowType::Api, "use_flow_id": replacement.id}))
+                .with_extra("use_flow_id", json!(replacement.id))
+                .with_extra("expired_at", identity::view::timestamp(expired.expires_at))
+                .with_extra("since", json!(since))
+        }
+        FlowError::Completed => {
+            ApiError::bad_request("This flow was already completed; start a new one.")
+        }
+        FlowError::RegistrationDisabled => {
+            ApiError::bad_request("Registration is not allowed because it was disabled.")
+                .with_id("self_service_flow_disabled")
+                .with_message("registration flow disabled")
+        }
+        FlowError::Disabled(what) if what.starts_with("the ") => {
+            ApiError::new(StatusCode::NOT_FOUND).with_reason(format!(
+                "This endpoint was disabled by system administrator: {what} is not enabled."
+            ))
+        }
+        FlowError::Disabled(what) => ApiError::bad_request(format!(
+            "The {what} flow is not allowed because it was disabled (selfservice.flows.{what}.enabled)."
+        )),
+        FlowError::IdentityMismatch => ApiError::new(StatusCode::FORBIDDEN)
+            .with_id("security_identity_mismatch")
+            .with_reason("The flow belongs to another identity than the session of this request.")
+            .with_message("Requested identity does not match the identity of the flow"),
+        FlowError::BadRequest(reason) => ApiError::bad_request(reason),
+        FlowError::Hook(reason) => {
+            tracing::warn!(%reason, "a self-service hook failed");
+            ApiError::new(StatusCode::BAD_GATEWAY)
+                .with_id("upstream_error")
+                .with_reason("A web hook of this flow could not be called.")
+        }
+        FlowError::Store(e) => e.into(),
+        FlowError::Identity(e) => e.into(),
+    }
+}
+
+/// Kratos' 400 for a flow that cannot start or continue while signed in.
+pub fn session_already_available() -> ApiError {
+    ApiError::bad_request("A valid session was detected and thus login is not possible.")
+        .with_id("session_already_available")
+        .with_message("A valid session was detected and thus login is not possible.")
+}
+
+/// A flow that needs another try: HTML clients go back to the form, others get 400 + flow.
+pub fn retry(state: &AppState, client: Client, flow: &Flow) -> Response {
+    if client == Client::Html {
+        see_other(
+            &with_query(&ui_url(state, flow.kind), "flow", &flow.id.to_string()),
+            &[],
+        )
+    } else {
+        (StatusCode::BAD_REQUEST, Json(flow_json(flow))).into_response()
     }
 }
 

@@ -4,8 +4,8 @@
 
 use super::request::Submission;
 use super::{
-    completion_target, csrf_of_request, csrf_set_cookie, default_return, fail, see_other, ui_url,
-    with_cookies, with_query, Client,
+    completion_target, csrf_of_request, csrf_set_cookie, default_return, fail, flow_error, retry,
+    see_other, session_already_available, ui_url, with_cookies, with_query, Client,
 };
 use crate::error::ApiError;
 use crate::sessions::session_set_cookie;
@@ -18,77 +18,6 @@ use flows::{flow_json, Flow, FlowError, FlowKind, FlowOutcome, FlowType};
 use identity::session::manager::IssuedSession;
 use identity::Identity;
 use serde_json::{json, Value};
-
-/// Maps flow errors to Kratos envelopes (JSON and API clients).
-pub fn flow_error(e: FlowError) -> ApiError {
-    match e {
-        FlowError::NotFound => ApiError::not_found(),
-        FlowError::Expired {
-            expired,
-            replacement,
-        } => {
-            let since = (replacement.issued_at - expired.expires_at)
-                .whole_nanoseconds()
-                .max(0);
-            ApiError::new(StatusCode::GONE)
-                .with_id("self_service_flow_expired")
-                .with_reason("The self-service flow expired, please start a new one.")
-                .with_message("self-service flow expired")
-                .with_details(json!({"api": expired.flow_type == FlowType::Api, "use_flow_id": replacement.id}))
-                .with_extra("use_flow_id", json!(replacement.id))
-                .with_extra("expired_at", identity::view::timestamp(expired.expires_at))
-                .with_extra("since", json!(since))
-        }
-        FlowError::Completed => {
-            ApiError::bad_request("This flow was already completed; start a new one.")
-        }
-        FlowError::RegistrationDisabled => {
-            ApiError::bad_request("Registration is not allowed because it was disabled.")
-                .with_id("self_service_flow_disabled")
-                .with_message("registration flow disabled")
-        }
-        FlowError::Disabled(what) if what.starts_with("the ") => {
-            ApiError::new(StatusCode::NOT_FOUND).with_reason(format!(
-                "This endpoint was disabled by system administrator: {what} is not enabled."
-            ))
-        }
-        FlowError::Disabled(what) => ApiError::bad_request(format!(
-            "The {what} flow is not allowed because it was disabled (selfservice.flows.{what}.enabled)."
-        )),
-        FlowError::IdentityMismatch => ApiError::new(StatusCode::FORBIDDEN)
-            .with_id("security_identity_mismatch")
-            .with_reason("The flow belongs to another identity than the session of this request.")
-            .with_message("Requested identity does not match the identity of the flow"),
-        FlowError::BadRequest(reason) => ApiError::bad_request(reason),
-        FlowError::Hook(reason) => {
-            tracing::warn!(%reason, "a self-service hook failed");
-            ApiError::new(StatusCode::BAD_GATEWAY)
-                .with_id("upstream_error")
-                .with_reason("A web hook of this flow could not be called.")
-        }
-        FlowError::Store(e) => e.into(),
-        FlowError::Identity(e) => e.into(),
-    }
-}
-
-/// Kratos' 400 for a flow that cannot start or continue while signed in.
-pub fn session_already_available() -> ApiError {
-    ApiError::bad_request("A valid session was detected and thus login is not possible.")
-        .with_id("session_already_available")
-        .with_message("A valid session was detected and thus login is not possible.")
-}
-
-/// A flow that needs another try: HTML clients go back to the form, others get 400 + flow.
-pub fn retry(state: &AppState, client: Client, flow: &Flow) -> Response {
-    if client == Client::Html {
-        see_other(
-            &with_query(&ui_url(state, flow.kind), "flow", &flow.id.to_string()),
-            &[],
-        )
-    } else {
-        (StatusCode::BAD_REQUEST, Json(flow_json(flow))).into_response()
-    }
-}
 
 /// A new flow's answer: browsers go to the flow's page, SPAs and native apps get the flow.
 pub fn created(

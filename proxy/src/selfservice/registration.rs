@@ -1,8 +1,9 @@
 //! Registration over HTTP: init (browser and API), `GET …/flows`, and submit. Adapters around
 //! [`flows::registration`].
 
+use super::flow_error;
 use super::login::{browser_init, get_flow_of, signed_in, Start};
-use super::outcome::{flow_error, respond};
+use super::outcome::respond;
 use super::request::{current_session, request_url, Submission};
 use super::validate_return_to;
 use crate::client_ip::ClientIp;

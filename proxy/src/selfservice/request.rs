@@ -1,10 +1,10 @@
 //! The request side of every self-service handler: the request URL, the caller's session, what web hooks see of
 //! the request, and a flow submit read once (flow, client, body, CSRF) before the flow service sees it.
 
-use super::outcome::{flow_error, retry};
 use super::{
     body_of, browser_on_api_flow, check_csrf, csrf_of_request, fail, submit_client, Client,
 };
+use super::{flow_error, retry};
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs, uuid};
 use crate::sessions::{device_info, request_token};

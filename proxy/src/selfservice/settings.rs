@@ -3,13 +3,14 @@
 //! A browser's privileged change with a stale session is paused in a continuity container (its cookie is set with
 //! the redirect to the refresh sign-in) and completed when the browser comes back with `GET …/settings?flow=`.
 
-use super::outcome::{flow_error, retry, show_verification_ui};
+use super::outcome::show_verification_ui;
 use super::request::{current_session, hook_request, request_url};
 use super::{
     body_of, browser_on_api_flow, check_csrf, csrf_of_request, ensure_csrf, fail, init_client,
     request_cookie, see_other, submit_client, ui_url, validate_return_to, with_cookies, with_query,
     Client,
 };
+use super::{flow_error, retry};
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs, uuid};
 use crate::AppState;
