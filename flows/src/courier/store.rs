@@ -42,7 +42,7 @@ impl RetryPolicy {
     /// The wait before attempt number `send_count + 1` (after `send_count` failed attempts, `send_count >= 1`).
     pub fn backoff(&self, send_count: u32) -> Duration {
         let exp = send_count.saturating_sub(1).min(20);
-        let wait = self.backoff_base * (1u32 << exp);
+        let wait = self.backoff_base.saturating_mul(1i32 << exp);
         if wait > self.backoff_max {
             self.backoff_max
         } else {
@@ -301,7 +301,8 @@ impl CourierStore for SqlCourierStore {
     ) -> Result<Vec<Message>, StoreError> {
         let claim = Uuid::new_v4();
         let now_us = micros(now);
-        let until = micros(now + lease);
+        // The lease derives from config (SMTP timeout × batch): saturate rather than panic.
+        let until = micros(now.saturating_add(lease));
         let limit = i64::from(batch.max(1));
         let due = "(status = 'queued' AND next_attempt_at <= $1) \
                    OR (status = 'processing' AND lease_until <= $1)";
@@ -422,7 +423,7 @@ impl CourierStore for SqlCourierStore {
             } else {
                 MessageStatus::Queued
             };
-            let next = micros(now + policy.backoff(new_count));
+            let next = micros(now.saturating_add(policy.backoff(new_count)));
             let done = sqlx::query(
                 "UPDATE courier_messages SET status = $3, send_count = send_count + 1, next_attempt_at = $4, \
                  lease_until = NULL, claimed_by = NULL, updated_at = $5 \
