@@ -468,12 +468,14 @@ pub async fn admin_code(
     crate::extract::JsonBody(body): crate::extract::JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let (identity_id, expires_in) = admin_body(&body)?;
-    let flow_type = match body.get("flow_type").and_then(Value::as_str) {
-        None | Some("") | Some("browser") => FlowType::Browser,
-        Some("api") => FlowType::Api,
+    // As Kratos decodes the body into an optional string: null means browser, another type is a 400.
+    let flow_type = match body.get("flow_type") {
+        None | Some(Value::Null) => FlowType::Browser,
+        Some(Value::String(s)) if s == "browser" => FlowType::Browser,
+        Some(Value::String(s)) if s == "api" => FlowType::Api,
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "flow_type must be browser or api, not {other:?}"
+                "Value from \"flow_type\" is not valid: {other}; use \"browser\" or \"api\""
             )))
         }
     };

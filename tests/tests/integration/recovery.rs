@@ -16,6 +16,7 @@ backend_tests!(
     recovery_needs_to_be_enabled_and_signed_out,
     recovery_code_links_use_nothing_and_bind_to_the_browser,
     admin_recovery_refuses_lifespans_out_of_range,
+    admin_recovery_code_refuses_a_flow_type_that_is_not_a_string,
 );
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -1319,4 +1320,55 @@ async fn admin_recovery_refuses_lifespans_out_of_range(backend: Backend) {
             time::Duration::hours(2_562_047)
         );
     }
+}
+
+/// Issue 15: Kratos decodes `flow_type` as an optional string: a number, array, object, boolean or an empty string
+/// is a 400 (Portcullis ignored wrong types and made a browser flow); `null` is the default browser flow.
+async fn admin_recovery_code_refuses_a_flow_type_that_is_not_a_string(backend: Backend) {
+    let (env, _sink) = env_with_mail(backend, &[RECOVERY_ON]).await;
+    let id = person(&env, "type@example.com").await;
+    for flow_type in [
+        json!(["api"]),
+        json!(1),
+        json!({"type": "api"}),
+        json!(true),
+        json!(""),
+    ] {
+        let res = env
+            .http
+            .post(env.admin_url("admin/recovery/code"))
+            .json(&json!({"identity_id": id, "flow_type": flow_type}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{flow_type}");
+        let e: Value = res.json().await.unwrap();
+        assert_eq!(e["error"]["code"], 400, "{e}");
+        assert!(
+            e["error"]["reason"].as_str().unwrap().contains("flow_type"),
+            "{e}"
+        );
+    }
+    let res = env
+        .http
+        .post(env.admin_url("admin/recovery/code"))
+        .json(&json!({"identity_id": id, "flow_type": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    let flow: Value = env
+        .http
+        .get(env.public_url(&format!(
+            "self-service/recovery/flows?id={}",
+            flow_param(body["recovery_link"].as_str().unwrap())
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(flow["type"], "browser", "{flow}");
 }
