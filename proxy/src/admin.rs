@@ -1,7 +1,7 @@
 //! The admin listener: `/admin/identities`, health and version. Handlers adapt HTTP to `identity` and back.
 
 use crate::error::ApiError;
-use crate::extract::{query_get, query_pairs, query_u32, uuid, JsonBody};
+use crate::extract::{query_get, query_pairs, query_u32, uuid, uuid_or_not_found, JsonBody};
 use crate::pagination;
 use crate::sessions;
 use crate::AppState;
@@ -324,7 +324,7 @@ async fn get_identity(
     let identity = state
         .identities
         .pool()
-        .get_identity(uuid(&id)?, true)
+        .get_identity(uuid_or_not_found(&id)?, true)
         .await?;
     Ok(Json(admin_view(&state, &identity, Some(&include))))
 }
@@ -351,7 +351,10 @@ async fn update_identity(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UpdateIdentity>,
 ) -> Result<Json<Value>, ApiError> {
-    let identity = state.identities.update(uuid(&id)?, body).await?;
+    let identity = state
+        .identities
+        .update(uuid_or_not_found(&id)?, body)
+        .await?;
     // Cached sessions carry the old traits and state.
     state.sessions.identity_changed(&identity).await?;
     Ok(Json(admin_view(&state, &identity, Some(&[]))))
@@ -364,7 +367,7 @@ async fn patch_identity(
 ) -> Result<Json<Value>, ApiError> {
     let identity = state
         .identities
-        .patch(uuid(&id)?, patch, &state.public_base)
+        .patch(uuid_or_not_found(&id)?, patch, &state.public_base)
         .await?;
     state.sessions.identity_changed(&identity).await?;
     Ok(Json(admin_view(&state, &identity, Some(&[]))))
@@ -374,7 +377,7 @@ async fn delete_identity(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = uuid(&id)?;
+    let id = uuid_or_not_found(&id)?;
     // Deleting the identity deletes its sessions; remember their hashes to evict cached copies.
     let hashes = state.sessions.pool().identity_token_hashes(id).await?;
     state.identities.pool().delete_identity(id).await?;
@@ -390,7 +393,11 @@ async fn delete_credential(
     let pairs = query_pairs(raw.as_deref());
     state
         .identities
-        .delete_credential(uuid(&id)?, &kind, query_get(&pairs, "identifier"))
+        .delete_credential(
+            uuid_or_not_found(&id)?,
+            &kind,
+            query_get(&pairs, "identifier"),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -19,6 +19,7 @@ backend_tests!(
     external_id_lookup,
     bad_ids_and_unknown_ids,
     trait_validation_errors_carry_only_a_reason,
+    malformed_identity_ids_are_not_found,
 );
 
 fn person(email: &str) -> Value {
@@ -733,7 +734,7 @@ async fn bad_ids_and_unknown_ids(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), 400);
+    assert_eq!(res.status(), 404);
     let res = env
         .http
         .get(env.admin_url(&format!("admin/identities/{}", uuid::Uuid::new_v4())))
@@ -802,4 +803,45 @@ async fn trait_validation_errors_carry_only_a_reason(backend: Backend) {
     // Nothing changed.
     let (_, got) = call(&env, Method::GET, &format!("admin/identities/{id}"), None).await;
     assert_eq!(got["traits"]["email"], "valid@example.com");
+}
+
+/// Issue 15: Kratos reads identity ids with `x.ParseUUID`, so a malformed id is a 404 like an unknown one on every
+/// `/admin/identities/{id}` path; session paths keep their 400.
+async fn malformed_identity_ids_are_not_found(backend: Backend) {
+    use reqwest::Method;
+    let env = TestEnv::start(backend).await;
+    let cases = [
+        (Method::GET, "admin/identities/not-a-uuid", None),
+        (
+            Method::PUT,
+            "admin/identities/not-a-uuid",
+            Some(
+                json!({"schema_id": "default", "state": "active", "traits": {"email": "a@example.com"}}),
+            ),
+        ),
+        (
+            Method::PATCH,
+            "admin/identities/not-a-uuid",
+            Some(json!([])),
+        ),
+        (Method::DELETE, "admin/identities/not-a-uuid", None),
+        (
+            Method::DELETE,
+            "admin/identities/not-a-uuid/credentials/password",
+            None,
+        ),
+    ];
+    for (method, path, body) in cases {
+        let (status, err) = call(&env, method.clone(), path, body).await;
+        assert_eq!(status, 404, "{method} {path}: {err}");
+        assert_eq!(err["error"]["code"], 404, "{err}");
+        assert_eq!(err["error"]["message"], "Unable to locate the resource");
+    }
+    for path in [
+        "admin/sessions/not-a-uuid",
+        "admin/identities/not-a-uuid/sessions",
+    ] {
+        let (status, err) = call(&env, Method::GET, path, None).await;
+        assert_eq!(status, 400, "{path}: {err}");
+    }
 }

@@ -6,7 +6,8 @@ use tests::{backend_tests, Backend, TestEnv};
 backend_tests!(
     malformed_bodies_get_the_kratos_envelope,
     listeners_redirect_like_kratos,
-    health_and_version
+    health_and_version,
+    malformed_flow_ids_are_not_found,
 );
 
 async fn malformed_bodies_get_the_kratos_envelope(backend: Backend) {
@@ -232,4 +233,38 @@ async fn health_and_version(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), 200);
     env.stop().await;
+}
+
+/// Issue 15: Kratos reads `…/flows?id=` with `x.ParseUUID`: a missing or malformed id names no flow, a 404 like an
+/// unknown id (Portcullis answered 400).
+async fn malformed_flow_ids_are_not_found(backend: Backend) {
+    let env = TestEnv::builder(backend)
+        .set("selfservice.flows.recovery.enabled=true")
+        .set("selfservice.flows.verification.enabled=true")
+        .start()
+        .await;
+    let created = env
+        .create_identity(json!({"schema_id": "default", "traits": {"email": "flows@example.com"}}))
+        .await;
+    let token = env.login(created["id"].as_str().unwrap()).await;
+    for kind in [
+        "login",
+        "registration",
+        "settings",
+        "recovery",
+        "verification",
+    ] {
+        for query in ["?id=not-a-uuid", "", "?id=", "?id=not-a-uuid&return_to=x"] {
+            let res = env
+                .http
+                .get(env.public_url(&format!("self-service/{kind}/flows{query}")))
+                .header("x-session-token", &token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 404, "{kind}{query}");
+            let err: Value = res.json().await.unwrap();
+            assert_eq!(err["error"]["code"], 404, "{kind}{query}: {err}");
+        }
+    }
 }
