@@ -1,7 +1,7 @@
 //! The admin listener: `/admin/identities`, health and version. Handlers adapt HTTP to `identity` and back.
 
 use crate::error::ApiError;
-use crate::extract::{query_get, query_pairs, query_u32, uuid, uuid_or_not_found, JsonBody};
+use crate::extract::{query_get, query_pairs, uuid, uuid_or_not_found, JsonBody};
 use crate::pagination;
 use crate::sessions;
 use crate::AppState;
@@ -130,6 +130,8 @@ fn admin_view(
 const MAX_IDS: usize = 500;
 const MAX_PAGE_SIZE: u32 = 500;
 const DEFAULT_PAGE_SIZE: u32 = 250;
+/// Kratos' `x.PagePaginationLimit`: legacy `page`/`per_page` only reach the first 1000 identities.
+const LEGACY_PAGINATION_LIMIT: u64 = 1000;
 
 async fn list_identities(
     State(state): State<AppState>,
@@ -171,27 +173,38 @@ async fn list_identities(
             "filtering by organization_id is not supported",
         ));
     }
-    let page_number = query_u32(&pairs, "page")?;
-    let per_page = query_u32(&pairs, "per_page")?;
-    let page = match page_number {
-        Some(page) => {
-            let per_page = per_page.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, 1000);
-            Page::Offset { page, per_page }
+    // As Kratos (`x.ParseKeysetOrPagePagination`): `page_token` or `page_size` mean keyset pagination; else `page`
+    // means the legacy page pagination, limited to the first 1000 identities; else keyset, where a bare
+    // `per_page` is the page size.
+    let has = |key: &str| pairs.iter().any(|(k, _)| k == key);
+    let page = if !has("page_token") && !has("page_size") && has("page") {
+        let page = pagination::legacy_page(&pairs);
+        let per_page =
+            pagination::legacy_per_page(&pairs, "per_page", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+        if page.saturating_mul(u64::from(per_page)) > LEGACY_PAGINATION_LIMIT {
+            return Err(ApiError::bad_request(format!(
+                "Legacy pagination is not supported for enumerating over {LEGACY_PAGINATION_LIMIT} items. Please \
+                 switch to using page_token and page_size."
+            )));
         }
-        None => {
-            let size = query_u32(&pairs, "page_size")?
-                .or(per_page)
-                .unwrap_or(DEFAULT_PAGE_SIZE)
-                .clamp(1, MAX_PAGE_SIZE);
-            let after = query_get(&pairs, "page_token")
-                .filter(|t| !t.is_empty())
-                .map(|t| uuid(t).map_err(|_| ApiError::bad_request("the page_token is invalid")))
-                .transpose()?;
-            // One extra row tells whether a next page exists.
-            Page::Keyset {
-                after,
-                size: size + 1,
-            }
+        // `page * per_page` is at most 1000, so the page fits.
+        let page = u32::try_from(page).unwrap_or(u32::MAX);
+        Page::Offset { page, per_page }
+    } else {
+        let key = if has("page_size") {
+            "page_size"
+        } else {
+            "per_page"
+        };
+        let size = pagination::keyset_size(&pairs, key, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+        let after = query_get(&pairs, "page_token")
+            .filter(|t| !t.is_empty())
+            .map(|t| uuid(t).map_err(|_| ApiError::bad_request("the page_token is invalid")))
+            .transpose()?;
+        // One extra row tells whether a next page exists.
+        Page::Keyset {
+            after,
+            size: size + 1,
         }
     };
     let with_credentials = !include.is_empty() || exact.is_some() || similar.is_some();

@@ -89,14 +89,3 @@ pub fn query_get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
 }
-
-/// A non-negative integer query parameter.
-pub fn query_u32(pairs: &[(String, String)], key: &str) -> Result<Option<u32>, ApiError> {
-    query_get(pairs, key)
-        .map(|v| {
-            v.parse::<u32>().map_err(|_| {
-                ApiError::bad_request(format!("{key} must be a non-negative integer, got {v:?}"))
-            })
-        })
-        .transpose()
-}

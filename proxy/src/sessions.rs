@@ -2,7 +2,7 @@
 //! listener.
 
 use crate::error::ApiError;
-use crate::extract::{query_get, query_pairs, query_u32, uuid};
+use crate::extract::{query_get, query_pairs, uuid};
 use crate::pagination::{self, OffsetPage};
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
@@ -259,9 +259,7 @@ pub async fn admin_list(
     let pairs = query_pairs(raw.as_deref());
     let (with_identity, with_devices) = expand(&pairs)?;
     let active = active_param(&pairs)?;
-    let size = query_u32(&pairs, "page_size")?
-        .unwrap_or(250)
-        .clamp(1, 1000);
+    let size = crate::pagination::keyset_size(&pairs, "page_size", 250, 1000)?;
     let after = query_get(&pairs, "page_token")
         .filter(|t| !t.is_empty())
         .map(|t| uuid(t).map_err(|_| ApiError::bad_request("the page_token is invalid")))

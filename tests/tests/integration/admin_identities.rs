@@ -20,6 +20,7 @@ backend_tests!(
     bad_ids_and_unknown_ids,
     trait_validation_errors_carry_only_a_reason,
     malformed_identity_ids_are_not_found,
+    negative_pages_are_the_first_page,
 );
 
 fn person(email: &str) -> Value {
@@ -401,7 +402,7 @@ async fn list_filters_and_bad_parameters(backend: Backend) {
         "admin/identities?ids=not-a-uuid",
         "admin/identities?include_credential=magic",
         "admin/identities?page_token=garbage",
-        "admin/identities?page_size=-1",
+        "admin/identities?page_size=ten",
         "admin/identities?consistency=sometimes",
         "admin/identities?credentials_identifier=x&preview_credentials_identifier_similar=y",
     ] {
@@ -844,4 +845,68 @@ async fn malformed_identity_ids_are_not_found(backend: Backend) {
         let (status, err) = call(&env, Method::GET, path, None).await;
         assert_eq!(status, 400, "{path}: {err}");
     }
+}
+
+/// Issue 15: Kratos reads a negative `page` as page 0 and clamps `per_page` to at least 1 (Portcullis answered
+/// 400); a keyset `page_size` of zero or less is the default size, one that is not a number a 400; legacy pages
+/// reach only the first 1000 identities.
+async fn negative_pages_are_the_first_page(backend: Backend) {
+    use reqwest::Method;
+    let env = TestEnv::start(backend).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let created = env
+            .create_identity(person(&format!("page{n}@example.com")))
+            .await;
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let res = env
+        .http
+        .get(env.admin_url("admin/identities?page=-1&per_page=-5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["x-total-count"], "3");
+    let page: Vec<Value> = res.json().await.unwrap();
+    assert_eq!(page.len(), 1, "per_page below 1 is 1");
+    for (path, expected) in [
+        ("admin/identities?page=-2", 3),
+        ("admin/identities?page_size=-1", 3),
+        ("admin/identities?page_size=0", 3),
+        ("admin/identities?per_page=-3", 3),
+        ("admin/identities?page=0&per_page=2", 2),
+    ] {
+        let (status, list) = call(&env, Method::GET, path, None).await;
+        assert_eq!(status, 200, "{path}: {list}");
+        assert_eq!(list.as_array().unwrap().len(), expected, "{path}");
+    }
+    for path in [
+        "admin/identities?page=5&per_page=250",
+        "admin/identities?page_size=ten",
+        "admin/sessions?page_size=ten",
+    ] {
+        let (status, err) = call(&env, Method::GET, path, None).await;
+        assert_eq!(status, 400, "{path}: {err}");
+        assert_eq!(err["error"]["code"], 400, "{err}");
+    }
+    let id = &ids[0];
+    for path in [
+        format!("admin/identities/{id}/sessions?page=-1&per_page=-1"),
+        "admin/sessions?page_size=-5".to_owned(),
+        "admin/courier/messages?page_size=-5".to_owned(),
+    ] {
+        let (status, body) = call(&env, Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(body.is_array(), "{path}: {body}");
+    }
+    let res = env
+        .http
+        .get(env.public_url("schemas?page=-2&per_page=-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let schemas: Vec<Value> = res.json().await.unwrap();
+    assert_eq!(schemas.len(), 1);
 }
