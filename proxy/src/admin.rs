@@ -274,10 +274,15 @@ async fn batch_identities(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let Some(items) = body.get("identities").and_then(Value::as_array) else {
-        return Err(ApiError::bad_request(
-            "the body must be {\"identities\": [...]}",
-        ));
+    // As in Kratos, a body without `identities` (or with `null`) patches nothing: 200 with an empty list.
+    let items: &[Value] = match body.get("identities") {
+        None | Some(Value::Null) if body.is_object() => &[],
+        Some(Value::Array(items)) => items,
+        _ => {
+            return Err(ApiError::bad_request(
+                "the body must be {\"identities\": [...]}",
+            ))
+        }
     };
     if let Some(other) = body
         .as_object()

@@ -21,6 +21,7 @@ backend_tests!(
     trait_validation_errors_carry_only_a_reason,
     malformed_identity_ids_are_not_found,
     negative_pages_are_the_first_page,
+    batch_patch_without_identities_patches_nothing,
 );
 
 fn person(email: &str) -> Value {
@@ -909,4 +910,30 @@ async fn negative_pages_are_the_first_page(backend: Backend) {
     assert_eq!(res.status(), 200);
     let schemas: Vec<Value> = res.json().await.unwrap();
     assert_eq!(schemas.len(), 1);
+}
+
+/// Issue 15: a batch body without `identities` (or with `null`) patches nothing, as in Kratos: 200 with an empty
+/// list, where Portcullis answered 400.
+async fn batch_patch_without_identities_patches_nothing(backend: Backend) {
+    use reqwest::Method;
+    let env = TestEnv::start(backend).await;
+    for body in [
+        json!({}),
+        json!({"identities": null}),
+        json!({"identities": []}),
+    ] {
+        let (status, out) = call(&env, Method::PATCH, "admin/identities", Some(body.clone())).await;
+        assert_eq!(status, 200, "{body}: {out}");
+        assert_eq!(out, json!({"identities": []}), "{body}");
+    }
+    for body in [
+        json!({"identities": "all"}),
+        json!([]),
+        json!({"identities": {}}),
+    ] {
+        let (status, out) = call(&env, Method::PATCH, "admin/identities", Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}: {out}");
+    }
+    let (_, list) = call(&env, Method::GET, "admin/identities", None).await;
+    assert_eq!(list, json!([]));
 }
