@@ -168,6 +168,7 @@ impl From<identity::Error> for ApiError {
         use identity::Error as E;
         match e {
             E::NotFound => ApiError::not_found(),
+            E::NoCredential(reason) => ApiError::new(StatusCode::NOT_FOUND).with_reason(reason),
             E::Conflict => ApiError::new(StatusCode::CONFLICT)
                 .with_message("Unable to insert or update resource because a resource with that value exists already")
                 .with_reason("This identity conflicts with another identity that already exists."),

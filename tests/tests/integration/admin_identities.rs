@@ -22,6 +22,7 @@ backend_tests!(
     malformed_identity_ids_are_not_found,
     negative_pages_are_the_first_page,
     batch_patch_without_identities_patches_nothing,
+    deleting_a_credential_the_identity_lacks_is_not_found,
 );
 
 fn person(email: &str) -> Value {
@@ -636,13 +637,14 @@ async fn delete_credentials_keeps_a_first_factor(backend: Backend) {
         del(format!("admin/identities/{id}/credentials/totp")).await,
         404
     );
+    // Types the identity has no credential of are 404s, as in Kratos (the identity has no `code` credential).
     assert_eq!(
         del(format!("admin/identities/{id}/credentials/magic")).await,
-        400
+        404
     );
     assert_eq!(
         del(format!("admin/identities/{id}/credentials/code")).await,
-        400
+        404
     );
     assert_eq!(
         del(format!("admin/identities/{id}/credentials/oidc")).await,
@@ -936,4 +938,49 @@ async fn batch_patch_without_identities_patches_nothing(backend: Backend) {
     }
     let (_, list) = call(&env, Method::GET, "admin/identities", None).await;
     assert_eq!(list, json!([]));
+}
+
+/// Issue 15: removing a credential type the identity has none of is a 404 in Kratos, whatever the type (Portcullis
+/// answered 400: identifier required, last first factor, unknown type).
+async fn deleting_a_credential_the_identity_lacks_is_not_found(backend: Backend) {
+    use reqwest::Method;
+    let env = TestEnv::start(backend).await;
+    let mut body = person("lacks@example.com");
+    body["credentials"] = json!({"password": {"config": {"password": "a long enough password"}}});
+    let with_password = env.create_identity(body).await;
+    let with_password = with_password["id"].as_str().unwrap();
+    let bare = env.create_identity(person("bare@example.com")).await;
+    let bare = bare["id"].as_str().unwrap();
+    for (id, kind) in [
+        (with_password, "oidc"),
+        (with_password, "oidc?identifier=google:g-1"),
+        (with_password, "saml"),
+        (with_password, "webauthn"),
+        (with_password, "magic"),
+        (bare, "password"),
+        (bare, "totp"),
+    ] {
+        let (status, err) = call(
+            &env,
+            Method::DELETE,
+            &format!("admin/identities/{id}/credentials/{kind}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 404, "{kind}: {err}");
+        let type_name = kind.split('?').next().unwrap();
+        assert!(
+            err["error"]["reason"].as_str().unwrap().contains(type_name),
+            "{kind}: {err}"
+        );
+    }
+    // A credential the identity has is still guarded: the last first factor stays.
+    let (status, _) = call(
+        &env,
+        Method::DELETE,
+        &format!("admin/identities/{with_password}/credentials/password"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 400);
 }
