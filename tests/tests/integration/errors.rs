@@ -7,6 +7,7 @@ backend_tests!(
     malformed_bodies_get_the_kratos_envelope,
     listeners_redirect_like_kratos,
     health_and_version,
+    self_service_errors_without_an_id_are_not_found,
     malformed_flow_ids_are_not_found,
 );
 
@@ -233,6 +234,36 @@ async fn health_and_version(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), 200);
     env.stop().await;
+}
+
+/// Issue 15: Kratos reads the id of `GET /self-service/errors` with `x.ParseUUID`, so a missing, empty or malformed
+/// id is a 404 as for an unknown one (Portcullis answered 400 without an id). `error=` wins over `id=`.
+async fn self_service_errors_without_an_id_are_not_found(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    for query in ["", "?id=", "?error=", "?id=not-a-uuid", "?other=1"] {
+        let res = env
+            .http
+            .get(env.public_url(&format!("self-service/errors{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{query}");
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["error"]["code"], 404, "{err}");
+        assert_eq!(err["error"]["status"], "Not Found", "{err}");
+    }
+    let res = env
+        .http
+        .get(env.public_url(&format!(
+            "self-service/errors?error=stub:500&id={}",
+            uuid::Uuid::new_v4()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 500, "{body}");
 }
 
 /// Issue 15: Kratos reads `…/flows?id=` with `x.ParseUUID`: a missing or malformed id names no flow, a 404 like an
