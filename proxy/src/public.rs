@@ -28,6 +28,19 @@ pub fn router(state: AppState) -> Router {
             get(crate::sessions::list_mine).delete(crate::sessions::revoke_mine),
         )
         .route(
+            "/sessions/token-exchange",
+            // `DELETE` still means `DELETE /sessions/{id}` with this (malformed) id.
+            get(crate::sessions::token_exchange).delete(
+                |state: State<AppState>, headers: axum::http::HeaderMap| {
+                    crate::sessions::revoke_one_of_mine(
+                        state,
+                        headers,
+                        Path("token-exchange".to_owned()),
+                    )
+                },
+            ),
+        )
+        .route(
             "/sessions/{id}",
             axum::routing::delete(crate::sessions::revoke_one_of_mine),
         )

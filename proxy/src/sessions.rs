@@ -251,6 +251,22 @@ fn active_param(pairs: &[(String, String)]) -> Result<Option<bool>, ApiError> {
         .transpose()
 }
 
+/// `GET /sessions/token-exchange?init_code=&return_to_code=`: exchanges the codes of a native OIDC flow for its
+/// session. Portcullis has no OIDC flows yet, so no code is ever issued: the answers are Kratos' for missing
+/// parameters (400) and for codes with no session (404).
+pub async fn token_exchange(RawQuery(raw): RawQuery) -> ApiError {
+    let pairs = query_pairs(raw.as_deref());
+    let given = |k: &str| query_get(&pairs, k).is_some_and(|v| !v.is_empty());
+    if !given("init_code") || !given("return_to_code") {
+        return ApiError::bad_request(
+            r#""init_code" and "return_to_code" query params must be set"#,
+        );
+    }
+    ApiError::new(StatusCode::NOT_FOUND).with_reason(
+        r#"no session yet for this "code": Portcullis does not implement native OIDC sign-in yet, so it never issues session token exchange codes"#,
+    )
+}
+
 /// `GET /admin/sessions`.
 pub async fn admin_list(
     State(state): State<AppState>,

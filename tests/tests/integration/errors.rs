@@ -8,6 +8,7 @@ backend_tests!(
     listeners_redirect_like_kratos,
     health_and_version,
     self_service_errors_without_an_id_are_not_found,
+    token_exchange_answers_with_the_kratos_envelope,
     malformed_flow_ids_are_not_found,
 );
 
@@ -264,6 +265,55 @@ async fn self_service_errors_without_an_id_are_not_found(backend: Backend) {
     assert_eq!(res.status(), 200);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["error"]["code"], 500, "{body}");
+}
+
+/// Issue 15: `GET /sessions/token-exchange` answered 405 without a body. Portcullis issues no exchange codes (no
+/// native OIDC yet), so it answers as Kratos does for missing parameters (400) and for a code without a session
+/// (404), in the error envelope.
+async fn token_exchange_answers_with_the_kratos_envelope(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let res = env
+        .http
+        .get(env.public_url("sessions/token-exchange"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], 400, "{err}");
+    assert!(
+        err["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("\"init_code\" and \"return_to_code\""),
+        "{err}"
+    );
+    let res = env
+        .http
+        .get(env.public_url("sessions/token-exchange?init_code=abc&return_to_code=def"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], 404, "{err}");
+    let reason = err["error"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("no session yet for this \"code\"") && reason.contains("not implement"),
+        "{err}"
+    );
+    // `DELETE` is still `DELETE /sessions/{id}` with an id that is not a UUID.
+    let res = env
+        .http
+        .delete(env.public_url("sessions/token-exchange"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
 }
 
 /// Issue 15: Kratos reads `…/flows?id=` with `x.ParseUUID`: a missing or malformed id names no flow, a 404 like an
