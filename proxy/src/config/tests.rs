@@ -322,6 +322,27 @@ fn kratos_only_keys_load_and_are_reported() {
 }
 
 #[test]
+fn enabled_methods_that_are_not_implemented_are_reported() {
+    let f = file(
+        "dsn: memory\nselfservice:\n  methods:\n    totp: {enabled: true}\n    oidc: {enabled: true, config: {providers: []}}\n    \
+         webauthn: {enabled: false}\n    code: {enabled: true}\n",
+    );
+    let c = Config::load(&Sources {
+        files: vec![f.path().to_path_buf()],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(c.unimplemented_methods(), ["totp", "oidc"]);
+    let plain = file("dsn: memory\n");
+    let c = Config::load(&Sources {
+        files: vec![plain.path().to_path_buf()],
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(c.unimplemented_methods().is_empty());
+}
+
+#[test]
 fn listener_limits_must_be_positive() {
     for (key, value) in [
         ("serve.public.timeout.read", "0s"),
