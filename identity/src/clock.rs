@@ -46,7 +46,7 @@ impl ManualClock {
     /// Moves the clock forward (or backward with a negative duration).
     pub fn advance(&self, by: Duration) {
         let mut now = self.now.lock().unwrap_or_else(|e| e.into_inner());
-        *now += by;
+        *now = now.saturating_add(by);
     }
 
     /// Sets the clock to `to`.
@@ -64,6 +64,8 @@ impl Clock for ManualClock {
 
 /// Parses a Go duration, as Kratos and Oathkeeper configs write them: a sequence of decimal numbers with units `ns`,
 /// `us`/`µs`, `ms`, `s`, `m`, `h` (`30s`, `1h30m`, `1.5h`), or `0` alone. Shared by the config and the rule handlers.
+/// As in Go, a duration longer than [`MAX_GO_DURATION`] (about 292 years) is an error, so that adding a parsed
+/// duration to the current time can never leave the range of a timestamp.
 pub fn parse_go_duration(s: &str) -> Result<std::time::Duration, String> {
     let input = s.trim();
     if input == "0" {
@@ -105,9 +107,19 @@ pub fn parse_go_duration(s: &str) -> Result<std::time::Duration, String> {
         total += value * factor;
         rest = tail;
     }
-    std::time::Duration::try_from_secs_f64(total)
-        .map_err(|e| format!("invalid duration {s:?}: {e}"))
+    let d = std::time::Duration::try_from_secs_f64(total)
+        .map_err(|e| format!("invalid duration {s:?}: {e}"))?;
+    if d > MAX_GO_DURATION {
+        return Err(format!(
+            "invalid duration {s:?}: longer than the largest duration, 2562047h47m16.854775807s"
+        ));
+    }
+    Ok(d)
 }
+
+/// Go's largest `time.Duration`: `i64::MAX` nanoseconds, 2562047h47m16.854775807s.
+pub const MAX_GO_DURATION: std::time::Duration =
+    std::time::Duration::new(9_223_372_036, 854_775_807);
 
 #[cfg(test)]
 mod tests {
@@ -121,6 +133,22 @@ mod tests {
         clock.advance(Duration::hours(2));
         assert_eq!(clock.now().hour(), 2);
         assert_eq!(clock.now(), clock.now());
+    }
+
+    #[test]
+    fn go_durations_longer_than_go_allows_are_refused() {
+        assert_eq!(
+            parse_go_duration("2562047h").unwrap(),
+            std::time::Duration::from_secs(2_562_047 * 3600)
+        );
+        assert_eq!(parse_go_duration("1h30m").unwrap().as_secs(), 5400);
+        for s in ["690249975h", "2562048h", "9999999999999999999999s"] {
+            let err = parse_go_duration(s).unwrap_err();
+            assert!(err.contains("invalid duration"), "{s}: {err}");
+        }
+        // The largest accepted duration still fits after today's date.
+        let d = Duration::try_from(MAX_GO_DURATION).unwrap();
+        assert!(SystemClock.now().checked_add(d).is_some());
     }
 
     #[test]

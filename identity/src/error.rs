@@ -10,6 +10,9 @@ pub enum Error {
     /// No such identity (or credential).
     #[error("not found")]
     NotFound,
+    /// The identity has no credential of the named type (a 404); the text is safe to show to a client.
+    #[error("{0}")]
+    NoCredential(String),
     /// A credential identifier, address or external id belongs to another identity.
     #[error("conflicts with another identity")]
     Conflict,

@@ -420,9 +420,17 @@ impl IdentityManager {
         kind: &str,
         identifier: Option<&str>,
     ) -> Result<(), Error> {
-        let kind = CredentialType::from_str(kind)
-            .map_err(|_| Error::BadRequest(format!("unknown credential type {kind:?}")))?;
         let mut identity = self.pool.get_identity(id, true).await?;
+        // As in Kratos, a type the identity has no credential of (or no such type at all) is a 404, before any
+        // check of what may be deleted.
+        let kind = CredentialType::from_str(kind)
+            .ok()
+            .filter(|k| identity.credentials.contains_key(k))
+            .ok_or_else(|| {
+                Error::NoCredential(format!(
+                    "You tried to remove a {kind:?} credential, but this identity has none."
+                ))
+            })?;
         match kind {
             CredentialType::Totp | CredentialType::LookupSecret | CredentialType::Webauthn => {}
             CredentialType::Password | CredentialType::Oidc | CredentialType::Saml => {

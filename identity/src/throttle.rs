@@ -294,7 +294,9 @@ fn key_name(key: &ThrottleKey) -> String {
 
 /// Rounds a wait up to whole seconds, at least one.
 fn whole_seconds(wait: Duration) -> std::time::Duration {
-    let secs = wait.whole_seconds() + i64::from(wait.subsec_nanoseconds() > 0);
+    let secs = wait
+        .whole_seconds()
+        .saturating_add(i64::from(wait.subsec_nanoseconds() > 0));
     std::time::Duration::from_secs(u64::try_from(secs).unwrap_or(1).max(1))
 }
 
@@ -335,11 +337,13 @@ impl Local {
     ) -> Result<(), Duration> {
         let mut map = self.lock();
         let mut wait: Option<Duration> = None;
+        // `window` is trusted config (a Go duration, at most ~292 years): saturate rather than panic.
+        let window_start = now.saturating_sub(window);
         for slot in slots {
             let Some(q) = map.get_mut(&slot.name) else {
                 continue;
             };
-            while q.front().is_some_and(|(t, _)| *t <= now - window) {
+            while q.front().is_some_and(|(t, _)| *t <= window_start) {
                 q.pop_front();
             }
             if q.is_empty() {
@@ -349,7 +353,7 @@ impl Local {
                 .checked_sub(slot.max as usize)
                 .and_then(|i| q.get(i))
             {
-                let w = *at + window - now;
+                let w = at.saturating_add(window) - now;
                 wait = Some(wait.map_or(w, |x| x.max(w)));
             }
         }
@@ -358,7 +362,7 @@ impl Local {
         }
         for slot in slots {
             if map.len() >= self.max_keys && !map.contains_key(&slot.name) {
-                Self::evict(&mut map, self.max_keys, now - window);
+                Self::evict(&mut map, self.max_keys, window_start);
             }
             let q = map.entry(slot.name.clone()).or_default();
             q.insert(q.partition_point(|(t, _)| *t <= now), (now, id));

@@ -1,7 +1,7 @@
 //! The admin listener: `/admin/identities`, health and version. Handlers adapt HTTP to `identity` and back.
 
 use crate::error::ApiError;
-use crate::extract::{query_get, query_pairs, query_u32, uuid, JsonBody};
+use crate::extract::{query_get, query_pairs, uuid, uuid_or_not_found, JsonBody};
 use crate::pagination;
 use crate::sessions;
 use crate::AppState;
@@ -130,6 +130,8 @@ fn admin_view(
 const MAX_IDS: usize = 500;
 const MAX_PAGE_SIZE: u32 = 500;
 const DEFAULT_PAGE_SIZE: u32 = 250;
+/// Kratos' `x.PagePaginationLimit`: legacy `page`/`per_page` only reach the first 1000 identities.
+const LEGACY_PAGINATION_LIMIT: u64 = 1000;
 
 async fn list_identities(
     State(state): State<AppState>,
@@ -171,27 +173,38 @@ async fn list_identities(
             "filtering by organization_id is not supported",
         ));
     }
-    let page_number = query_u32(&pairs, "page")?;
-    let per_page = query_u32(&pairs, "per_page")?;
-    let page = match page_number {
-        Some(page) => {
-            let per_page = per_page.unwrap_or(DEFAULT_PAGE_SIZE).clamp(1, 1000);
-            Page::Offset { page, per_page }
+    // As Kratos (`x.ParseKeysetOrPagePagination`): `page_token` or `page_size` mean keyset pagination; else `page`
+    // means the legacy page pagination, limited to the first 1000 identities; else keyset, where a bare
+    // `per_page` is the page size.
+    let has = |key: &str| pairs.iter().any(|(k, _)| k == key);
+    let page = if !has("page_token") && !has("page_size") && has("page") {
+        let page = pagination::legacy_page(&pairs);
+        let per_page =
+            pagination::legacy_per_page(&pairs, "per_page", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+        if page.saturating_mul(u64::from(per_page)) > LEGACY_PAGINATION_LIMIT {
+            return Err(ApiError::bad_request(format!(
+                "Legacy pagination is not supported for enumerating over {LEGACY_PAGINATION_LIMIT} items. Please \
+                 switch to using page_token and page_size."
+            )));
         }
-        None => {
-            let size = query_u32(&pairs, "page_size")?
-                .or(per_page)
-                .unwrap_or(DEFAULT_PAGE_SIZE)
-                .clamp(1, MAX_PAGE_SIZE);
-            let after = query_get(&pairs, "page_token")
-                .filter(|t| !t.is_empty())
-                .map(|t| uuid(t).map_err(|_| ApiError::bad_request("the page_token is invalid")))
-                .transpose()?;
-            // One extra row tells whether a next page exists.
-            Page::Keyset {
-                after,
-                size: size + 1,
-            }
+        // `page * per_page` is at most 1000, so the page fits.
+        let page = u32::try_from(page).unwrap_or(u32::MAX);
+        Page::Offset { page, per_page }
+    } else {
+        let key = if has("page_size") {
+            "page_size"
+        } else {
+            "per_page"
+        };
+        let size = pagination::keyset_size(&pairs, key, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
+        let after = query_get(&pairs, "page_token")
+            .filter(|t| !t.is_empty())
+            .map(|t| uuid(t).map_err(|_| ApiError::bad_request("the page_token is invalid")))
+            .transpose()?;
+        // One extra row tells whether a next page exists.
+        Page::Keyset {
+            after,
+            size: size + 1,
         }
     };
     let with_credentials = !include.is_empty() || exact.is_some() || similar.is_some();
@@ -261,10 +274,15 @@ async fn batch_identities(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let Some(items) = body.get("identities").and_then(Value::as_array) else {
-        return Err(ApiError::bad_request(
-            "the body must be {\"identities\": [...]}",
-        ));
+    // As in Kratos, a body without `identities` (or with `null`) patches nothing: 200 with an empty list.
+    let items: &[Value] = match body.get("identities") {
+        None | Some(Value::Null) if body.is_object() => &[],
+        Some(Value::Array(items)) => items,
+        _ => {
+            return Err(ApiError::bad_request(
+                "the body must be {\"identities\": [...]}",
+            ))
+        }
     };
     if let Some(other) = body
         .as_object()
@@ -324,7 +342,7 @@ async fn get_identity(
     let identity = state
         .identities
         .pool()
-        .get_identity(uuid(&id)?, true)
+        .get_identity(uuid_or_not_found(&id)?, true)
         .await?;
     Ok(Json(admin_view(&state, &identity, Some(&include))))
 }
@@ -351,7 +369,10 @@ async fn update_identity(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UpdateIdentity>,
 ) -> Result<Json<Value>, ApiError> {
-    let identity = state.identities.update(uuid(&id)?, body).await?;
+    let identity = state
+        .identities
+        .update(uuid_or_not_found(&id)?, body)
+        .await?;
     // Cached sessions carry the old traits and state.
     state.sessions.identity_changed(&identity).await?;
     Ok(Json(admin_view(&state, &identity, Some(&[]))))
@@ -364,7 +385,7 @@ async fn patch_identity(
 ) -> Result<Json<Value>, ApiError> {
     let identity = state
         .identities
-        .patch(uuid(&id)?, patch, &state.public_base)
+        .patch(uuid_or_not_found(&id)?, patch, &state.public_base)
         .await?;
     state.sessions.identity_changed(&identity).await?;
     Ok(Json(admin_view(&state, &identity, Some(&[]))))
@@ -374,7 +395,7 @@ async fn delete_identity(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = uuid(&id)?;
+    let id = uuid_or_not_found(&id)?;
     // Deleting the identity deletes its sessions; remember their hashes to evict cached copies.
     let hashes = state.sessions.pool().identity_token_hashes(id).await?;
     state.identities.pool().delete_identity(id).await?;
@@ -390,7 +411,11 @@ async fn delete_credential(
     let pairs = query_pairs(raw.as_deref());
     state
         .identities
-        .delete_credential(uuid(&id)?, &kind, query_get(&pairs, "identifier"))
+        .delete_credential(
+            uuid_or_not_found(&id)?,
+            &kind,
+            query_get(&pairs, "identifier"),
+        )
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

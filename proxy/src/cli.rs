@@ -367,6 +367,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "this Kratos config key is accepted but has no effect in Portcullis"
         );
     }
+    for method in config.unimplemented_methods() {
+        tracing::warn!(method, "{}", Config::unimplemented_method_warning(method));
+    }
     if config.dev {
         tracing::warn!("running in --dev mode: do not use this in production");
         if config.sign_in_after_registration_by_default() {
@@ -447,6 +450,15 @@ async fn migrate(dsn: Option<String>, yes: bool, config: ConfigArgs) -> anyhow::
 }
 
 fn config_check(files: Vec<PathBuf>, dev: bool) -> anyhow::Result<()> {
+    for line in check_config(files, dev)? {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+/// `portcullis config check`: loads the files as `serve` would and returns the report, one line each: a warning per
+/// enabled method that is not implemented, then `<file>: ok` per file. Errors name the offending key or file.
+pub fn check_config(files: Vec<PathBuf>, dev: bool) -> anyhow::Result<Vec<String>> {
     let config = Config::load(&Sources {
         files: files.clone(),
         overrides: Vec::new(),
@@ -455,10 +467,13 @@ fn config_check(files: Vec<PathBuf>, dev: bool) -> anyhow::Result<()> {
     })?;
     crate::schemas(&config)?;
     crate::hasher(&config)?;
-    for f in files {
-        println!("{}: ok", f.display());
-    }
-    Ok(())
+    let mut report: Vec<String> = config
+        .unimplemented_methods()
+        .into_iter()
+        .map(|m| format!("warning: {}", Config::unimplemented_method_warning(m)))
+        .collect();
+    report.extend(files.iter().map(|f| format!("{}: ok", f.display())));
+    Ok(report)
 }
 
 fn config_defaults() -> anyhow::Result<()> {

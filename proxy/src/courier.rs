@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::extract::{query_get, query_pairs, query_u32, uuid};
+use crate::extract::{query_get, query_pairs, uuid};
 use crate::{pagination, AppState};
 use anyhow::Context;
 use axum::extract::{Path, RawQuery, State};
@@ -150,9 +150,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(raw.as_deref());
-    let size = query_u32(&pairs, "page_size")?
-        .unwrap_or(250)
-        .clamp(1, 1000);
+    let size = crate::pagination::keyset_size(&pairs, "page_size", 250, 1000)?;
     let status = query_get(&pairs, "status")
         .filter(|s| !s.is_empty())
         .map(|s| {

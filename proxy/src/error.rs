@@ -168,10 +168,12 @@ impl From<identity::Error> for ApiError {
         use identity::Error as E;
         match e {
             E::NotFound => ApiError::not_found(),
+            E::NoCredential(reason) => ApiError::new(StatusCode::NOT_FOUND).with_reason(reason),
             E::Conflict => ApiError::new(StatusCode::CONFLICT)
                 .with_message("Unable to insert or update resource because a resource with that value exists already")
                 .with_reason("This identity conflicts with another identity that already exists."),
             E::BadRequest(reason) => ApiError::bad_request(reason),
+            // Kratos sends only the reason (no `details`); it names every failing field and why.
             E::Validation(messages) => {
                 let reason = messages
                     .iter()
@@ -184,11 +186,7 @@ impl From<identity::Error> for ApiError {
                     })
                     .collect::<Vec<_>>()
                     .join("; ");
-                let details: Vec<Value> = messages
-                    .iter()
-                    .map(|m| json!({ "node": m.node, "message": m.message }))
-                    .collect();
-                ApiError::bad_request(reason).with_details(json!({ "messages": details }))
+                ApiError::bad_request(reason)
             }
             E::UnknownSchema(id) => {
                 ApiError::bad_request(format!("Unable to find JSON Schema ID: {id}"))

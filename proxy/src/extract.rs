@@ -63,9 +63,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
-/// Parses a UUID path segment.
+/// Parses a UUID path segment; a malformed one is a 400 (Kratos' sessions and courier messages).
 pub fn uuid(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::bad_request(format!("{raw:?} is not a valid UUID")))
+}
+
+/// Parses the id of a resource that Kratos looks up with `x.ParseUUID` (identities, self-service flows): a
+/// malformed id names nothing, so it is a 404 as for an unknown one.
+pub fn uuid_or_not_found(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::not_found())
 }
 
 /// Query parameters in order, with repeats (`ids=a&ids=b`).
@@ -82,15 +88,4 @@ pub fn query_get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str
         .rev()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
-}
-
-/// A non-negative integer query parameter.
-pub fn query_u32(pairs: &[(String, String)], key: &str) -> Result<Option<u32>, ApiError> {
-    query_get(pairs, key)
-        .map(|v| {
-            v.parse::<u32>().map_err(|_| {
-                ApiError::bad_request(format!("{key} must be a non-negative integer, got {v:?}"))
-            })
-        })
-        .transpose()
 }

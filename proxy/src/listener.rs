@@ -129,6 +129,16 @@ async fn answer_within(
     }
 }
 
+/// `now + after` for a configured timeout, or about 30 years from now when that is past what an `Instant` holds
+/// (tokio's `sleep` caps the same way): a long timeout in the config must not panic.
+pub fn deadline_after(after: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 86_400);
+    let now = Instant::now();
+    now.checked_add(after)
+        .or_else(|| now.checked_add(FAR))
+        .unwrap_or(now)
+}
+
 /// A connection that fails with `TimedOut` once no byte has moved either way for `idle`.
 struct IdleTimeout<T> {
     inner: T,
@@ -146,7 +156,7 @@ impl<T> IdleTimeout<T> {
     }
 
     fn touch(&mut self) {
-        self.deadline.as_mut().reset(Instant::now() + self.idle);
+        self.deadline.as_mut().reset(deadline_after(self.idle));
     }
 
     fn expired(&mut self, cx: &mut Context<'_>) -> bool {

@@ -28,6 +28,19 @@ pub fn router(state: AppState) -> Router {
             get(crate::sessions::list_mine).delete(crate::sessions::revoke_mine),
         )
         .route(
+            "/sessions/token-exchange",
+            // `DELETE` still means `DELETE /sessions/{id}` with this (malformed) id.
+            get(crate::sessions::token_exchange).delete(
+                |state: State<AppState>, headers: axum::http::HeaderMap| {
+                    crate::sessions::revoke_one_of_mine(
+                        state,
+                        headers,
+                        Path("token-exchange".to_owned()),
+                    )
+                },
+            ),
+        )
+        .route(
             "/sessions/{id}",
             axum::routing::delete(crate::sessions::revoke_one_of_mine),
         )
@@ -49,11 +62,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/self-service/login/flows",
-            get(crate::selfservice::login::get_flow),
+            get(crate::selfservice::login::get_flow)
+                .layer(axum::middleware::map_request(nil_flow_id)),
         )
         .route(
             "/self-service/registration/flows",
-            get(crate::selfservice::registration::get_flow),
+            get(crate::selfservice::registration::get_flow)
+                .layer(axum::middleware::map_request(nil_flow_id)),
         )
         .route(
             "/self-service/login",
@@ -74,7 +89,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/self-service/settings/flows",
-            get(crate::selfservice::settings::get_flow),
+            get(crate::selfservice::settings::get_flow)
+                .layer(axum::middleware::map_request(nil_flow_id)),
         )
         .route(
             "/self-service/settings",
@@ -114,6 +130,32 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(crate::extract::MAX_BODY))
         .with_state(state)
+}
+
+/// `GET /self-service/<flow>/flows?id=`: Kratos reads the id with `x.ParseUUID`, so a missing or malformed id is
+/// the nil UUID, which names no flow (404 after the flow's other checks, such as "disabled"). The handlers
+/// refuse a malformed id with a 400; this gives them the nil UUID instead.
+async fn nil_flow_id(mut req: axum::extract::Request) -> axum::extract::Request {
+    let pairs = query_pairs(req.uri().query());
+    let valid =
+        crate::extract::query_get(&pairs, "id").is_some_and(|id| uuid::Uuid::parse_str(id).is_ok());
+    if valid {
+        return req;
+    }
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs.iter().filter(|(k, _)| k != "id") {
+        query.append_pair(k, v);
+    }
+    query.append_pair("id", &uuid::Uuid::nil().to_string());
+    let path_and_query = format!("{}?{}", req.uri().path(), query.finish());
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(pq) = path_and_query.parse() {
+        parts.path_and_query = Some(pq);
+        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = uri;
+        }
+    }
+    req
 }
 
 /// Admin-only paths asked of the public listener get a 307 to the admin listener, as in Kratos.
@@ -233,6 +275,9 @@ fn challenge_routes() -> Router<AppState> {
     Router::new()
         .route("/api", get(challenge::init_api))
         .route("/browser", get(challenge::init_browser))
-        .route("/flows", get(challenge::get_flow))
+        .route(
+            "/flows",
+            get(challenge::get_flow).layer(axum::middleware::map_request(nil_flow_id)),
+        )
         .route("/", get(challenge::submit).post(challenge::submit))
 }

@@ -2,7 +2,7 @@
 //! listener.
 
 use crate::error::ApiError;
-use crate::extract::{query_get, query_pairs, query_u32, uuid};
+use crate::extract::{query_get, query_pairs, uuid};
 use crate::pagination::{self, OffsetPage};
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
@@ -251,6 +251,22 @@ fn active_param(pairs: &[(String, String)]) -> Result<Option<bool>, ApiError> {
         .transpose()
 }
 
+/// `GET /sessions/token-exchange?init_code=&return_to_code=`: exchanges the codes of a native OIDC flow for its
+/// session. Portcullis has no OIDC flows yet, so no code is ever issued: the answers are Kratos' for missing
+/// parameters (400) and for codes with no session (404).
+pub async fn token_exchange(RawQuery(raw): RawQuery) -> ApiError {
+    let pairs = query_pairs(raw.as_deref());
+    let given = |k: &str| query_get(&pairs, k).is_some_and(|v| !v.is_empty());
+    if !given("init_code") || !given("return_to_code") {
+        return ApiError::bad_request(
+            r#""init_code" and "return_to_code" query params must be set"#,
+        );
+    }
+    ApiError::new(StatusCode::NOT_FOUND).with_reason(
+        r#"no session yet for this "code": Portcullis does not implement native OIDC sign-in yet, so it never issues session token exchange codes"#,
+    )
+}
+
 /// `GET /admin/sessions`.
 pub async fn admin_list(
     State(state): State<AppState>,
@@ -259,9 +275,7 @@ pub async fn admin_list(
     let pairs = query_pairs(raw.as_deref());
     let (with_identity, with_devices) = expand(&pairs)?;
     let active = active_param(&pairs)?;
-    let size = query_u32(&pairs, "page_size")?
-        .unwrap_or(250)
-        .clamp(1, 1000);
+    let size = crate::pagination::keyset_size(&pairs, "page_size", 250, 1000)?;
     let after = query_get(&pairs, "page_token")
         .filter(|t| !t.is_empty())
         .map(|t| uuid(t).map_err(|_| ApiError::bad_request("the page_token is invalid")))

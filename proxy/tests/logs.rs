@@ -480,3 +480,59 @@ async fn trace_logs_of_a_browser_login_through_the_edge_keep_secrets_out() {
         "no session cookie at all"
     );
 }
+
+/// Issue 15: a method switched on in `selfservice.methods` that Portcullis does not implement starts with one
+/// warning per method, naming it, rather than silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unimplemented_methods_are_warned_about_once_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = Ports::new();
+    let admin = ports.admin;
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "dsn: sqlite://{}/db.sqlite?mode=rwc\n{}\n\
+             secrets: {{default: [a-long-enough-secret-for-the-log-test]}}\n\
+             log: {{level: info, format: json}}\n\
+             selfservice:\n  methods:\n    totp: {{enabled: true}}\n    passkey: {{enabled: true}}\n    \
+             oidc: {{enabled: true, config: {{providers: []}}}}\n    webauthn: {{enabled: false}}\n",
+            dir.path().display(),
+            ports.serve_yaml(),
+        ),
+    )
+    .unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    wait_ready(&mut child, admin).await;
+    sigterm(&child);
+    wait_exit(&mut child, Duration::from_secs(30)).await;
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let warnings: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["level"] == "WARN" && l["fields"]["method"].is_string())
+        .collect();
+    let mut methods: Vec<&str> = warnings
+        .iter()
+        .map(|l| l["fields"]["method"].as_str().unwrap())
+        .collect();
+    methods.sort_unstable();
+    assert_eq!(methods, ["oidc", "passkey", "totp"], "{logs}");
+    for w in &warnings {
+        let method = w["fields"]["method"].as_str().unwrap();
+        let message = w["fields"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("selfservice.methods.{method}.enabled"))
+                && message.contains("does not implement"),
+            "{message}"
+        );
+    }
+}

@@ -67,6 +67,16 @@ string_enum!(
     }
 );
 
+impl MessageType {
+    /// The courier channel Kratos names for this kind of message (`courier.channels[].id`): `email` or `sms`.
+    pub fn channel(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Phone => "sms",
+        }
+    }
+}
+
 string_enum!(
     /// The outcome of one delivery attempt.
     DispatchStatus {
@@ -182,7 +192,7 @@ pub struct Message {
     pub subject: String,
     /// Which template rendered it.
     pub template_type: TemplateType,
-    /// The delivery channel (always null for e-mail).
+    /// The delivery channel, as Kratos writes it: `email` for e-mail.
     pub channel: Option<String>,
     /// Delivery attempts so far.
     pub send_count: u32,

@@ -42,7 +42,7 @@ impl RetryPolicy {
     /// The wait before attempt number `send_count + 1` (after `send_count` failed attempts, `send_count >= 1`).
     pub fn backoff(&self, send_count: u32) -> Duration {
         let exp = send_count.saturating_sub(1).min(20);
-        let wait = self.backoff_base * (1u32 << exp);
+        let wait = self.backoff_base.saturating_mul(1i32 << exp);
         if wait > self.backoff_max {
             self.backoff_max
         } else {
@@ -183,10 +183,11 @@ fn corrupt(what: &str) -> StoreError {
 
 impl MessageRow {
     fn into_message(self) -> Result<Message, StoreError> {
+        let kind: MessageType = self.kind.parse().map_err(|_| corrupt("type"))?;
         Ok(Message {
             id: self.id,
             status: self.status.parse().map_err(|_| corrupt("status"))?,
-            kind: self.kind.parse().map_err(|_| corrupt("type"))?,
+            kind,
             recipient: self.recipient,
             body: self.body,
             subject: self.subject,
@@ -194,7 +195,8 @@ impl MessageRow {
                 .template_type
                 .parse()
                 .map_err(|_| corrupt("template_type"))?,
-            channel: self.channel,
+            // Rows written before the channel was stored have none; their kind names it.
+            channel: self.channel.or_else(|| Some(kind.channel().to_owned())),
             send_count: u32::try_from(self.send_count).unwrap_or(0),
             dispatches: Vec::new(),
             created_at: self.created_at,
@@ -251,15 +253,17 @@ macro_rules! insert_message_query {
             .bind(m.identity_id)
             .bind($crate::courier::store::micros(now))
             .bind(now)
+            .bind($crate::courier::MessageType::Email.channel())
     }};
 }
 pub(crate) use insert_message_query;
 
-/// Binds: id, status, type, recipient, subject, body, plaintext, template type, data, identity, created µs, now.
+/// Binds: id, status, type, recipient, subject, body, plaintext, template type, data, identity, created µs, now,
+/// channel.
 pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO courier_messages (id, status, type, recipient, subject, body, \
      body_plaintext, template_type, template_data, channel, send_count, identity_id, next_attempt_at, claimed_by, \
      created_us, created_at, updated_at) VALUES \
-     ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, 0, $10, $11, NULL, $11, $12, $12)";
+     ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13, 0, $10, $11, NULL, $11, $12, $12)";
 
 /// One delivery attempt (binds: id, message id, status, error, created_us, now).
 const INSERT_DISPATCH: &str = "INSERT INTO courier_message_dispatches \
@@ -280,7 +284,7 @@ impl CourierStore for SqlCourierStore {
             body: m.body.clone(),
             subject: m.subject.clone(),
             template_type: m.template_type,
-            channel: None,
+            channel: Some(MessageType::Email.channel().to_owned()),
             send_count: 0,
             dispatches: Vec::new(),
             created_at: now,
@@ -301,7 +305,8 @@ impl CourierStore for SqlCourierStore {
     ) -> Result<Vec<Message>, StoreError> {
         let claim = Uuid::new_v4();
         let now_us = micros(now);
-        let until = micros(now + lease);
+        // The lease derives from config (SMTP timeout × batch): saturate rather than panic.
+        let until = micros(now.saturating_add(lease));
         let limit = i64::from(batch.max(1));
         let due = "(status = 'queued' AND next_attempt_at <= $1) \
                    OR (status = 'processing' AND lease_until <= $1)";
@@ -422,7 +427,7 @@ impl CourierStore for SqlCourierStore {
             } else {
                 MessageStatus::Queued
             };
-            let next = micros(now + policy.backoff(new_count));
+            let next = micros(now.saturating_add(policy.backoff(new_count)));
             let done = sqlx::query(
                 "UPDATE courier_messages SET status = $3, send_count = send_count + 1, next_attempt_at = $4, \
                  lease_until = NULL, claimed_by = NULL, updated_at = $5 \

@@ -349,7 +349,7 @@ fn new_message(to: &str) -> NewMessage {
 #[tokio::test]
 async fn list_is_keyset_paginated_newest_first_and_serialises_like_kratos() {
     for (name, db, _dir) in backends().await {
-        let store = SqlCourierStore::new(db);
+        let store = SqlCourierStore::new(db.clone());
         let t0 = datetime!(2026-03-01 10:00:00 UTC);
         let mut ids = Vec::new();
         for i in 0..5 {
@@ -463,7 +463,18 @@ async fn list_is_keyset_paginated_newest_first_and_serialises_like_kratos() {
         assert_eq!(v["status"], "queued");
         assert_eq!(v["template_type"], "verification_code_valid");
         assert_eq!(v["send_count"], 1);
-        assert_eq!(v["channel"], serde_json::Value::Null);
+        assert_eq!(v["channel"], "email");
+        // Rows stored before the channel was written read as their kind's channel.
+        identity::on_pool!(&db, pool, {
+            sqlx::query("UPDATE courier_messages SET channel = NULL")
+                .execute(pool)
+                .await
+                .unwrap();
+        });
+        assert_eq!(
+            store.get(id).await.unwrap().channel.as_deref(),
+            Some("email")
+        );
         assert_eq!(v["updated_at"], "2026-03-01T11:00:00Z");
         let d = &v["dispatches"][0];
         assert_eq!(d["status"], "failed");

@@ -116,7 +116,8 @@ impl SessionManager {
             active: true,
             issued_at: now,
             authenticated_at: now,
-            expires_at: now + self.settings.lifespan,
+            // `session.lifespan` is trusted config (a Go duration, at most ~292 years): saturate, never panic.
+            expires_at: now.saturating_add(self.settings.lifespan),
             aal: aal_of(&methods),
             authentication_methods: methods,
             devices: vec![Device {
@@ -277,12 +278,16 @@ impl SessionManager {
     pub async fn extend(&self, id: Uuid) -> Result<Session, StoreError> {
         let session = self.sessions.get_session(id).await?;
         let now = self.clock.now();
-        if session.expires_at - self.settings.earliest_possible_extend > now {
+        // Trusted config and a stored expiry: saturate rather than panic.
+        let extend_from = session
+            .expires_at
+            .saturating_sub(self.settings.earliest_possible_extend);
+        if extend_from > now {
             return Ok(session);
         }
         let updated = self
             .sessions
-            .set_session_expiry(id, now + self.settings.lifespan, now)
+            .set_session_expiry(id, now.saturating_add(self.settings.lifespan), now)
             .await?;
         self.cache.invalidate(&[updated.token_hash]).await;
         Ok(updated)
@@ -367,5 +372,51 @@ impl SessionSource for SqlSource<'_> {
             .snapshot(token)
             .await
             .map_err(|e| SourceError(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::CacheConfig;
+    use crate::session::Aal;
+    use crate::store::testing;
+    use crate::ManualClock;
+    use time::macros::datetime;
+
+    /// Issue 15: a lifespan past the last representable timestamp saturates instead of panicking on login (and on
+    /// an admin extend).
+    #[tokio::test]
+    async fn lifespans_past_the_last_timestamp_saturate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, _) = testing::sqlite_file(dir.path()).await.unwrap();
+        let now = datetime!(2026-03-04 05:06:07 UTC);
+        let identity = Identity::new("default", json!({"email": "far@example.com"}), now);
+        db.create_identity(&identity).await.unwrap();
+        let manager = SessionManager::new(
+            Arc::new(db.clone()),
+            Arc::new(db),
+            SessionCache::local_only(CacheConfig::default()),
+            Arc::new(ManualClock::new(now)),
+            SessionSettings {
+                lifespan: Duration::MAX,
+                earliest_possible_extend: Duration::MAX,
+            },
+            "http://127.0.0.1/".into(),
+        );
+        let methods = vec![AuthenticationMethod {
+            method: "password".into(),
+            aal: Aal::Aal1,
+            completed_at: now,
+            provider: None,
+            organization: None,
+        }];
+        let issued = manager
+            .issue(&identity, methods, DeviceInfo::default())
+            .await
+            .unwrap();
+        assert_eq!(issued.session.expires_at.year(), 9999);
+        let extended = manager.extend(issued.session.id).await.unwrap();
+        assert_eq!(extended.expires_at.year(), 9999);
     }
 }

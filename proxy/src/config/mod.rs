@@ -213,6 +213,31 @@ impl Config {
         Ok(())
     }
 
+    /// Self-service methods switched on in `selfservice.methods.<name>.enabled` that Portcullis does not implement
+    /// yet: they load (Kratos configs carry them) but offer nothing, so `serve` warns and `config check` lists them.
+    pub fn unimplemented_methods(&self) -> Vec<&'static str> {
+        let m = &self.selfservice.methods;
+        [
+            ("totp", m.totp.enabled),
+            ("lookup_secret", m.lookup_secret.enabled),
+            ("webauthn", m.webauthn.enabled),
+            ("passkey", m.passkey.enabled),
+            ("oidc", m.oidc.enabled),
+            ("saml", m.saml.enabled),
+        ]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect()
+    }
+
+    /// The warning for a method of [`Self::unimplemented_methods`].
+    pub fn unimplemented_method_warning(method: &str) -> String {
+        format!(
+            "selfservice.methods.{method}.enabled is true, but Portcullis does not implement the {method} method \
+             yet: no flow offers it and its credentials cannot be used to sign in"
+        )
+    }
+
     /// Kratos keys that are accepted so Kratos configs load unchanged, but have no effect here.
     pub fn ignored_kratos_keys(&self) -> Vec<&'static str> {
         [

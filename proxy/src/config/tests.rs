@@ -269,6 +269,24 @@ fn go_durations_parse() {
 }
 
 #[test]
+fn durations_longer_than_go_allows_are_refused() {
+    // Issue 15: such a lifespan made `now + lifespan` panic on the first login.
+    for value in ["18446744073709551615", "9223372037", "\"690249975h\""] {
+        let f = file(&format!("dsn: memory\nsession:\n  lifespan: {value}\n"));
+        let err = format!("{:#}", load(&[&f], &[], &[]).unwrap_err());
+        assert!(
+            err.contains("session") && err.contains("largest duration"),
+            "{value}: {err}"
+        );
+    }
+    let f = file("dsn: memory\nsession:\n  lifespan: 9223372036\n");
+    assert_eq!(
+        load(&[&f], &[], &[]).unwrap().session.lifespan.0.as_secs(),
+        9_223_372_036
+    );
+}
+
+#[test]
 fn reference_config_matches_defaults() {
     // deploy/config.reference.yaml documents every key with its default; keep it in sync.
     let path =
@@ -301,6 +319,27 @@ fn kratos_only_keys_load_and_are_reported() {
     })
     .unwrap();
     assert!(c.ignored_kratos_keys().is_empty());
+}
+
+#[test]
+fn enabled_methods_that_are_not_implemented_are_reported() {
+    let f = file(
+        "dsn: memory\nselfservice:\n  methods:\n    totp: {enabled: true}\n    oidc: {enabled: true, config: {providers: []}}\n    \
+         webauthn: {enabled: false}\n    code: {enabled: true}\n",
+    );
+    let c = Config::load(&Sources {
+        files: vec![f.path().to_path_buf()],
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(c.unimplemented_methods(), ["totp", "oidc"]);
+    let plain = file("dsn: memory\n");
+    let c = Config::load(&Sources {
+        files: vec![plain.path().to_path_buf()],
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(c.unimplemented_methods().is_empty());
 }
 
 #[test]

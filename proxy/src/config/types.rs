@@ -138,10 +138,21 @@ impl<'de> Deserialize<'de> for Duration {
             Value::String(s) => parse_duration(&s)
                 .map(Self)
                 .map_err(serde::de::Error::custom),
+            // As for strings, nothing longer than Go's largest duration (about 292 years): every `now + duration`
+            // then stays a valid timestamp.
             Value::Number(n) => n
                 .as_u64()
+                .ok_or_else(|| serde::de::Error::custom("a duration must not be negative"))
                 .map(Self::secs)
-                .ok_or_else(|| serde::de::Error::custom("a duration must not be negative")),
+                .and_then(|d| {
+                    if d.0 > identity::clock::MAX_GO_DURATION {
+                        Err(serde::de::Error::custom(format!(
+                            "{n} seconds is longer than the largest duration, 2562047h47m16.854775807s"
+                        )))
+                    } else {
+                        Ok(d)
+                    }
+                }),
             other => Err(serde::de::Error::custom(format!(
                 "expected a duration like \"1h30m\", found {}",
                 super::type_name(&other)

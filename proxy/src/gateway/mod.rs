@@ -328,7 +328,7 @@ impl Gateway {
     /// finish (their connections close afterwards) for up to `shutdown_timeout`, then drop
     /// whatever is left. Must be awaited on a tokio runtime (not the gateway's own).
     pub async fn shutdown(mut self) {
-        let deadline = tokio::time::Instant::now() + self.shutdown_timeout;
+        let deadline = crate::listener::deadline_after(self.shutdown_timeout);
         self.stop.send_replace(true);
         // Raises Pingora's shutdown flag: connections parked between requests close now, and
         // responses still in flight are sent with `Connection: close` (see `response_filter`).

@@ -452,21 +452,17 @@ fn admin_body(body: &Value) -> Result<(uuid::Uuid, Option<time::Duration>), ApiE
             .map_err(|_| ApiError::bad_request("identity_id must be a UUID"))?,
         _ => return Err(ApiError::bad_request("identity_id is required")),
     };
+    let unparsable = |s: &str, why: &str| {
+        ApiError::bad_request(format!(
+            "Unable to parse \"expires_in\" as a duration string (e.g. \"1h\", \"1m30s\", \"500ms\"): {s}: {why}"
+        ))
+    };
     let expires_in = match body.get("expires_in") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.is_empty() => None,
         Some(Value::String(s)) => {
-            let d = identity::clock::parse_go_duration(s)
-                .map_err(|e| ApiError::bad_request(format!("expires_in: {e}")))?;
-            if d.is_zero() {
-                return Err(ApiError::bad_request(
-                    "expires_in must be greater than zero",
-                ));
-            }
-            Some(
-                time::Duration::try_from(d)
-                    .map_err(|_| ApiError::bad_request("expires_in is too long"))?,
-            )
+            let d = identity::clock::parse_go_duration(s).map_err(|e| unparsable(s, &e))?;
+            Some(time::Duration::try_from(d).map_err(|e| unparsable(s, &e.to_string()))?)
         }
         Some(_) => {
             return Err(ApiError::bad_request(
@@ -475,6 +471,19 @@ fn admin_body(body: &Value) -> Result<(uuid::Uuid, Option<time::Duration>), ApiE
         }
     };
     Ok((id, expires_in))
+}
+
+/// The lifespan of an admin recovery flow: it must be positive and `now + lifespan` must be a timestamp (Kratos: 400
+/// "must result to a future time"). The flows add it to the current time unchecked. A parsed `expires_in` is at
+/// most Go's largest duration (about 292 years), so this guards the configured defaults as much as the body.
+fn admin_lifespan(state: &AppState, lifespan: time::Duration) -> Result<time::Duration, ApiError> {
+    let future = lifespan.is_positive() && state.clock.now().checked_add(lifespan).is_some();
+    if !future {
+        return Err(ApiError::bad_request(format!(
+            "Value from \"expires_in\" must result to a future time: {lifespan}"
+        )));
+    }
+    Ok(lifespan)
 }
 
 fn admin_url(state: &AppState, path: &str) -> String {
@@ -487,16 +496,21 @@ pub async fn admin_code(
     crate::extract::JsonBody(body): crate::extract::JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let (identity_id, expires_in) = admin_body(&body)?;
-    let flow_type = match body.get("flow_type").and_then(Value::as_str) {
-        None | Some("") | Some("browser") => FlowType::Browser,
-        Some("api") => FlowType::Api,
+    // As Kratos decodes the body into an optional string: null means browser, another type is a 400.
+    let flow_type = match body.get("flow_type") {
+        None | Some(Value::Null) => FlowType::Browser,
+        Some(Value::String(s)) if s == "browser" => FlowType::Browser,
+        Some(Value::String(s)) if s == "api" => FlowType::Api,
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "flow_type must be browser or api, not {other:?}"
+                "Value from \"flow_type\" is not valid: {other}; use \"browser\" or \"api\""
             )))
         }
     };
-    let expires_in = expires_in.unwrap_or(state.challenges.settings().code_lifespan);
+    let expires_in = admin_lifespan(
+        &state,
+        expires_in.unwrap_or(state.challenges.settings().code_lifespan),
+    )?;
     let (flow, code) = match state
         .challenges
         .admin_code(
@@ -540,7 +554,10 @@ pub async fn admin_link(
         Some(FlowKind::Recovery),
         query_get(&pairs, "return_to"),
     )?;
-    let expires_in = expires_in.unwrap_or(state.challenges.settings().link_lifespan);
+    let expires_in = admin_lifespan(
+        &state,
+        expires_in.unwrap_or(state.challenges.settings().link_lifespan),
+    )?;
     let (flow, token) = match state
         .challenges
         .admin_link(

@@ -7,15 +7,18 @@ use axum::extract::{RawQuery, State};
 use axum::Json;
 use serde_json::{json, Value};
 
-/// `GET /self-service/errors?id=` (`error=` is accepted too; `stub:500` returns a sample).
+/// `GET /self-service/errors?id=` (`error=` is accepted too and wins; `stub:500` returns a sample).
 pub async fn get_error(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     let pairs = query_pairs(raw.as_deref());
-    let id = query_get(&pairs, "id")
-        .or_else(|| query_get(&pairs, "error"))
-        .ok_or_else(|| ApiError::bad_request("the id query parameter is required"))?;
+    // As Kratos: the first non-empty of `error` and `id`; none (like a malformed id) names no error, so 404.
+    let id = [query_get(&pairs, "error"), query_get(&pairs, "id")]
+        .into_iter()
+        .flatten()
+        .find(|s| !s.is_empty())
+        .ok_or_else(ApiError::not_found)?;
     if id == "stub:500" {
         let now = identity::view::timestamp(state.clock.now());
         return Ok(Json(json!({

@@ -63,6 +63,43 @@ async fn config_check_reports_bad_files() {
     assert!(err.contains("missing.yml"), "{err}");
 }
 
+/// Issue 15: `config check` lists the methods that are switched on but not implemented, one warning each.
+#[tokio::test]
+async fn config_check_lists_unimplemented_methods() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("methods.yml");
+    std::fs::write(
+        &file,
+        "dsn: memory\nselfservice:\n  methods:\n    lookup_secret: {enabled: true}\n    webauthn: {enabled: true}\n    \
+         totp: {enabled: false}\n    password: {enabled: true}\n",
+    )
+    .unwrap();
+    let report = proxy::cli::check_config(vec![file.clone()], false).unwrap();
+    let warnings: Vec<&String> = report
+        .iter()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{report:?}");
+    assert!(
+        warnings[0].contains("selfservice.methods.lookup_secret.enabled"),
+        "{report:?}"
+    );
+    assert!(
+        warnings[1].contains("selfservice.methods.webauthn.enabled"),
+        "{report:?}"
+    );
+    assert_eq!(report.last().unwrap(), &format!("{}: ok", file.display()));
+    // The command itself still succeeds: the methods are a warning, not an error.
+    run(&["config", "check", file.to_str().unwrap()])
+        .await
+        .unwrap();
+
+    let plain = dir.path().join("plain.yml");
+    std::fs::write(&plain, "dsn: memory\n").unwrap();
+    let report = proxy::cli::check_config(vec![plain.clone()], false).unwrap();
+    assert_eq!(report, [format!("{}: ok", plain.display())]);
+}
+
 #[test]
 fn version_and_help_are_available() {
     let err = Cli::try_parse_from(["portcullis", "--version"]).unwrap_err();

@@ -5,7 +5,10 @@ use serde_json::{json, Value};
 use tests::smtp_sink::SmtpSink;
 use tests::{backend_tests, Backend, TestEnv};
 
-backend_tests!(queued_mail_is_delivered_and_listed);
+backend_tests!(
+    queued_mail_is_delivered_and_listed,
+    messages_name_the_email_channel
+);
 
 async fn queued_mail_is_delivered_and_listed(backend: Backend) {
     let mut sink = SmtpSink::start().await.unwrap();
@@ -117,4 +120,63 @@ async fn queued_mail_is_delivered_and_listed(backend: Backend) {
         metrics.contains("portcullis_courier_messages{status=\"sent\"} 1\n"),
         "{metrics}"
     );
+}
+
+/// Issue 15: Kratos writes `"channel": "email"` on e-mail messages, both those queued directly and those a flow
+/// queues in its transaction (the outbox); Portcullis wrote `null`.
+async fn messages_name_the_email_channel(backend: Backend) {
+    let (env, mut sink) =
+        crate::recovery::env_with_mail(backend, &[crate::recovery::RECOVERY_ON]).await;
+    crate::recovery::person(&env, "chan@example.com").await;
+    let flow = crate::recovery::native_flow(&env, "recovery").await;
+    let (status, _) = crate::recovery::post(
+        &env,
+        &flow,
+        json!({"method": "code", "email": "chan@example.com"}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    crate::recovery::mail_to(&mut sink, "chan@example.com").await;
+    let courier = env.running.as_ref().unwrap().state.courier.clone();
+    let queued = courier
+        .queue_email(
+            "direct@example.com",
+            flows::courier::TemplateType::RecoveryCodeValid,
+            json!({"RecoveryCode": "493817", "Identity": {"traits": {"email": "direct@example.com"}}}),
+            None,
+        )
+        .await
+        .unwrap();
+
+    let list: Vec<Value> = env
+        .http
+        .get(env.admin_url("admin/courier/messages"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let recipients: Vec<&str> = list
+        .iter()
+        .map(|m| m["recipient"].as_str().unwrap())
+        .collect();
+    assert!(
+        recipients.contains(&"chan@example.com") && recipients.contains(&"direct@example.com"),
+        "{list:?}"
+    );
+    for m in &list {
+        assert_eq!(m["channel"], "email", "{m}");
+        assert_eq!(m["type"], "email", "{m}");
+    }
+    let one: Value = env
+        .http
+        .get(env.admin_url(&format!("admin/courier/messages/{}", queued.id)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["channel"], "email", "{one}");
 }

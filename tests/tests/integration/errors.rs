@@ -6,7 +6,10 @@ use tests::{backend_tests, Backend, TestEnv};
 backend_tests!(
     malformed_bodies_get_the_kratos_envelope,
     listeners_redirect_like_kratos,
-    health_and_version
+    health_and_version,
+    self_service_errors_without_an_id_are_not_found,
+    token_exchange_answers_with_the_kratos_envelope,
+    malformed_flow_ids_are_not_found,
 );
 
 async fn malformed_bodies_get_the_kratos_envelope(backend: Backend) {
@@ -232,4 +235,117 @@ async fn health_and_version(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), 200);
     env.stop().await;
+}
+
+/// Issue 15: Kratos reads the id of `GET /self-service/errors` with `x.ParseUUID`, so a missing, empty or malformed
+/// id is a 404 as for an unknown one (Portcullis answered 400 without an id). `error=` wins over `id=`.
+async fn self_service_errors_without_an_id_are_not_found(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    for query in ["", "?id=", "?error=", "?id=not-a-uuid", "?other=1"] {
+        let res = env
+            .http
+            .get(env.public_url(&format!("self-service/errors{query}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404, "{query}");
+        let err: Value = res.json().await.unwrap();
+        assert_eq!(err["error"]["code"], 404, "{err}");
+        assert_eq!(err["error"]["status"], "Not Found", "{err}");
+    }
+    let res = env
+        .http
+        .get(env.public_url(&format!(
+            "self-service/errors?error=stub:500&id={}",
+            uuid::Uuid::new_v4()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"]["code"], 500, "{body}");
+}
+
+/// Issue 15: `GET /sessions/token-exchange` answered 405 without a body. Portcullis issues no exchange codes (no
+/// native OIDC yet), so it answers as Kratos does for missing parameters (400) and for a code without a session
+/// (404), in the error envelope.
+async fn token_exchange_answers_with_the_kratos_envelope(backend: Backend) {
+    let env = TestEnv::start(backend).await;
+    let res = env
+        .http
+        .get(env.public_url("sessions/token-exchange"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], 400, "{err}");
+    assert!(
+        err["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("\"init_code\" and \"return_to_code\""),
+        "{err}"
+    );
+    let res = env
+        .http
+        .get(env.public_url("sessions/token-exchange?init_code=abc&return_to_code=def"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let err: Value = res.json().await.unwrap();
+    assert_eq!(err["error"]["code"], 404, "{err}");
+    let reason = err["error"]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("no session yet for this \"code\"") && reason.contains("not implement"),
+        "{err}"
+    );
+    // `DELETE` is still `DELETE /sessions/{id}` with an id that is not a UUID.
+    let res = env
+        .http
+        .delete(env.public_url("sessions/token-exchange"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+}
+
+/// Issue 15: Kratos reads `…/flows?id=` with `x.ParseUUID`: a missing or malformed id names no flow, a 404 like an
+/// unknown id (Portcullis answered 400).
+async fn malformed_flow_ids_are_not_found(backend: Backend) {
+    let env = TestEnv::builder(backend)
+        .set("selfservice.flows.recovery.enabled=true")
+        .set("selfservice.flows.verification.enabled=true")
+        .start()
+        .await;
+    let created = env
+        .create_identity(json!({"schema_id": "default", "traits": {"email": "flows@example.com"}}))
+        .await;
+    let token = env.login(created["id"].as_str().unwrap()).await;
+    for kind in [
+        "login",
+        "registration",
+        "settings",
+        "recovery",
+        "verification",
+    ] {
+        for query in ["?id=not-a-uuid", "", "?id=", "?id=not-a-uuid&return_to=x"] {
+            let res = env
+                .http
+                .get(env.public_url(&format!("self-service/{kind}/flows{query}")))
+                .header("x-session-token", &token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 404, "{kind}{query}");
+            let err: Value = res.json().await.unwrap();
+            assert_eq!(err["error"]["code"], 404, "{kind}{query}: {err}");
+        }
+    }
 }

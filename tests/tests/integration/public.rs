@@ -74,8 +74,8 @@ async fn schemas_are_served_by_id_and_base64(backend: Backend) {
     assert_eq!(res.status(), 400);
     let err: Value = res.json().await.unwrap();
     assert_eq!(
-        err["error"]["details"]["messages"][0]["message"]["id"],
-        4000003
+        err["error"]["reason"],
+        "traits.username: length must be >= 3, but got 2"
     );
     let created = env
         .create_identity(serde_json::json!({

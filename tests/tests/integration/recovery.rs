@@ -15,6 +15,8 @@ backend_tests!(
     admin_recovery_code_and_link,
     recovery_needs_to_be_enabled_and_signed_out,
     recovery_code_links_use_nothing_and_bind_to_the_browser,
+    admin_recovery_refuses_lifespans_out_of_range,
+    admin_recovery_code_refuses_a_flow_type_that_is_not_a_string,
 );
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -1264,4 +1266,112 @@ async fn recovery_code_links_use_nothing_and_bind_to_the_browser(backend: Backen
         victim.get(&env.public_url("sessions/whoami")).await.status,
         401
     );
+}
+
+/// Issue 15: an `expires_in` whose expiry is past the last representable timestamp panicked the handler; Kratos
+/// (Go) refuses a duration over 2562047h, and one that is not positive, with a 400. The largest one works.
+async fn admin_recovery_refuses_lifespans_out_of_range(backend: Backend) {
+    let (env, _sink) = env_with_mail(
+        backend,
+        &[RECOVERY_ON, "selfservice.methods.link.enabled=true"],
+    )
+    .await;
+    let id = person(&env, "range@example.com").await;
+    for path in ["admin/recovery/code", "admin/recovery/link"] {
+        for expires_in in [
+            "690249975h",
+            "2562048h",
+            "9999999999999999999999s",
+            "0s",
+            "-1h",
+        ] {
+            let res = env
+                .http
+                .post(env.admin_url(path))
+                .json(&json!({"identity_id": id, "expires_in": expires_in}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 400, "{path} {expires_in}");
+            let e: Value = res.json().await.unwrap();
+            assert_eq!(e["error"]["code"], 400, "{e}");
+            assert!(
+                e["error"]["reason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("\"expires_in\""),
+                "{e}"
+            );
+        }
+        // The server is still up, and Go's largest duration is a valid lifespan.
+        let res = env
+            .http
+            .post(env.admin_url(path))
+            .json(&json!({"identity_id": id, "expires_in": "2562047h"}))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success(), "{path}: {}", res.status());
+        let body: Value = res.json().await.unwrap();
+        let expires = time::OffsetDateTime::parse(
+            body["expires_at"].as_str().unwrap(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
+        assert_eq!(
+            expires - identity::Clock::now(&env.clock),
+            time::Duration::hours(2_562_047)
+        );
+    }
+}
+
+/// Issue 15: Kratos decodes `flow_type` as an optional string: a number, array, object, boolean or an empty string
+/// is a 400 (Portcullis ignored wrong types and made a browser flow); `null` is the default browser flow.
+async fn admin_recovery_code_refuses_a_flow_type_that_is_not_a_string(backend: Backend) {
+    let (env, _sink) = env_with_mail(backend, &[RECOVERY_ON]).await;
+    let id = person(&env, "type@example.com").await;
+    for flow_type in [
+        json!(["api"]),
+        json!(1),
+        json!({"type": "api"}),
+        json!(true),
+        json!(""),
+    ] {
+        let res = env
+            .http
+            .post(env.admin_url("admin/recovery/code"))
+            .json(&json!({"identity_id": id, "flow_type": flow_type}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 400, "{flow_type}");
+        let e: Value = res.json().await.unwrap();
+        assert_eq!(e["error"]["code"], 400, "{e}");
+        assert!(
+            e["error"]["reason"].as_str().unwrap().contains("flow_type"),
+            "{e}"
+        );
+    }
+    let res = env
+        .http
+        .post(env.admin_url("admin/recovery/code"))
+        .json(&json!({"identity_id": id, "flow_type": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    let flow: Value = env
+        .http
+        .get(env.public_url(&format!(
+            "self-service/recovery/flows?id={}",
+            flow_param(body["recovery_link"].as_str().unwrap())
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(flow["type"], "browser", "{flow}");
 }
