@@ -1,16 +1,12 @@
 //! Login over HTTP: init (browser and API), `GET …/flows`, and submit. Adapters around [`flows::login`].
 
-use super::outcome::{created, respond};
-use super::request::{
-    current_session, flow_matches_cookie, refresh_param, request_url, Submission,
-};
-use super::{
-    completion_target, ensure_csrf, fail, init_client, see_other, validate_return_to, Client,
-};
-use super::{flow_error, session_already_available};
+use super::init::{browser_init, get_flow_of, Start};
+use super::outcome::respond;
+use super::request::{current_session, refresh_param, request_url, Submission};
+use super::{flow_error, session_already_available, validate_return_to};
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
-use crate::extract::{query_get, query_pairs, uuid};
+use crate::extract::{query_get, query_pairs};
 use crate::AppState;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -36,14 +32,6 @@ fn check_aal(pairs: &[(String, String)], signed_in: bool) -> Result<(), ApiError
             "Unable to parse AuthenticationMethod Assurance Level (AAL): {other:?}"
         ))),
     }
-}
-
-/// What an init request led to.
-pub enum Start {
-    /// A new flow.
-    Flow(Box<flows::Flow>),
-    /// The caller is signed in (and does not re-authenticate): no flow; the validated `return_to`.
-    SignedIn(Option<String>),
 }
 
 /// Starts a flow of `flow_type` for the request.
@@ -120,70 +108,6 @@ pub async fn init_browser(
         )
     })
     .await
-}
-
-/// A browser init of `kind`: `start` gets the masked CSRF token of this browser (a new cookie is set with the
-/// flow when it has none); browsers go to the flow's page (or, signed in, where the flow would end), SPAs get JSON.
-pub async fn browser_init<F, Fut>(
-    state: &AppState,
-    headers: &HeaderMap,
-    kind: FlowKind,
-    start: F,
-) -> Response
-where
-    F: FnOnce(String) -> Fut,
-    Fut: std::future::Future<Output = Result<Start, ApiError>>,
-{
-    let client = init_client(headers);
-    let (csrf, set_cookie) = ensure_csrf(state, headers);
-    let result = match start(csrf.masked()).await {
-        Ok(Start::Flow(flow)) => Ok(created(state, client, &flow, set_cookie)),
-        Ok(Start::SignedIn(return_to)) => signed_in(state, client, kind, return_to),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(r) => r,
-        Err(e) => fail(state, client, e).await,
-    }
-}
-
-/// An init while signed in: browsers go where the flow would have sent them, others get
-/// `session_already_available`.
-pub fn signed_in(
-    state: &AppState,
-    client: Client,
-    kind: FlowKind,
-    return_to: Option<String>,
-) -> Result<Response, ApiError> {
-    match client {
-        Client::Html => completion_target(state, Some(kind), return_to.as_deref())
-            .map(|target| see_other(&target, &[])),
-        Client::Json => Err(session_already_available()),
-    }
-}
-
-/// `GET /self-service/{login,registration}/flows?id=` for `kind`.
-pub async fn get_flow_of(
-    state: &AppState,
-    kind: FlowKind,
-    headers: &HeaderMap,
-    raw: Option<&str>,
-) -> Result<Response, ApiError> {
-    let pairs = query_pairs(raw);
-    let id = query_get(&pairs, "id")
-        .ok_or_else(|| ApiError::bad_request("the id query parameter is required"))?;
-    let flow = state
-        .flow_repo
-        .load(kind, uuid(id)?)
-        .await
-        .map_err(flow_error)?;
-    if flow.flow_type == FlowType::Browser && !flow_matches_cookie(state, headers, &flow) {
-        return Err(super::foreign_flow());
-    }
-    if flow.is_expired(state.clock.now()) {
-        return Err(super::expired_flow(state, &flow));
-    }
-    Ok(Json(flow_json(&flow)).into_response())
 }
 
 /// `GET /self-service/login/flows?id=`.

@@ -3,6 +3,7 @@
 
 pub mod challenge;
 pub mod errors;
+pub mod init;
 pub mod login;
 pub mod logout;
 pub mod outcome;

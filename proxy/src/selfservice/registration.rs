@@ -2,7 +2,7 @@
 //! [`flows::registration`].
 
 use super::flow_error;
-use super::login::{browser_init, get_flow_of, signed_in, Start};
+use super::init::{browser_init, get_flow_of, signed_in, Start};
 use super::outcome::respond;
 use super::request::{current_session, request_url, Submission};
 use super::validate_return_to;
