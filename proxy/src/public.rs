@@ -62,13 +62,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/self-service/login/flows",
-            get(crate::selfservice::login::get_flow)
-                .layer(axum::middleware::map_request(nil_flow_id)),
+            get(crate::selfservice::login::get_flow),
         )
         .route(
             "/self-service/registration/flows",
-            get(crate::selfservice::registration::get_flow)
-                .layer(axum::middleware::map_request(nil_flow_id)),
+            get(crate::selfservice::registration::get_flow),
         )
         .route(
             "/self-service/login",
@@ -89,8 +87,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/self-service/settings/flows",
-            get(crate::selfservice::settings::get_flow)
-                .layer(axum::middleware::map_request(nil_flow_id)),
+            get(crate::selfservice::settings::get_flow),
         )
         .route(
             "/self-service/settings",
@@ -130,32 +127,6 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(crate::extract::MAX_BODY))
         .with_state(state)
-}
-
-/// `GET /self-service/<flow>/flows?id=`: Kratos reads the id with `x.ParseUUID`, so a missing or malformed id is
-/// the nil UUID, which names no flow (404 after the flow's other checks, such as "disabled"). The handlers
-/// refuse a malformed id with a 400; this gives them the nil UUID instead.
-async fn nil_flow_id(mut req: axum::extract::Request) -> axum::extract::Request {
-    let pairs = query_pairs(req.uri().query());
-    let valid =
-        crate::extract::query_get(&pairs, "id").is_some_and(|id| uuid::Uuid::parse_str(id).is_ok());
-    if valid {
-        return req;
-    }
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs.iter().filter(|(k, _)| k != "id") {
-        query.append_pair(k, v);
-    }
-    query.append_pair("id", &uuid::Uuid::nil().to_string());
-    let path_and_query = format!("{}?{}", req.uri().path(), query.finish());
-    let mut parts = req.uri().clone().into_parts();
-    if let Ok(pq) = path_and_query.parse() {
-        parts.path_and_query = Some(pq);
-        if let Ok(uri) = axum::http::Uri::from_parts(parts) {
-            *req.uri_mut() = uri;
-        }
-    }
-    req
 }
 
 /// Admin-only paths asked of the public listener get a 307 to the admin listener, as in Kratos.
@@ -275,9 +246,6 @@ fn challenge_routes() -> Router<AppState> {
     Router::new()
         .route("/api", get(challenge::init_api))
         .route("/browser", get(challenge::init_browser))
-        .route(
-            "/flows",
-            get(challenge::get_flow).layer(axum::middleware::map_request(nil_flow_id)),
-        )
+        .route("/flows", get(challenge::get_flow))
         .route("/", get(challenge::submit).post(challenge::submit))
 }

@@ -163,11 +163,9 @@ pub async fn get_flow(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(raw.as_deref());
-    let id = query_get(&pairs, "id")
-        .ok_or_else(|| ApiError::bad_request("the id query parameter is required"))?;
     let flow = state
         .challenges
-        .load(kind, uuid(id)?)
+        .load(kind, super::flow_id_param(&pairs))
         .await
         .map_err(flow_error)?;
     if !flow_matches(&state, &headers, &flow) {

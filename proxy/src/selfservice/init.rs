@@ -7,7 +7,7 @@ use super::{
     session_already_available, Client,
 };
 use crate::error::ApiError;
-use crate::extract::{query_get, query_pairs, uuid};
+use crate::extract::query_pairs;
 use crate::AppState;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -47,6 +47,14 @@ where
     }
 }
 
+/// A native app's init: the flow, or `session_already_available` for a caller that is signed in.
+pub fn api_answer(start: Start) -> Result<Response, ApiError> {
+    match start {
+        Start::Flow(flow) => Ok(Json(flow_json(&flow)).into_response()),
+        Start::SignedIn(_) => Err(session_already_available()),
+    }
+}
+
 /// An init while signed in: browsers go where the flow would have sent them, others get
 /// `session_already_available`.
 pub fn signed_in(
@@ -70,11 +78,9 @@ pub async fn get_flow_of(
     raw: Option<&str>,
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(raw);
-    let id = query_get(&pairs, "id")
-        .ok_or_else(|| ApiError::bad_request("the id query parameter is required"))?;
     let flow = state
         .flow_repo
-        .load(kind, uuid(id)?)
+        .load(kind, super::flow_id_param(&pairs))
         .await
         .map_err(flow_error)?;
     if flow.flow_type == FlowType::Browser && !flow_matches_cookie(state, headers, &flow) {

@@ -1,19 +1,18 @@
 //! Login over HTTP: init (browser and API), `GET …/flows`, and submit. Adapters around [`flows::login`].
 
-use super::init::{browser_init, get_flow_of, Start};
+use super::init::{api_answer, browser_init, get_flow_of, Start};
 use super::outcome::respond;
 use super::request::{current_session, refresh_param, request_url, Submission};
-use super::{flow_error, session_already_available, validate_return_to};
+use super::{flow_error, validate_return_to};
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs};
 use crate::AppState;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use flows::login::LoginInit;
-use flows::{flow_json, FlowKind, FlowType};
+use flows::{FlowKind, FlowType};
 
 /// `?aal=`: only `aal1` can be reached while no second factor exists.
 fn check_aal(pairs: &[(String, String)], signed_in: bool) -> Result<(), ApiError> {
@@ -74,7 +73,7 @@ pub async fn init_api(
     req: Request,
 ) -> Result<Response, ApiError> {
     let url = request_url(&state, &req);
-    match start(
+    start(
         &state,
         &headers,
         raw.as_deref(),
@@ -82,11 +81,8 @@ pub async fn init_api(
         url,
         String::new(),
     )
-    .await?
-    {
-        Start::Flow(flow) => Ok(Json(flow_json(&flow)).into_response()),
-        Start::SignedIn(_) => Err(session_already_available()),
-    }
+    .await
+    .and_then(api_answer)
 }
 
 /// `GET /self-service/login/browser`.

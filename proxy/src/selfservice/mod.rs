@@ -502,6 +502,14 @@ pub fn str_field<'a>(body: &'a Value, key: &str) -> Result<&'a str, ApiError> {
     }
 }
 
+/// The `id` of `GET /self-service/<flow>/flows?id=`. Kratos reads it with `x.ParseUUID`: a missing or malformed
+/// id is the nil UUID, which names no flow, so it ends in a 404 after the flow's other checks.
+pub fn flow_id_param(pairs: &[(String, String)]) -> uuid::Uuid {
+    crate::extract::query_get(pairs, "id")
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        .unwrap_or_default()
+}
+
 /// Maps flow errors to Kratos envelopes (JSON and API clients).
 pub fn flow_error(e: FlowError) -> ApiError {
     match e {

@@ -2,7 +2,7 @@
 //! [`flows::registration`].
 
 use super::flow_error;
-use super::init::{browser_init, get_flow_of, signed_in, Start};
+use super::init::{api_answer, browser_init, get_flow_of, Start};
 use super::outcome::respond;
 use super::request::{current_session, request_url, Submission};
 use super::validate_return_to;
@@ -12,10 +12,9 @@ use crate::extract::{query_get, query_pairs};
 use crate::AppState;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::response::Response;
 use flows::registration::RegistrationInit;
-use flows::{flow_json, FlowError, FlowKind, FlowType};
+use flows::{FlowError, FlowKind, FlowType};
 
 /// Starts a flow of `flow_type` for the request.
 async fn start(
@@ -56,7 +55,7 @@ pub async fn init_api(
     req: Request,
 ) -> Result<Response, ApiError> {
     let url = request_url(&state, &req);
-    match start(
+    start(
         &state,
         &headers,
         raw.as_deref(),
@@ -64,16 +63,8 @@ pub async fn init_api(
         url,
         String::new(),
     )
-    .await?
-    {
-        Start::Flow(flow) => Ok(Json(flow_json(&flow)).into_response()),
-        Start::SignedIn(return_to) => signed_in(
-            &state,
-            super::Client::Json,
-            FlowKind::Registration,
-            return_to,
-        ),
-    }
+    .await
+    .and_then(api_answer)
 }
 
 /// `GET /self-service/registration/browser`.

@@ -236,9 +236,7 @@ pub async fn get_flow(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let pairs = query_pairs(raw.as_deref());
-    let id = query_get(&pairs, "id")
-        .ok_or_else(|| ApiError::bad_request("the id query parameter is required"))?;
-    let id = uuid(id)?;
+    let id = super::flow_id_param(&pairs);
     let Some(session) = session_of(&state, &headers).await? else {
         return Err(ApiError::new(StatusCode::UNAUTHORIZED)
             .with_reason("A valid Ory Session Cookie or Ory Session Token is missing."));
