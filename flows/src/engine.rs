@@ -95,11 +95,6 @@ impl FlowRepo {
         self.clock.now()
     }
 
-    /// The clock.
-    pub fn clock(&self) -> &SharedClock {
-        &self.clock
-    }
-
     /// Stores a new flow.
     pub async fn create(&self, flow: &Flow) -> Result<(), FlowError> {
         Ok(self.pool.create_flow(flow).await?)
@@ -156,7 +151,7 @@ impl FlowRepo {
 }
 
 /// The `method` of a submit body: a string, or missing.
-pub fn method_of(body: &Value) -> Option<&str> {
+fn method_of(body: &Value) -> Option<&str> {
     body.get("method").and_then(Value::as_str)
 }
 

@@ -185,16 +185,6 @@ impl LoginFlows {
         Ok(flow)
     }
 
-    /// Loads a flow, expired or not.
-    pub async fn load(&self, id: Uuid) -> Result<Flow, FlowError> {
-        self.repo.load(FlowKind::Login, id).await
-    }
-
-    /// Adds a form-level message to a flow and stores it.
-    pub async fn with_message(&self, flow: Flow, message: UiText) -> Result<Flow, FlowError> {
-        self.repo.with_message(flow, message).await
-    }
-
     async fn open(&self, flow: Flow) -> Result<Flow, FlowError> {
         self.repo
             .open(flow, |f| {
@@ -217,7 +207,10 @@ impl LoginFlows {
         ctx: SubmitContext,
     ) -> Result<FlowOutcome, FlowError> {
         if ctx.session.is_some() && !flow.refresh {
-            let flow = self.with_message(flow, already_signed_in_message()).await?;
+            let flow = self
+                .repo
+                .with_message(flow, already_signed_in_message())
+                .await?;
             return Ok(FlowOutcome::AlreadySignedIn(flow));
         }
         let mut flow = self.open(flow).await?;

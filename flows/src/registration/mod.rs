@@ -16,7 +16,6 @@ use identity::IdentityManager;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use time::Duration;
-use uuid::Uuid;
 
 /// A registration method (`password`, later `code`, `oidc`, `webauthn`, `passkey`, …).
 #[async_trait]
@@ -151,20 +150,6 @@ impl RegistrationFlows {
         flow.ui = ui;
         self.repo.create(&flow).await?;
         Ok(flow)
-    }
-
-    /// Loads a flow, expired or not.
-    pub async fn load(&self, id: Uuid) -> Result<Flow, FlowError> {
-        self.repo.load(FlowKind::Registration, id).await
-    }
-
-    /// Adds a form-level message to a flow and stores it.
-    pub async fn with_message(
-        &self,
-        flow: Flow,
-        message: identity::text::UiText,
-    ) -> Result<Flow, FlowError> {
-        self.repo.with_message(flow, message).await
     }
 
     async fn open(&self, flow: Flow) -> Result<Flow, FlowError> {
