@@ -431,31 +431,6 @@ impl Continuity {
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
         self.pool.delete_expired_containers(self.clock.now()).await
     }
-
-    /// Deletes expired containers every `every` until `stop` turns true.
-    pub async fn sweep(
-        self,
-        every: std::time::Duration,
-        mut stop: tokio::sync::watch::Receiver<bool>,
-    ) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.wait_for(|s| *s) => return,
-            }
-            match self.delete_expired().await {
-                Ok(n) if n > 0 => {
-                    tracing::debug!(deleted = n, "deleted expired continuity containers")
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not delete expired continuity containers")
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -700,11 +700,6 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         cookie.clone(),
         options.clock.clone(),
     );
-    tokio::spawn(
-        continuity
-            .clone()
-            .sweep(std::time::Duration::from_secs(600), rx.clone()),
-    );
     let settings_flows = flows::settings::SettingsFlows::new(
         flow_pool.clone(),
         identities.clone(),
@@ -715,6 +710,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     )
     .with_hooks(hooks.clone())
     .with_continuity(continuity.clone());
+    let continuity_for_sweep = continuity;
     let challenges = flows::challenge::ChallengeFlows::new(
         flow_pool.clone(),
         Arc::new(flows::codes::SqlCodePool::new(db.clone())),
@@ -777,6 +773,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     let proxy_addr = gateway.as_ref().map(gateway::Gateway::local_addr);
     tokio::spawn(sweep_expired(
         flow_pool_for_sweep,
+        continuity_for_sweep,
         state.clock.clone(),
         rx.clone(),
     ));
@@ -828,9 +825,11 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     })
 }
 
-/// Deletes flows that expired a day ago and errors older than a day, every ten minutes, until shutdown.
+/// Deletes flows that expired a day ago, errors older than a day and expired continuity containers, every ten
+/// minutes, until shutdown.
 async fn sweep_expired(
     pool: Arc<flows::SqlFlowPool>,
+    continuity: flows::continuity::Continuity,
     clock: SharedClock,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -850,6 +849,9 @@ async fn sweep_expired(
         }
         if let Err(e) = pool.delete_old_errors(cutoff).await {
             tracing::warn!(error = %e, "could not delete old self-service errors");
+        }
+        if let Err(e) = continuity.delete_expired().await {
+            tracing::warn!(error = %e, "could not delete expired continuity containers");
         }
     }
 }
