@@ -25,6 +25,9 @@ pub struct SubmitContext {
     pub request: HookRequest,
     /// The session the request carries: `(session id, identity id)`.
     pub session: Option<(Uuid, Uuid)>,
+    /// The browser's masked CSRF token (browser flows), for a flow that this submit opens (recovery opens a
+    /// settings flow).
+    pub csrf_token: String,
 }
 
 /// What a submit led to. Every flow service answers with one of these; `proxy` turns it into a browser redirect,
@@ -61,6 +64,11 @@ pub enum FlowOutcome {
         /// The new session, if any.
         session: Option<IssuedSession>,
     },
+    /// The flow moved on and shows its next step (a message went out, a wrong code was told, an address was
+    /// verified): HTTP 200 with the flow.
+    Continue(Flow),
+    /// Recovered: signed in, with a settings flow to set a new password in.
+    Recovered(Box<crate::challenge::Recovered>),
     /// The credentials were right but no address of the identity is verified (`require_verified_address`); no
     /// session was issued.
     AddressNotVerified {

@@ -12,6 +12,7 @@ pub mod hooks;
 pub mod login;
 pub mod outbox;
 pub mod password_policy;
+pub mod recovery;
 pub mod registration;
 pub mod security;
 pub mod settings;
@@ -19,6 +20,7 @@ pub mod store;
 pub mod strategy;
 pub mod texts;
 pub mod ui;
+pub mod verification;
 
 pub use engine::{FlowOutcome, SubmitContext};
 pub use error::FlowError;

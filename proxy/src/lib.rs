@@ -639,6 +639,18 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     let flow_pool_for_sweep = flow_pool.clone();
     let hooks: Arc<hooks::ConfiguredHooks> =
         Arc::new(hooks::ConfiguredHooks::from_config(&config)?);
+    let flow_repo = flows::engine::FlowRepo::new(flow_pool.clone(), options.clock.clone());
+    let courier = Arc::new(courier::build(&config, &db, options.clock.clone())?);
+    courier::spawn_worker(&courier, &config, rx.clone())?;
+    let challenges = flows::challenge::Challenges::new(
+        flow_repo.clone(),
+        Arc::new(flows::codes::SqlCodePool::new(db.clone())),
+        Arc::new(flows::outbox::SqlOutbox::new(db.clone())),
+        courier.clone(),
+        identities.clone(),
+        sessions.clone(),
+        challenge_settings(&config, &public_base, &secrets),
+    );
     let registry = flows::strategy::Registry::build(&flows::strategy::StrategyDeps {
         identities: identities.clone(),
         clock: options.clock.clone(),
@@ -651,8 +663,8 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             .enabled
             .then(|| password_policy(&config)),
         profile: config.selfservice.methods.profile.enabled,
+        challenges: Some(challenges.clone()),
     });
-    let flow_repo = flows::engine::FlowRepo::new(flow_pool.clone(), options.clock.clone());
     let login_flows = flows::login::LoginFlows::new(
         flow_repo.clone(),
         identities.clone(),
@@ -693,8 +705,6 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
             .as_deref()
             .unwrap_or(&public_base),
     );
-    let courier = Arc::new(courier::build(&config, &db, options.clock.clone())?);
-    courier::spawn_worker(&courier, &config, rx.clone())?;
     let continuity = flows::continuity::Continuity::new(
         Arc::new(flows::continuity::SqlContinuityPool::new(db.clone())),
         cookie.clone(),
@@ -712,17 +722,16 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
     .with_continuity(continuity.clone());
     let continuity_for_sweep = continuity;
     let challenges = flows::challenge::ChallengeFlows::new(
-        flow_pool.clone(),
-        Arc::new(flows::codes::SqlCodePool::new(db.clone())),
-        Arc::new(flows::outbox::SqlOutbox::new(db.clone())),
-        courier.clone(),
-        identities.clone(),
-        sessions.clone(),
-        settings_flows.clone(),
-        options.clock.clone(),
-        challenge_settings(&config, &public_base, &secrets),
-    )
-    .with_hooks(hooks.clone());
+        flows::recovery::RecoveryFlows::new(
+            registry.recovery,
+            challenges.clone(),
+            settings_flows.clone(),
+        )
+        .with_hooks(hooks.clone()),
+        flows::verification::VerificationFlows::new(registry.verification, challenges.clone())
+            .with_hooks(hooks.clone()),
+        challenges,
+    );
     let state = AppState {
         readiness: Arc::default(),
         courier,

@@ -2,13 +2,18 @@
 //! of the flows it serves ([`LoginStrategy`], [`RegistrationStrategy`], …) and [`Strategy`], plus one line in
 //! [`Registry::build`]. The registry is built once from config, and lists the enabled strategies in Kratos' order.
 
+pub mod code;
+pub mod link;
 pub mod password;
 pub mod profile;
 
+use crate::challenge::Challenges;
 use crate::login::LoginStrategy;
 use crate::password_policy::{BreachRange, PolicyConfig};
+use crate::recovery::RecoveryStrategy;
 use crate::registration::RegistrationStrategy;
 use crate::settings::SettingsStrategy;
+use crate::verification::VerificationStrategy;
 use identity::throttle::Throttle;
 use identity::{IdentityManager, SharedClock};
 use std::sync::Arc;
@@ -29,6 +34,16 @@ pub trait Strategy: Send + Sync + 'static {
     fn settings(self: Arc<Self>) -> Option<Arc<dyn SettingsStrategy>> {
         None
     }
+
+    /// As a recovery method.
+    fn recovery(self: Arc<Self>) -> Option<Arc<dyn RecoveryStrategy>> {
+        None
+    }
+
+    /// As a verification method.
+    fn verification(self: Arc<Self>) -> Option<Arc<dyn VerificationStrategy>> {
+        None
+    }
 }
 
 /// What strategies are built from: shared services and each method's settings (`None`: the method is off).
@@ -46,6 +61,8 @@ pub struct StrategyDeps {
     pub password: Option<PolicyConfig>,
     /// `selfservice.methods.profile.enabled`.
     pub profile: bool,
+    /// Sending and checking secrets, for the recovery and verification methods (`None`: neither flow runs).
+    pub challenges: Option<Challenges>,
 }
 
 /// The enabled strategies of each flow, in the order their nodes and dispatch go.
@@ -57,6 +74,10 @@ pub struct Registry {
     pub registration: Vec<Arc<dyn RegistrationStrategy>>,
     /// Settings methods.
     pub settings: Vec<Arc<dyn SettingsStrategy>>,
+    /// Recovery methods.
+    pub recovery: Vec<Arc<dyn RecoveryStrategy>>,
+    /// Verification methods.
+    pub verification: Vec<Arc<dyn VerificationStrategy>>,
 }
 
 impl Registry {
@@ -65,6 +86,8 @@ impl Registry {
     pub fn build(deps: &StrategyDeps) -> Self {
         let mut r = Self::default();
         r.add(profile::ProfileStrategy::build(deps));
+        r.add(code::CodeStrategy::build(deps));
+        r.add(link::LinkStrategy::build(deps));
         r.add(password::PasswordStrategy::build(deps));
         r
     }
@@ -78,8 +101,14 @@ impl Registry {
         if let Some(r) = s.clone().registration() {
             self.registration.push(r);
         }
-        if let Some(st) = s.settings() {
+        if let Some(st) = s.clone().settings() {
             self.settings.push(st);
+        }
+        if let Some(rc) = s.clone().recovery() {
+            self.recovery.push(rc);
+        }
+        if let Some(v) = s.verification() {
+            self.verification.push(v);
         }
     }
 }

@@ -69,6 +69,7 @@ async fn login_flows(dir: &std::path::Path) -> (LoginFlows, IdentityManager) {
         breaches: None,
         password: Some(Default::default()),
         profile: true,
+        challenges: None,
     };
     let mut registry = Registry::build(&deps);
     registry.add(test_echo::EchoStrategy::build(&deps));

@@ -2,25 +2,27 @@
 //! (`POST /admin/recovery/code`, `POST /admin/recovery/link`).
 
 use super::flow_error;
+use super::request::Submission;
 use super::request::{current_session, hook_request, request_url};
 use super::{
     body_of, browser_on_api_flow, check_csrf, completion_target, csrf_of_request, ensure_csrf,
-    fail, init_client, see_other, str_field, submit_client, ui_url, validate_return_to,
-    with_cookies, with_query, Client,
+    fail, init_client, see_other, submit_client, ui_url, validate_return_to, with_cookies,
+    with_query, Client,
 };
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs, uuid};
-use crate::sessions::{device_info, session_set_cookie};
+use crate::sessions::device_info;
 use crate::AppState;
 use axum::extract::{RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use axum::Json;
-use flows::challenge::{ChallengeFlows, ChallengeInit, ChallengeOutcome, ChallengeSubmit};
+use flows::challenge::{ChallengeFlows, ChallengeInit};
 use flows::security::CsrfToken;
 use flows::FlowError;
+use flows::SubmitContext;
 use flows::{flow_json, Flow, FlowKind, FlowType};
 use serde_json::{json, Value};
 
@@ -188,10 +190,6 @@ pub async fn get_flow(
     ))
 }
 
-fn opt_string(body: &Value, key: &str) -> Result<Option<String>, ApiError> {
-    Ok(Some(str_field(body, key)?.to_owned()).filter(|s| !s.is_empty()))
-}
-
 /// `GET /self-service/{recovery,verification}?flow=&code=` (or `&token=`), the link in a message: it uses nothing.
 /// The code or token is pre-filled into the flow ([`ChallengeFlows::prefill`]) and the browser goes to the flow's
 /// page, where a POST with the CSRF token uses it. A mail scanner's GET therefore burns nothing, and a recovery
@@ -334,113 +332,41 @@ impl Post {
                 return Err(foreign_link());
             }
         }
-        let (csrf, set_csrf) = if flow.flow_type == FlowType::Browser {
-            let (t, c) = ensure_csrf(state, headers);
-            (t.masked(), c)
+        let csrf_token = if flow.flow_type == FlowType::Browser {
+            ensure_csrf(state, headers).0.masked()
         } else {
-            (String::new(), None)
+            String::new()
         };
-        let submit = ChallengeSubmit {
-            method: str_field(&body, "method")?.to_owned(),
-            email: opt_string(&body, "email")?,
-            // A POST may name the secret in the query as Kratos' `?token=` (the SDK's `token` argument).
-            code: opt_string(&body, "code")?.or(query_get(pairs, "code").map(str::to_owned)),
-            token: opt_string(&body, "token")?.or(query_get(pairs, "token").map(str::to_owned)),
-            csrf_token: csrf,
-            device: device_info(self.client_ip, headers),
+        // A POST may name the secret in the query as Kratos' `?token=` (the SDK's `token` argument).
+        let mut body = body;
+        if let Value::Object(fields) = &mut body {
+            for key in ["code", "token"] {
+                if let (None, Some(v)) = (fields.get(key), query_get(pairs, key)) {
+                    fields.insert(key.to_owned(), json!(v));
+                }
+            }
+        }
+        let device = device_info(self.client_ip, headers);
+        let ctx = SubmitContext {
+            client_ip: self.client_ip,
+            device,
             request: hook_request(state, headers, "POST", self.url),
+            session: None,
+            csrf_token,
         };
-        let kind = flow.kind;
-        match state.challenges.submit(kind, flow.id, submit).await {
-            Ok(o) => Ok(respond(state, client, o, set_csrf)),
-            Err(FlowError::Expired { replacement, .. }) if client == Client::Html => Ok(see_other(
-                &with_query(&ui_url(state, kind), "flow", &replacement.id.to_string()),
-                &[],
-            )),
-            Err(e) => Err(flow_error(e)),
-        }
+        let result = state
+            .challenges
+            .submit(flow.kind, flow.id, &body, &ctx)
+            .await;
+        let s = Submission {
+            client,
+            flow,
+            body,
+            ctx,
+            headers: headers.clone(),
+        };
+        Ok(super::outcome::respond(state, &s, result).await)
     }
-}
-
-fn respond(
-    state: &AppState,
-    client: Client,
-    outcome: ChallengeOutcome,
-    set_csrf: Option<HeaderValue>,
-) -> Response {
-    let back_to_ui = |flow: &Flow| {
-        see_other(
-            &with_query(&ui_url(state, flow.kind), "flow", &flow.id.to_string()),
-            &[],
-        )
-    };
-    match outcome {
-        ChallengeOutcome::Sent(flow)
-        | ChallengeOutcome::Invalid(flow)
-        | ChallengeOutcome::Verified(flow) => match client {
-            Client::Html => back_to_ui(&flow),
-            Client::Json => Json(flow_json(&flow)).into_response(),
-        },
-        ChallengeOutcome::Retry(flow) => match client {
-            Client::Html => back_to_ui(&flow),
-            Client::Json => (StatusCode::BAD_REQUEST, Json(flow_json(&flow))).into_response(),
-        },
-        ChallengeOutcome::Recovered(r) => recovered(state, client, &r, set_csrf),
-    }
-}
-
-/// A recovered account: browsers go to the settings flow with the new session; SPAs and native apps get
-/// `continue_with` (or 422 `browser_location_change_required` without `use_continue_with_transitions`).
-fn recovered(
-    state: &AppState,
-    client: Client,
-    r: &flows::challenge::Recovered,
-    set_csrf: Option<HeaderValue>,
-) -> Response {
-    let settings_url = with_query(
-        &ui_url(state, FlowKind::Settings),
-        "flow",
-        &r.settings_flow.id.to_string(),
-    );
-    let api = r.flow.flow_type == FlowType::Api;
-    let mut cookies = Vec::new();
-    if !api {
-        let left = (r.session.session.expires_at - state.clock.now()).whole_seconds();
-        cookies.push(
-            session_set_cookie(&state.config, &state.cookie, &r.session.token, left)
-                .and_then(|c| HeaderValue::from_str(&c).ok()),
-        );
-        cookies.push(set_csrf);
-    }
-    if client == Client::Html && !api {
-        return see_other(&settings_url, &cookies);
-    }
-    let res = if state.config.feature_flags.use_continue_with_transitions {
-        let mut body = flow_json(&r.flow);
-        let mut items = Vec::new();
-        if api {
-            items.push(
-                json!({"action": "set_ory_session_token", "ory_session_token": r.session.token}),
-            );
-        }
-        items.push(json!({
-            "action": "show_settings_ui",
-            "flow": {"id": r.settings_flow.id, "url": settings_url},
-        }));
-        body["continue_with"] = Value::Array(items);
-        Json(body).into_response()
-    } else {
-        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY)
-            .with_id("browser_location_change_required")
-            .with_reason(
-                "In order to complete this flow please redirect the browser to: the settings flow of the recovered \
-                 account.",
-            )
-            .with_message("browser location change required")
-            .with_redirect(settings_url)
-            .into_response()
-    };
-    with_cookies(res, &cookies)
 }
 
 /// The body of `POST /admin/recovery/{code,link}`.

@@ -100,7 +100,63 @@ async fn map_outcome(
             identity,
             session,
         } => registered(state, s, &flow, &identity, session).await,
+        FlowOutcome::Continue(flow) => Ok(match client {
+            Client::Html => see_other(
+                &with_query(&ui_url(state, flow.kind), "flow", &flow.id.to_string()),
+                &[],
+            ),
+            Client::Json => Json(flow_json(&flow)).into_response(),
+        }),
+        FlowOutcome::Recovered(r) => Ok(recovered(state, client, &r)),
     }
+}
+
+/// A recovered account: browsers go to the settings flow with the new session; SPAs and native apps get
+/// `continue_with` (or 422 `browser_location_change_required` without `use_continue_with_transitions`).
+fn recovered(state: &AppState, client: Client, r: &flows::challenge::Recovered) -> Response {
+    let settings_url = with_query(
+        &ui_url(state, FlowKind::Settings),
+        "flow",
+        &r.settings_flow.id.to_string(),
+    );
+    let api = r.flow.flow_type == FlowType::Api;
+    let mut cookies = Vec::new();
+    if !api {
+        let left = (r.session.session.expires_at - state.clock.now()).whole_seconds();
+        cookies.push(
+            session_set_cookie(&state.config, &state.cookie, &r.session.token, left)
+                .and_then(|c| HeaderValue::from_str(&c).ok()),
+        );
+    }
+    if client == Client::Html && !api {
+        return see_other(&settings_url, &cookies);
+    }
+    let res = if state.config.feature_flags.use_continue_with_transitions {
+        let mut body = flow_json(&r.flow);
+        let mut items = Vec::new();
+        if api {
+            items.push(
+                json!({"action": "set_ory_session_token", "ory_session_token": r.session.token}),
+            );
+        }
+        items.push(json!({
+            "action": "show_settings_ui",
+            "flow": {"id": r.settings_flow.id, "url": settings_url},
+        }));
+        body["continue_with"] = Value::Array(items);
+        Json(body).into_response()
+    } else {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY)
+            .with_id("browser_location_change_required")
+            .with_reason(
+                "In order to complete this flow please redirect the browser to: the settings flow of the recovered \
+                 account.",
+            )
+            .with_message("browser location change required")
+            .with_redirect(settings_url)
+            .into_response()
+    };
+    with_cookies(res, &cookies)
 }
 
 /// 429 with `Retry-After`, for JSON clients.

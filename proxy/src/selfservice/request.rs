@@ -193,6 +193,7 @@ impl Submission {
             device,
             request: hook_request(state, &headers, "POST", url),
             session: session.map(|s| (s.session_id, s.identity_id)),
+            csrf_token: String::new(),
         };
         Ok(Self {
             client,
