@@ -10,6 +10,7 @@ pub mod error;
 pub mod flow;
 pub mod hooks;
 pub mod login;
+pub mod logout;
 pub mod outbox;
 pub mod password_policy;
 pub mod recovery;

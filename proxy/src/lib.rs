@@ -77,6 +77,8 @@ pub struct AppState {
     pub settings_flows: flows::settings::SettingsFlows,
     /// Recovery and verification.
     pub challenges: flows::challenge::ChallengeFlows,
+    /// Logout.
+    pub logout_flows: flows::logout::LogoutFlows,
     /// The configured flow hooks.
     pub hooks: Arc<hooks::ConfiguredHooks>,
     /// Stored self-service errors.
@@ -739,13 +741,14 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         access: Some(access),
         metrics: Arc::default(),
         csrf_cookie,
-        cookie_secrets: secrets,
+        cookie_secrets: secrets.clone(),
         identities,
         flow_repo,
         login_flows,
         registration_flows,
         settings_flows,
         challenges,
+        logout_flows: flows::logout::LogoutFlows::new(sessions.clone(), secrets),
         hooks,
         sessions,
         cookie,

@@ -12,18 +12,13 @@ use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use flows::logout::LogoutError;
 use flows::security::CsrfToken;
-use identity::session::token::{derive_logout_token, verify_logout_token};
 use serde_json::json;
 
-/// The logout token of a session (derived, see [`derive_logout_token`]).
+/// The logout token of a session ([`flows::logout::LogoutFlows::token`]).
 pub fn logout_token(state: &AppState, session_id: uuid::Uuid) -> String {
-    let secret = state
-        .cookie_secrets
-        .first()
-        .map(String::as_str)
-        .unwrap_or("");
-    derive_logout_token(secret.as_bytes(), session_id)
+    state.logout_flows.token(session_id)
 }
 
 /// The URL that signs a browser out.
@@ -39,11 +34,21 @@ pub fn logout_url(state: &AppState, session_id: uuid::Uuid, return_to: Option<&s
     url
 }
 
-fn no_session() -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED)
-        .with_id("session_inactive")
-        .with_reason("No active session was found in this request.")
-        .with_message("request does not have a valid authentication session")
+/// Kratos' answer to each [`LogoutError`].
+fn logout_error(e: LogoutError) -> ApiError {
+    match e {
+        LogoutError::NoSession => ApiError::new(StatusCode::UNAUTHORIZED)
+            .with_id("session_inactive")
+            .with_reason("No active session was found in this request.")
+            .with_message("request does not have a valid authentication session"),
+        LogoutError::TokenMismatch => ApiError::new(StatusCode::FORBIDDEN).with_reason(
+            "Unable to log out because the logout token in the URL query does not match the session cookie.",
+        ),
+        LogoutError::UnknownToken => ApiError::new(StatusCode::FORBIDDEN).with_reason(
+            "The provided Ory Session Token could not be found, is invalid, or otherwise malformed.",
+        ),
+        LogoutError::Store(e) => e.into(),
+    }
 }
 
 /// `GET /self-service/logout/browser?return_to=`: `{logout_url, logout_token}` for the signed-in browser.
@@ -56,15 +61,15 @@ pub async fn logout_browser(
     let pairs = query_pairs(raw.as_deref());
     let result = async {
         let return_to = validate_return_to(&state, None, query_get(&pairs, "return_to"))?;
-        let token = request_token(&state, &headers).ok_or_else(no_session)?;
-        let session = state
-            .sessions
-            .authenticate(&token)
-            .await?
-            .ok_or_else(no_session)?;
+        let token = request_token(&state, &headers);
+        let session_id = state
+            .logout_flows
+            .session_of(token.as_deref())
+            .await
+            .map_err(logout_error)?;
         Ok::<_, ApiError>(Json(json!({
-            "logout_url": logout_url(&state, session.session_id, return_to.as_deref()),
-            "logout_token": logout_token(&state, session.session_id),
+            "logout_url": logout_url(&state, session_id, return_to.as_deref()),
+            "logout_token": logout_token(&state, session_id),
         })))
     }
     .await;
@@ -88,17 +93,12 @@ pub async fn logout(
             .filter(|t| !t.is_empty())
             .ok_or_else(|| ApiError::bad_request("Please include a token in the URL query."))?;
         let return_to = validate_return_to(&state, None, query_get(&pairs, "return_to"))?;
-        let token = request_token(&state, &headers).ok_or_else(no_session)?;
-        let session = state
-            .sessions
-            .authenticate(&token)
-            .await?
-            .ok_or_else(no_session)?;
-        if !verify_logout_token(&state.cookie_secrets, session.session_id, given) {
-            return Err(ApiError::new(StatusCode::FORBIDDEN)
-                .with_reason("Unable to log out because the logout token in the URL query does not match the session cookie."));
-        }
-        state.sessions.revoke(session.session_id).await?;
+        let token = request_token(&state, &headers);
+        state
+            .logout_flows
+            .browser(token.as_deref(), given)
+            .await
+            .map_err(logout_error)?;
         Ok::<_, ApiError>(return_to)
     }
     .await;
@@ -130,21 +130,6 @@ pub async fn logout_api(
         .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE))?;
     let body: serde_json::Value = crate::extract::parse_json(&bytes)?;
     let token = super::str_field(&body, "session_token")?;
-    // As Kratos: any session the token names is revoked (again, if need be); unknown tokens are 403.
-    let forbidden = || {
-        ApiError::new(StatusCode::FORBIDDEN).with_reason(
-            "The provided Ory Session Token could not be found, is invalid, or otherwise malformed.",
-        )
-    };
-    if token.is_empty() || token.len() > identity::session::token::MAX_TOKEN_LEN {
-        return Err(forbidden());
-    }
-    let hash = identity::session::TokenHash::of(token);
-    let session = match state.sessions.pool().get_session_by_token(&hash).await {
-        Ok(s) => s,
-        Err(identity::StoreError::NotFound) => return Err(forbidden()),
-        Err(e) => return Err(e.into()),
-    };
-    state.sessions.revoke(session.id).await?;
+    state.logout_flows.api(token).await.map_err(logout_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
