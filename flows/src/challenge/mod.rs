@@ -20,8 +20,9 @@ use crate::engine::{FlowOutcome, SubmitContext};
 use crate::error::FlowError;
 use crate::flow::{Flow, FlowKind, FlowType};
 use crate::recovery::RecoveryFlows;
-use crate::ui::UiContainer;
+use crate::ui::{Group, UiContainer};
 use crate::verification::VerificationFlows;
+use async_trait::async_trait;
 use identity::session::manager::IssuedSession;
 use identity::Identity;
 use serde_json::Value;
@@ -137,6 +138,71 @@ pub trait ChallengeStrategy: Send + Sync {
     /// already checked to look like a secret) filled in but not used; `None`: this method has no such form.
     fn prefill(&self, _flow: &Flow, _secret: &LinkSecret<'_>) -> Option<UiContainer> {
         None
+    }
+}
+
+/// A method that proves control of an address with a secret sent to it (`code`, `link`). It serves recovery and
+/// verification alike: implementing this makes it a [`ChallengeStrategy`], a [`crate::recovery::RecoveryStrategy`]
+/// and a [`crate::verification::VerificationStrategy`].
+#[async_trait]
+pub trait AddressMethod: Send + Sync {
+    /// The `method` value.
+    fn name(&self) -> &'static str;
+
+    /// The UI group of its nodes.
+    fn group(&self) -> Group;
+
+    /// The shared services.
+    fn challenges(&self) -> &Challenges;
+
+    /// See [`ChallengeStrategy::prefill`].
+    fn prefill_form(&self, flow: &Flow, secret: &LinkSecret<'_>) -> Option<UiContainer>;
+
+    /// Handles a submit of this method: decodes its own body, then sends a secret or checks one.
+    async fn submit(&self, flow: &mut Flow, body: &Value) -> Result<ChallengeResult, FlowError>;
+
+    /// Sends a new secret to `email` (to its owner, or the "unknown address" message) and stores the flow
+    /// (inserted when `new_flow`).
+    async fn send(
+        &self,
+        flow: &mut Flow,
+        email: &str,
+        identity: Option<&Identity>,
+        new_flow: bool,
+    ) -> Result<(), FlowError>;
+
+    /// Puts a flow an administrator creates for `identity` into `sent_email` with a new secret, stores it, and
+    /// returns the secret.
+    async fn admin_flow(&self, flow: &mut Flow, identity: &Identity) -> Result<String, FlowError>;
+
+    /// Sends to the address a person typed: the form again with a message when it is not an address.
+    async fn send_to_typed(
+        &self,
+        flow: &mut Flow,
+        raw: &str,
+    ) -> Result<ChallengeResult, FlowError> {
+        let c = self.challenges();
+        let Some(email) = c.address_or_retry(flow, self.name(), self.group(), raw) else {
+            return Ok(ChallengeResult::Retry);
+        };
+        let identity = c.recipient(flow, &email).await?;
+        self.send(flow, &email, identity.as_ref(), false).await?;
+        Ok(ChallengeResult::Sent)
+    }
+}
+
+impl<T: AddressMethod> ChallengeStrategy for T {
+    fn method(&self) -> &'static str {
+        self.name()
+    }
+
+    fn populate(&self, _flow: &Flow, ui: &mut UiContainer) {
+        self.challenges()
+            .address_nodes(ui, self.name(), self.group(), None);
+    }
+
+    fn prefill(&self, flow: &Flow, secret: &LinkSecret<'_>) -> Option<UiContainer> {
+        self.prefill_form(flow, secret)
     }
 }
 

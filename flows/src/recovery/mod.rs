@@ -3,7 +3,9 @@
 //! settings flow to set a new password. Administrators can hand out a recovery code or link directly.
 
 use crate::challenge::service::{ChallengeService, Opened};
-use crate::challenge::{ChallengeInit, ChallengeResult, ChallengeStrategy, Challenges, Recovered};
+use crate::challenge::{
+    AddressMethod, ChallengeInit, ChallengeResult, ChallengeStrategy, Challenges, Recovered,
+};
 use crate::engine::{FlowOutcome, SubmitContext};
 use crate::error::FlowError;
 use crate::flow::{Flow, FlowKind, FlowType};
@@ -38,6 +40,28 @@ pub trait RecoveryStrategy: ChallengeStrategy {
         _identity: &Identity,
     ) -> Result<Option<String>, FlowError> {
         Ok(None)
+    }
+}
+
+#[async_trait]
+impl<T: AddressMethod> RecoveryStrategy for T {
+    async fn recover(
+        &self,
+        flow: &mut Flow,
+        body: &Value,
+        _ctx: &SubmitContext,
+    ) -> Result<ChallengeResult, FlowError> {
+        self.submit(flow, body).await
+    }
+
+    async fn admin_flow(
+        &self,
+        flow: &mut Flow,
+        identity: &Identity,
+    ) -> Result<Option<String>, FlowError> {
+        AddressMethod::admin_flow(self, flow, identity)
+            .await
+            .map(Some)
     }
 }
 

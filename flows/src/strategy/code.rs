@@ -2,12 +2,10 @@
 //! form (or pre-filled from the link in the message, and then submitted).
 
 use super::{Strategy, StrategyDeps};
-use crate::challenge::{
-    filled, ChallengeResult, ChallengeStrategy, Challenges, Delivery, LinkSecret,
-};
+use crate::challenge::{filled, AddressMethod, ChallengeResult, Challenges, Delivery, LinkSecret};
 use crate::codes::new_code;
 use crate::courier::TemplateType;
-use crate::engine::{decode, SubmitContext};
+use crate::engine::decode;
 use crate::error::FlowError;
 use crate::flow::{Flow, FlowKind, FlowState};
 use crate::recovery::RecoveryStrategy;
@@ -61,6 +59,48 @@ impl CodeStrategy {
             );
         }
         ui
+    }
+}
+
+/// A submit of the `code` method: an address to send to, or a code.
+#[derive(Deserialize)]
+struct Body {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
+}
+
+impl Strategy for CodeStrategy {
+    fn recovery(self: Arc<Self>) -> Option<Arc<dyn RecoveryStrategy>> {
+        Some(self)
+    }
+
+    fn verification(self: Arc<Self>) -> Option<Arc<dyn VerificationStrategy>> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl AddressMethod for CodeStrategy {
+    fn name(&self) -> &'static str {
+        "code"
+    }
+
+    fn group(&self) -> Group {
+        Group::Code
+    }
+
+    fn challenges(&self) -> &Challenges {
+        &self.c
+    }
+
+    fn prefill_form(&self, flow: &Flow, secret: &LinkSecret<'_>) -> Option<UiContainer> {
+        let LinkSecret::Code(code) = secret else {
+            return None;
+        };
+        let mut ui = flow.ui.clone();
+        ui.set_value("code", json!(code)).then_some(ui)
     }
 
     /// Sends a new code to `email` (to its owner, or the "unknown address" message) and stores the flow.
@@ -122,94 +162,15 @@ impl CodeStrategy {
             };
             return Ok(self.c.required(flow, field));
         };
-        let Some(email) = self.c.address_or_retry(flow, "code", Group::Code, &raw) else {
-            return Ok(ChallengeResult::Retry);
-        };
-        let identity = self.c.recipient(flow, &email).await?;
-        self.send(flow, &email, identity.as_ref(), false).await?;
-        Ok(ChallengeResult::Sent)
-    }
-}
-
-/// A submit of the `code` method: an address to send to, or a code.
-#[derive(Deserialize)]
-struct Body {
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    code: Option<String>,
-}
-
-impl Strategy for CodeStrategy {
-    fn recovery(self: Arc<Self>) -> Option<Arc<dyn RecoveryStrategy>> {
-        Some(self)
+        self.send_to_typed(flow, &raw).await
     }
 
-    fn verification(self: Arc<Self>) -> Option<Arc<dyn VerificationStrategy>> {
-        Some(self)
-    }
-}
-
-impl ChallengeStrategy for CodeStrategy {
-    fn method(&self) -> &'static str {
-        "code"
-    }
-
-    fn populate(&self, _flow: &Flow, ui: &mut UiContainer) {
-        self.c.address_nodes(ui, "code", Group::Code, None);
-    }
-
-    fn prefill(&self, flow: &Flow, secret: &LinkSecret<'_>) -> Option<UiContainer> {
-        let LinkSecret::Code(code) = secret else {
-            return None;
-        };
-        let mut ui = flow.ui.clone();
-        ui.set_value("code", json!(code)).then_some(ui)
-    }
-}
-
-#[async_trait]
-impl RecoveryStrategy for CodeStrategy {
-    async fn recover(
-        &self,
-        flow: &mut Flow,
-        body: &Value,
-        _ctx: &SubmitContext,
-    ) -> Result<ChallengeResult, FlowError> {
-        self.submit(flow, body).await
-    }
-
-    async fn admin_flow(
-        &self,
-        flow: &mut Flow,
-        identity: &Identity,
-    ) -> Result<Option<String>, FlowError> {
+    async fn admin_flow(&self, flow: &mut Flow, identity: &Identity) -> Result<String, FlowError> {
         let code = new_code();
         let ui = self.code_form(flow, "");
         self.c
             .deliver_admin(flow, identity, "code", &code, ui)
             .await?;
-        Ok(Some(code))
-    }
-}
-
-#[async_trait]
-impl VerificationStrategy for CodeStrategy {
-    async fn verify(
-        &self,
-        flow: &mut Flow,
-        body: &Value,
-        _ctx: &SubmitContext,
-    ) -> Result<ChallengeResult, FlowError> {
-        self.submit(flow, body).await
-    }
-
-    async fn send_to(
-        &self,
-        flow: &mut Flow,
-        identity: &Identity,
-        address: &str,
-    ) -> Result<(), FlowError> {
-        self.send(flow, address, Some(identity), true).await
+        Ok(code)
     }
 }

@@ -2,11 +2,9 @@
 //! link shows a confirmation form; its POST, with the flow's CSRF token, uses the token.
 
 use super::{Strategy, StrategyDeps};
-use crate::challenge::{
-    filled, ChallengeResult, ChallengeStrategy, Challenges, Delivery, LinkSecret,
-};
+use crate::challenge::{filled, AddressMethod, ChallengeResult, Challenges, Delivery, LinkSecret};
 use crate::courier::TemplateType;
-use crate::engine::{decode, SubmitContext};
+use crate::engine::decode;
 use crate::error::FlowError;
 use crate::flow::{Flow, FlowKind};
 use crate::recovery::RecoveryStrategy;
@@ -60,6 +58,47 @@ impl LinkStrategy {
         );
         ui.add_message(texts::confirm_link(flow.kind == FlowKind::Recovery));
         ui
+    }
+}
+
+/// A submit of the `link` method: an address to send to, or the token of a confirmed link.
+#[derive(Deserialize)]
+struct Body {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    token: Option<String>,
+}
+
+impl Strategy for LinkStrategy {
+    fn recovery(self: Arc<Self>) -> Option<Arc<dyn RecoveryStrategy>> {
+        Some(self)
+    }
+
+    fn verification(self: Arc<Self>) -> Option<Arc<dyn VerificationStrategy>> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl AddressMethod for LinkStrategy {
+    fn name(&self) -> &'static str {
+        "link"
+    }
+
+    fn group(&self) -> Group {
+        Group::Link
+    }
+
+    fn challenges(&self) -> &Challenges {
+        &self.c
+    }
+
+    fn prefill_form(&self, flow: &Flow, secret: &LinkSecret<'_>) -> Option<UiContainer> {
+        match secret {
+            LinkSecret::Token(t) => Some(self.confirm_form(flow, t)),
+            LinkSecret::Code(_) => None,
+        }
     }
 
     /// Sends a new link to `email` (to its owner, or the "unknown address" message) and stores the flow.
@@ -127,94 +166,16 @@ impl LinkStrategy {
         let Some(raw) = filled(b.email) else {
             return Ok(self.c.required(flow, "email"));
         };
-        let Some(email) = self.c.address_or_retry(flow, "link", Group::Link, &raw) else {
-            return Ok(ChallengeResult::Retry);
-        };
-        let identity = self.c.recipient(flow, &email).await?;
-        self.send(flow, &email, identity.as_ref(), false).await?;
-        Ok(ChallengeResult::Sent)
-    }
-}
-
-/// A submit of the `link` method: an address to send to, or the token of a confirmed link.
-#[derive(Deserialize)]
-struct Body {
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    token: Option<String>,
-}
-
-impl Strategy for LinkStrategy {
-    fn recovery(self: Arc<Self>) -> Option<Arc<dyn RecoveryStrategy>> {
-        Some(self)
+        self.send_to_typed(flow, &raw).await
     }
 
-    fn verification(self: Arc<Self>) -> Option<Arc<dyn VerificationStrategy>> {
-        Some(self)
-    }
-}
-
-impl ChallengeStrategy for LinkStrategy {
-    fn method(&self) -> &'static str {
-        "link"
-    }
-
-    fn populate(&self, _flow: &Flow, ui: &mut UiContainer) {
-        self.c.address_nodes(ui, "link", Group::Link, None);
-    }
-
-    fn prefill(&self, flow: &Flow, secret: &LinkSecret<'_>) -> Option<UiContainer> {
-        match secret {
-            LinkSecret::Token(t) => Some(self.confirm_form(flow, t)),
-            LinkSecret::Code(_) => None,
-        }
-    }
-}
-
-#[async_trait]
-impl RecoveryStrategy for LinkStrategy {
-    async fn recover(
-        &self,
-        flow: &mut Flow,
-        body: &Value,
-        _ctx: &SubmitContext,
-    ) -> Result<ChallengeResult, FlowError> {
-        self.submit(flow, body).await
-    }
-
-    async fn admin_flow(
-        &self,
-        flow: &mut Flow,
-        identity: &Identity,
-    ) -> Result<Option<String>, FlowError> {
+    async fn admin_flow(&self, flow: &mut Flow, identity: &Identity) -> Result<String, FlowError> {
         let token = new_token();
         let ui = self.c.address_form(flow, "link", Group::Link, None);
         self.c
             .deliver_admin(flow, identity, "link", &token, ui)
             .await?;
-        Ok(Some(token))
-    }
-}
-
-#[async_trait]
-impl VerificationStrategy for LinkStrategy {
-    async fn verify(
-        &self,
-        flow: &mut Flow,
-        body: &Value,
-        _ctx: &SubmitContext,
-    ) -> Result<ChallengeResult, FlowError> {
-        self.submit(flow, body).await
-    }
-
-    async fn send_to(
-        &self,
-        flow: &mut Flow,
-        identity: &Identity,
-        address: &str,
-    ) -> Result<(), FlowError> {
-        self.send(flow, address, Some(identity), true).await
+        Ok(token)
     }
 }
 

@@ -3,7 +3,9 @@
 //! changes and logins refused for an unverified address start a flow that has already sent its message.
 
 use crate::challenge::service::{ChallengeService, Opened};
-use crate::challenge::{ChallengeInit, ChallengeResult, ChallengeStrategy, Challenges};
+use crate::challenge::{
+    AddressMethod, ChallengeInit, ChallengeResult, ChallengeStrategy, Challenges,
+};
 use crate::engine::{FlowOutcome, SubmitContext};
 use crate::error::FlowError;
 use crate::flow::{Flow, FlowKind};
@@ -35,6 +37,27 @@ pub trait VerificationStrategy: ChallengeStrategy {
         identity: &Identity,
         address: &str,
     ) -> Result<(), FlowError>;
+}
+
+#[async_trait]
+impl<T: AddressMethod> VerificationStrategy for T {
+    async fn verify(
+        &self,
+        flow: &mut Flow,
+        body: &Value,
+        _ctx: &SubmitContext,
+    ) -> Result<ChallengeResult, FlowError> {
+        self.submit(flow, body).await
+    }
+
+    async fn send_to(
+        &self,
+        flow: &mut Flow,
+        identity: &Identity,
+        address: &str,
+    ) -> Result<(), FlowError> {
+        self.send(flow, address, Some(identity), true).await
+    }
 }
 
 /// The verification flow.
