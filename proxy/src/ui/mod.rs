@@ -15,7 +15,8 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use flows::{flow_json, FlowKind};
+use flows::ui::CSRF_TOKEN;
+use flows::{FlowKind, FlowType};
 use render::{Branding, Link, Page};
 use serde_json::{json, Value};
 
@@ -116,7 +117,7 @@ async fn flow_page(
     let Some(id) = query_get(&pairs, "flow").and_then(|f| uuid::Uuid::parse_str(f).ok()) else {
         return restart(query_get(&pairs, "return_to"));
     };
-    let flow = match state.flow_repo.load(kind, id).await {
+    let mut flow = match state.flow_repo.load(kind, id).await {
         Ok(f) => f,
         Err(flows::FlowError::NotFound) => return restart(None),
         Err(e) => {
@@ -166,11 +167,8 @@ async fn flow_page(
     if flow.is_expired(state.clock.now()) || !own {
         return restart(flow.return_to.as_deref());
     }
-    let mut json = if unbound {
-        crate::selfservice::challenge::flow_json_for(&flow, csrf.as_ref())
-    } else {
-        flow_json(&flow)
-    };
+    // An unbound flow's form carries this browser's own token.
+    let mut form_token = csrf.as_ref().filter(|_| unbound).cloned();
     if kind == FlowKind::Settings {
         // Settings belong to the signed-in identity only.
         let signed_in = match request_token(&state, &headers) {
@@ -180,13 +178,17 @@ async fn flow_page(
         if signed_in.is_none_or(|s| Some(s.identity_id) != flow.identity_id) {
             return restart(None);
         }
-        match state.settings_flows.identity_of(&flow).await {
-            Ok(i) => {
-                let v = crate::selfservice::settings::settings_json(&state, &flow, &i);
-                json = crate::selfservice::settings::with_current_csrf(&state, &headers, &flow, v);
-            }
-            Err(_) => return restart(None),
+        if state.settings_flows.identity_of(&flow).await.is_err() {
+            return restart(None);
         }
+        // A settings flow shown to its own session carries the token of this browser's current cookie: a refresh
+        // sign-in in the middle of the flow rotates the cookie, and the flow must stay usable afterwards.
+        if flow.flow_type == FlowType::Browser {
+            form_token = crate::selfservice::csrf_of_request(&state, &headers);
+        }
+    }
+    if let Some(token) = &form_token {
+        flow.ui.set_value(CSRF_TOKEN, Value::from(token.masked()));
     }
     let registration_on = state
         .config
@@ -246,7 +248,7 @@ async fn flow_page(
     };
     let page = Page::Flow {
         title,
-        flow: &json,
+        flow: &flow,
         links,
     };
     let res = html(StatusCode::OK, render::render(&page, &branding(&state)));
