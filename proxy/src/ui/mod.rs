@@ -15,7 +15,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use flows::{flow_json, FlowKind};
+use flows::security::CsrfToken;
+use flows::ui::CSRF_TOKEN;
+use flows::{Flow, FlowKind, FlowType};
 use render::{Branding, Link, Page};
 use serde_json::{json, Value};
 
@@ -105,6 +107,11 @@ fn init_url(state: &AppState, kind: FlowKind, return_to: Option<&str>) -> String
     }
 }
 
+/// Starts a new flow of this kind: the page was asked for a flow it cannot show.
+fn restart(state: &AppState, kind: FlowKind, return_to: Option<&str>) -> Response {
+    see_other(&init_url(state, kind, return_to), &[])
+}
+
 async fn flow_page(
     state: AppState,
     headers: HeaderMap,
@@ -112,81 +119,175 @@ async fn flow_page(
     kind: FlowKind,
 ) -> Response {
     let pairs = query_pairs(raw.as_deref());
-    let restart = |return_to: Option<&str>| see_other(&init_url(&state, kind, return_to), &[]);
     let Some(id) = query_get(&pairs, "flow").and_then(|f| uuid::Uuid::parse_str(f).ok()) else {
-        return restart(query_get(&pairs, "return_to"));
+        return restart(&state, kind, query_get(&pairs, "return_to"));
     };
-    let flow = match state.flow_repo.load(kind, id).await {
-        Ok(f) => f,
-        Err(flows::FlowError::NotFound) => return restart(None),
+    let Some(mut flow) = load_flow(&state, kind, id).await else {
+        return restart(&state, kind, None);
+    };
+    let Some(csrf) = page_csrf(&state, &headers, kind, &flow) else {
+        return cookies_needed(&state, kind, &flow);
+    };
+    // An expired flow, or one started in another browser, is replaced by a fresh one.
+    if flow.is_expired(state.clock.now()) || !is_own(&state, &headers, kind, &flow) {
+        return restart(&state, kind, flow.return_to.as_deref());
+    }
+    if kind == FlowKind::Settings && !is_signed_in_owner(&state, &headers, &flow).await {
+        return restart(&state, kind, None);
+    }
+    if let Some(token) = &csrf.form_token {
+        flow.ui.set_value(CSRF_TOKEN, Value::from(token.masked()));
+    }
+    let (title, links) = title_and_links(&state, kind, &flow);
+    let page = Page::Flow {
+        title,
+        flow: &flow,
+        links,
+    };
+    let res = html(StatusCode::OK, render::render(&page, &branding(&state)));
+    crate::selfservice::with_cookies(res, &[csrf.set_cookie])
+}
+
+async fn load_flow(state: &AppState, kind: FlowKind, id: uuid::Uuid) -> Option<Flow> {
+    match state.flow_repo.load(kind, id).await {
+        Ok(f) => Some(f),
+        Err(flows::FlowError::NotFound) => None,
         Err(e) => {
             tracing::warn!(error = %e, "cannot load a flow for the built-in UI");
-            return restart(None);
+            None
         }
-    };
+    }
+}
+
+/// The CSRF token of a flow page.
+struct PageCsrf {
+    /// The browser's token, for the form to carry instead of the flow's own (`None`: the flow's own stays).
+    form_token: Option<CsrfToken>,
+    /// Stores a new token in a browser that had none.
+    set_cookie: Option<HeaderValue>,
+}
+
+/// The CSRF token the page's form carries; `None` when the browser sends no CSRF cookie and cannot get one here.
+fn page_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    kind: FlowKind,
+    flow: &Flow,
+) -> Option<PageCsrf> {
     // A flow that any browser may complete (an administrator's recovery link, a verification link opened on
     // another device) can reach a browser that has no CSRF cookie yet: give it one, and its token in the form.
     let unbound = matches!(kind, FlowKind::Recovery | FlowKind::Verification)
-        && crate::selfservice::challenge::unbound(&flow);
-    let mut set_cookie = None;
-    let mut csrf = crate::selfservice::csrf_of_request(&state, &headers);
-    if unbound && csrf.is_none() {
-        let (token, cookie) = crate::selfservice::ensure_csrf(&state, &headers);
-        csrf = Some(token);
-        set_cookie = cookie;
-    }
+        && crate::selfservice::challenge::unbound(flow);
+    let sent = crate::selfservice::csrf_of_request(state, headers);
+    let cookie_sent = sent.is_some();
+    let (token, set_cookie) = match sent {
+        None if unbound => {
+            let (token, cookie) = crate::selfservice::ensure_csrf(state, headers);
+            (Some(token), cookie)
+        }
+        sent => (sent, None),
+    };
     // Without the CSRF cookie the browser refuses cookies: restarting would loop, so say what is wrong.
-    if set_cookie.is_none() && crate::selfservice::csrf_of_request(&state, &headers).is_none() {
-        let error = json!({
-            "code": 400,
-            "status": "Bad Request",
-            "message": "Your browser did not send the cookies this page needs.",
-            "reason": "Signing in needs cookies. Allow cookies for this site and try again.",
-        });
-        let page = Page::Error {
-            error: &error,
-            links: vec![Link {
-                text: "Try again".into(),
-                href: init_url(&state, kind, flow.return_to.as_deref()),
-            }],
-        };
-        return html(
-            StatusCode::BAD_REQUEST,
-            render::render(&page, &branding(&state)),
-        );
+    if set_cookie.is_none() && !cookie_sent {
+        return None;
     }
-    // An expired flow, or one started in another browser, is replaced by a fresh one.
-    let own = match kind {
+    // A settings flow shown to its own session carries the token of this browser's current cookie: a refresh
+    // sign-in in the middle of the flow rotates the cookie, and the flow must stay usable afterwards.
+    let current = kind == FlowKind::Settings && flow.flow_type == FlowType::Browser;
+    Some(PageCsrf {
+        form_token: token.filter(|_| unbound || current),
+        set_cookie,
+    })
+}
+
+/// The error page for a browser that sends no cookies.
+fn cookies_needed(state: &AppState, kind: FlowKind, flow: &Flow) -> Response {
+    let error = json!({
+        "code": 400,
+        "status": "Bad Request",
+        "message": "Your browser did not send the cookies this page needs.",
+        "reason": "Signing in needs cookies. Allow cookies for this site and try again.",
+    });
+    let page = Page::Error {
+        error: &error,
+        links: vec![link(
+            "Try again",
+            init_url(state, kind, flow.return_to.as_deref()),
+        )],
+    };
+    html(
+        StatusCode::BAD_REQUEST,
+        render::render(&page, &branding(state)),
+    )
+}
+
+/// Whether this browser may see the flow.
+fn is_own(state: &AppState, headers: &HeaderMap, kind: FlowKind, flow: &Flow) -> bool {
+    match kind {
+        // Settings are checked against the session instead (see `is_signed_in_owner`).
         FlowKind::Settings => true,
         FlowKind::Recovery | FlowKind::Verification => {
-            crate::selfservice::challenge::flow_matches(&state, &headers, &flow)
+            crate::selfservice::challenge::flow_matches(state, headers, flow)
         }
-        _ => flow_matches_cookie(&state, &headers, &flow),
-    };
-    if flow.is_expired(state.clock.now()) || !own {
-        return restart(flow.return_to.as_deref());
+        FlowKind::Login | FlowKind::Registration => flow_matches_cookie(state, headers, flow),
     }
-    let mut json = if unbound {
-        crate::selfservice::challenge::flow_json_for(&flow, csrf.as_ref())
-    } else {
-        flow_json(&flow)
+}
+
+/// Settings belong to the signed-in identity only, and that identity must still exist.
+async fn is_signed_in_owner(state: &AppState, headers: &HeaderMap, flow: &Flow) -> bool {
+    let signed_in = match request_token(state, headers) {
+        Some(t) => state.sessions.authenticate(&t).await.ok().flatten(),
+        None => None,
     };
-    if kind == FlowKind::Settings {
-        // Settings belong to the signed-in identity only.
-        let signed_in = match request_token(&state, &headers) {
-            Some(t) => state.sessions.authenticate(&t).await.ok().flatten(),
-            None => None,
-        };
-        if signed_in.is_none_or(|s| Some(s.identity_id) != flow.identity_id) {
-            return restart(None);
-        }
-        match state.settings_flows.identity_of(&flow).await {
-            Ok(i) => {
-                let v = crate::selfservice::settings::settings_json(&state, &flow, &i);
-                json = crate::selfservice::settings::with_current_csrf(&state, &headers, &flow, v);
-            }
-            Err(_) => return restart(None),
-        }
+    if signed_in.is_none_or(|s| Some(s.identity_id) != flow.identity_id) {
+        return false;
+    }
+    state.settings_flows.identity_of(flow).await.is_ok()
+}
+
+fn link(text: &str, href: String) -> Link {
+    Link {
+        text: text.into(),
+        href,
+    }
+}
+
+/// The page title of a flow and the links under its form.
+fn title_and_links(state: &AppState, kind: FlowKind, flow: &Flow) -> (&'static str, Vec<Link>) {
+    let return_to = flow.return_to.as_deref();
+    let sign_in = || {
+        link(
+            "Back to sign in",
+            init_url(state, FlowKind::Login, return_to),
+        )
+    };
+    match kind {
+        FlowKind::Registration => (
+            "Create an account",
+            vec![link(
+                "Already have an account? Sign in",
+                init_url(state, FlowKind::Login, return_to),
+            )],
+        ),
+        FlowKind::Settings => (
+            "Account settings",
+            vec![link("Back", format!("{}ui/welcome", state.public_base))],
+        ),
+        FlowKind::Recovery => ("Recover your account", vec![sign_in()]),
+        FlowKind::Verification => ("Verify your email address", vec![sign_in()]),
+        FlowKind::Login if flow.refresh => ("Confirm it's you", Vec::new()),
+        FlowKind::Login => ("Sign in", login_links(state, return_to)),
+    }
+}
+
+/// "Forgot your password?" and "Create one", when those flows are on.
+fn login_links(state: &AppState, return_to: Option<&str>) -> Vec<Link> {
+    let mut links = Vec::new();
+    if state.challenges.enabled(FlowKind::Recovery) {
+        links.push(link(
+            "Forgot your password?",
+            init_url(state, FlowKind::Recovery, return_to),
+        ));
     }
     let registration_on = state
         .config
@@ -195,62 +296,13 @@ async fn flow_page(
         .registration
         .enabled
         .unwrap_or(true);
-    let keep = |url: String| match &flow.return_to {
-        Some(r) => with_query(&url, "return_to", r),
-        None => url,
-    };
-    let sign_in = Link {
-        text: "Back to sign in".into(),
-        href: keep(format!("{}self-service/login/browser", state.public_base)),
-    };
-    let (title, links) = match kind {
-        FlowKind::Registration => (
-            "Create an account",
-            vec![Link {
-                text: "Already have an account? Sign in".into(),
-                href: keep(format!("{}self-service/login/browser", state.public_base)),
-            }],
-        ),
-        FlowKind::Settings => (
-            "Account settings",
-            vec![Link {
-                text: "Back".into(),
-                href: format!("{}ui/welcome", state.public_base),
-            }],
-        ),
-        FlowKind::Recovery => ("Recover your account", vec![sign_in]),
-        FlowKind::Verification => ("Verify your email address", vec![sign_in]),
-        _ if flow.refresh => ("Confirm it's you", Vec::new()),
-        _ => {
-            let mut links = Vec::new();
-            if state.challenges.enabled(FlowKind::Recovery) {
-                links.push(Link {
-                    text: "Forgot your password?".into(),
-                    href: keep(format!(
-                        "{}self-service/recovery/browser",
-                        state.public_base
-                    )),
-                });
-            }
-            if registration_on {
-                links.push(Link {
-                    text: "Don't have an account? Create one".into(),
-                    href: keep(format!(
-                        "{}self-service/registration/browser",
-                        state.public_base
-                    )),
-                });
-            }
-            ("Sign in", links)
-        }
-    };
-    let page = Page::Flow {
-        title,
-        flow: &json,
-        links,
-    };
-    let res = html(StatusCode::OK, render::render(&page, &branding(&state)));
-    crate::selfservice::with_cookies(res, &[set_cookie])
+    if registration_on {
+        links.push(link(
+            "Don't have an account? Create one",
+            init_url(state, FlowKind::Registration, return_to),
+        ));
+    }
+    links
 }
 
 async fn login(

@@ -1,8 +1,8 @@
 //! Server-rendered HTML for the built-in self-service UI.
 //!
 //! Flows (login, registration, settings, recovery, verification) are rendered *generically* from the
-//! Kratos flow's `ui` object (`action`, `method`, `nodes`, `messages`), so new methods (OIDC buttons,
-//! TOTP, lookup secrets, ...) show up without new templates.
+//! flow's typed form ([`flows::ui::UiContainer`]: `action`, `method`, `nodes`, `messages`), so new methods
+//! (OIDC buttons, TOTP, lookup secrets, ...) show up without new templates.
 //!
 //! Design constraints:
 //! - Works without JavaScript: plain HTML forms posting to `ui.action` with `ui.method`; `script` nodes
@@ -22,6 +22,12 @@
 //! nodes (e.g. `identifier`) go into the first non-social form. Separate forms keep `required` fields
 //! of one method from blocking another method's submit button, and make Enter submit the right method.
 
+use flows::ui::{
+    AnchorAttributes, Attributes, Group, ImgAttributes, InputAttributes, InputType, TextAttributes,
+    UiNode,
+};
+use flows::{Flow, FlowKind};
+use identity::text::{UiText, UiTextType};
 use serde_json::Value;
 use std::collections::HashSet;
 
@@ -43,11 +49,11 @@ pub struct Link {
 
 /// What to render.
 pub enum Page<'a> {
-    /// A login/registration/settings/recovery/verification flow. `title` e.g. "Sign in", `flow` is the flow JSON
-    /// exactly as the Kratos API returns it (has `ui`, `id`, `type`, `state`, maybe `return_to`, `refresh`).
+    /// A login/registration/settings/recovery/verification flow. `title` e.g. "Sign in"; the form is the flow's
+    /// `ui`, with the CSRF token the page must show already in its `csrf_token` node.
     Flow {
         title: &'a str,
-        flow: &'a Value,
+        flow: &'a Flow,
         links: Vec<Link>,
     },
     /// An error page; `error` is the Kratos error object {code, status, reason?, message, id?}.
@@ -76,10 +82,6 @@ pub enum Page<'a> {
 pub const STYLESHEET: &str = include_str!("style.css");
 
 static NULL: Value = Value::Null;
-
-/// Groups whose forms hold only "sign in with provider" buttons; they never get the visible
-/// `default`-group fields.
-const SOCIAL_GROUPS: &[&str] = &["oidc", "saml"];
 
 /// The whole HTML document (<!doctype html> ... ), with <title>{title} · {product_name}</title>.
 pub fn render(page: &Page<'_>, branding: &Branding) -> String {
@@ -319,49 +321,18 @@ impl Ids {
 // Messages
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum MsgKind {
-    Info,
-    Error,
-    Success,
-}
-
-impl MsgKind {
-    fn class(self) -> &'static str {
-        match self {
-            MsgKind::Info => "msg msg-info",
-            MsgKind::Error => "msg msg-error",
-            MsgKind::Success => "msg msg-success",
-        }
+fn message_class(kind: UiTextType) -> &'static str {
+    match kind {
+        UiTextType::Info => "msg msg-info",
+        UiTextType::Error => "msg msg-error",
+        UiTextType::Success => "msg msg-success",
     }
 }
 
-#[derive(Clone, Copy)]
-struct Msg<'v> {
-    text: &'v str,
-    kind: MsgKind,
-}
-
-fn parse_message(v: &Value) -> Option<Msg<'_>> {
-    let text = v.get("text").and_then(Value::as_str)?;
-    let kind = match v.get("type").and_then(Value::as_str) {
-        Some("error") => MsgKind::Error,
-        Some("success") => MsgKind::Success,
-        _ => MsgKind::Info,
-    };
-    Some(Msg { text, kind })
-}
-
-fn parse_messages(v: Option<&Value>) -> Vec<Msg<'_>> {
-    v.and_then(Value::as_array)
-        .map(|items| items.iter().filter_map(parse_message).collect())
-        .unwrap_or_default()
-}
-
 /// Flow-level messages: errors in a `role="alert"` region, info/success in a `role="status"` region.
-fn render_alerts(out: &mut String, msgs: &[Msg<'_>]) {
-    let errors = || msgs.iter().filter(|m| m.kind == MsgKind::Error);
-    let others = || msgs.iter().filter(|m| m.kind != MsgKind::Error);
+fn render_alerts(out: &mut String, msgs: &[&UiText]) {
+    let errors = || msgs.iter().filter(|m| m.kind == UiTextType::Error);
+    let others = || msgs.iter().filter(|m| m.kind != UiTextType::Error);
     if errors().next().is_some() {
         out.push_str("<div class=\"pc-alert pc-alert-error\" role=\"alert\">\n");
         for m in errors() {
@@ -370,7 +341,7 @@ fn render_alerts(out: &mut String, msgs: &[Msg<'_>]) {
         out.push_str("</div>\n");
     }
     if others().next().is_some() {
-        let class = if others().all(|m| m.kind == MsgKind::Success) {
+        let class = if others().all(|m| m.kind == UiTextType::Success) {
             "pc-alert pc-alert-success"
         } else {
             "pc-alert pc-alert-info"
@@ -385,14 +356,14 @@ fn render_alerts(out: &mut String, msgs: &[Msg<'_>]) {
     }
 }
 
-fn message_p(out: &mut String, id: Option<&str>, m: &Msg<'_>) {
+fn message_p(out: &mut String, id: Option<&str>, m: &UiText) {
     out.push_str("<p");
     if let Some(id) = id {
         attr(out, "id", id);
     }
-    attr(out, "class", m.kind.class());
+    attr(out, "class", message_class(m.kind));
     out.push('>');
-    push_escaped(out, m.text);
+    push_escaped(out, &m.text);
     out.push_str("</p>\n");
 }
 
@@ -400,143 +371,85 @@ fn message_p(out: &mut String, id: Option<&str>, m: &Msg<'_>) {
 // Nodes
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Hidden,
-    /// A text-like `<input>` with this (whitelisted) HTML type.
-    Field(&'static str),
-    Password,
-    Checkbox,
-    Submit,
-    Text,
-    Img,
-    Anchor,
+/// Whether the page shows this node: `script` (no JS in this UI) and `div` (JS mount points) are dropped.
+fn is_shown(node: &UiNode) -> bool {
+    !matches!(node.attributes, Attributes::Script(_) | Attributes::Div(_))
 }
 
-struct Node<'v> {
-    idx: usize,
-    group: &'v str,
-    kind: Kind,
-    attrs: &'v Value,
-    label: Option<&'v str>,
-    messages: Vec<Msg<'v>>,
+/// An input of this type.
+fn input_of<'a>(node: &'a UiNode, types: &[InputType]) -> Option<&'a InputAttributes> {
+    node.input_attributes().filter(|a| types.contains(&a.type_))
 }
 
-impl<'v> Node<'v> {
-    fn parse(idx: usize, v: &'v Value) -> Option<Self> {
-        let attrs = v.get("attributes").unwrap_or(&NULL);
-        let node_type = v
-            .get("type")
-            .and_then(Value::as_str)
-            .or_else(|| attrs.get("node_type").and_then(Value::as_str))?;
-        let kind = match node_type {
-            "input" => input_kind(attrs.get("type").and_then(Value::as_str).unwrap_or("text")),
-            "text" => Kind::Text,
-            "img" => Kind::Img,
-            "a" => Kind::Anchor,
-            // `script` (no JS in this UI), `div` (JS mount points) and anything unknown are dropped.
-            _ => return None,
-        };
-        let label = v
-            .get("meta")
-            .and_then(|m| m.get("label"))
-            .or_else(|| attrs.get("label"))
-            .and_then(|l| l.get("text"))
-            .and_then(Value::as_str)
-            .filter(|s| !s.trim().is_empty());
-        Some(Node {
-            idx,
-            group: v.get("group").and_then(Value::as_str).unwrap_or("default"),
-            kind,
-            attrs,
-            label,
-            messages: parse_messages(v.get("messages")),
-        })
-    }
+fn is_hidden(node: &UiNode) -> bool {
+    input_of(node, &[InputType::Hidden]).is_some()
+}
 
-    fn str_attr(&self, name: &str) -> Option<&'v str> {
-        self.attrs.get(name).and_then(Value::as_str)
-    }
+fn is_submit(node: &UiNode) -> bool {
+    input_of(node, &[InputType::Submit, InputType::Button]).is_some()
+}
 
-    fn bool_attr(&self, name: &str) -> bool {
-        self.attrs
-            .get(name)
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-    }
-
-    fn name(&self) -> &'v str {
-        self.str_attr("name").unwrap_or("")
-    }
-
-    /// `value` as a string; `None` for null/objects/arrays.
-    fn value(&self) -> Option<String> {
-        match self.attrs.get("value")? {
-            Value::String(s) => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            Value::Bool(b) => Some(b.to_string()),
-            _ => None,
-        }
-    }
-
-    fn has_error(&self) -> bool {
-        self.messages.iter().any(|m| m.kind == MsgKind::Error)
-    }
-
-    fn is_input(&self) -> bool {
-        matches!(
-            self.kind,
-            Kind::Hidden | Kind::Field(_) | Kind::Password | Kind::Checkbox | Kind::Submit
+/// An input the user types into or ticks (not hidden, not a button).
+fn field_of(node: &UiNode) -> Option<&InputAttributes> {
+    node.input_attributes().filter(|a| {
+        !matches!(
+            a.type_,
+            InputType::Hidden | InputType::Submit | InputType::Button
         )
-    }
+    })
+}
 
-    fn is_focusable_field(&self) -> bool {
-        matches!(self.kind, Kind::Field(_) | Kind::Password | Kind::Checkbox)
-            && !self.bool_attr("disabled")
-    }
+fn is_focusable_field(node: &UiNode) -> bool {
+    field_of(node).is_some_and(|a| !a.disabled)
+}
 
-    fn is_text_like(&self) -> bool {
-        matches!(self.kind, Kind::Field(_) | Kind::Password) && !self.bool_attr("disabled")
+fn is_text_like(node: &UiNode) -> bool {
+    field_of(node).is_some_and(|a| !a.disabled && a.type_ != InputType::Checkbox)
+}
+
+/// The label: `meta.label`, else an input's own `label`, if not blank.
+fn node_label(node: &UiNode) -> Option<&str> {
+    node.meta
+        .label
+        .as_ref()
+        .or_else(|| node.input_attributes().and_then(|a| a.label.as_ref()))
+        .map(|l| l.text.as_str())
+        .filter(|s| !s.trim().is_empty())
+}
+
+fn has_error(node: &UiNode) -> bool {
+    node.messages.iter().any(|m| m.kind == UiTextType::Error)
+}
+
+/// An input's `value` as a string; `None` for absent, null, objects and arrays.
+fn input_value(a: &InputAttributes) -> Option<String> {
+    match a.value.as_ref()? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
     }
 }
 
-fn input_kind(t: &str) -> Kind {
-    match t.to_ascii_lowercase().as_str() {
-        "hidden" => Kind::Hidden,
-        "password" => Kind::Password,
-        "checkbox" => Kind::Checkbox,
-        "submit" | "button" => Kind::Submit,
-        "email" => Kind::Field("email"),
-        "number" => Kind::Field("number"),
-        "tel" => Kind::Field("tel"),
-        "url" => Kind::Field("url"),
-        "date" => Kind::Field("date"),
-        "datetime-local" => Kind::Field("datetime-local"),
-        "time" => Kind::Field("time"),
-        "month" => Kind::Field("month"),
-        "week" => Kind::Field("week"),
-        "search" => Kind::Field("search"),
-        _ => Kind::Field("text"),
-    }
+struct Section<'v> {
+    group: Group,
+    nodes: Vec<&'v UiNode>,
 }
 
-struct Section<'n, 'v> {
-    group: &'v str,
-    nodes: Vec<&'n Node<'v>>,
-}
-
-fn is_social(group: &str) -> bool {
-    SOCIAL_GROUPS.contains(&group)
+/// Groups whose forms hold only "sign in with provider" buttons; they never get the visible `default`-group
+/// fields.
+fn is_social(group: Group) -> bool {
+    matches!(group, Group::Oidc | Group::Saml)
 }
 
 /// Splits nodes into per-group sections (see the module docs). Returns (shared hidden inputs, sections).
-fn layout<'n, 'v>(nodes: &'n [Node<'v>]) -> (Vec<&'n Node<'v>>, Vec<Section<'n, 'v>>) {
+fn layout<'v>(nodes: &[&'v UiNode]) -> (Vec<&'v UiNode>, Vec<Section<'v>>) {
     let mut shared = Vec::new();
     let mut default_visible = Vec::new();
-    let mut sections: Vec<Section<'n, 'v>> = Vec::new();
-    for node in nodes {
-        if node.group == "default" {
-            if node.kind == Kind::Hidden {
+    let mut sections: Vec<Section<'v>> = Vec::new();
+    for &node in nodes {
+        if node.group == Group::Default {
+            if is_hidden(node) {
                 shared.push(node);
             } else {
                 default_visible.push(node);
@@ -558,7 +471,7 @@ fn layout<'n, 'v>(nodes: &'n [Node<'v>]) -> (Vec<&'n Node<'v>>, Vec<Section<'n, 
                 primary.nodes = default_visible;
             }
             None => sections.push(Section {
-                group: "default",
+                group: Group::Default,
                 nodes: default_visible,
             }),
         }
@@ -566,63 +479,56 @@ fn layout<'n, 'v>(nodes: &'n [Node<'v>]) -> (Vec<&'n Node<'v>>, Vec<Section<'n, 
     if sections.is_empty() && !shared.is_empty() {
         // Only hidden inputs: still emit the form so nothing is silently lost.
         sections.push(Section {
-            group: "default",
+            group: Group::Default,
             nodes: Vec::new(),
         });
     }
     (shared, sections)
 }
 
-fn group_heading(group: &str) -> String {
-    match group {
-        "default" => "Account".to_string(),
-        "profile" => "Profile".to_string(),
-        "password" => "Password".to_string(),
-        "oidc" => "Social sign-in".to_string(),
-        "saml" => "Single sign-on".to_string(),
-        "totp" => "Authenticator app".to_string(),
-        "lookup_secret" => "Recovery codes".to_string(),
-        "webauthn" => "Security keys".to_string(),
-        "passkey" => "Passkeys".to_string(),
-        "code" => "Sign-in code".to_string(),
+fn group_heading(group: Group) -> String {
+    let heading = match group {
+        Group::Default => "Account",
+        Group::Profile => "Profile",
+        Group::Password => "Password",
+        Group::Oidc => "Social sign-in",
+        Group::Saml => "Single sign-on",
+        Group::Totp => "Authenticator app",
+        Group::LookupSecret => "Recovery codes",
+        Group::Webauthn => "Security keys",
+        Group::Passkey => "Passkeys",
+        Group::Code => "Sign-in code",
         other => {
-            let words = other.replace(['_', '-'], " ");
+            let words = other.as_str().replace(['_', '-'], " ");
             let mut chars = words.chars();
-            match chars.next() {
+            return match chars.next() {
                 Some(first) => first.to_uppercase().chain(chars).collect(),
                 None => "Other".to_string(),
-            }
+            };
         }
-    }
+    };
+    heading.to_string()
 }
 
-fn flow_body(out: &mut String, title: &str, flow: &Value, links: &[Link], ids: &mut Ids) {
-    let ui = flow.get("ui").unwrap_or(&NULL);
-    let action = ui.get("action").and_then(Value::as_str).unwrap_or("");
-    let get = ui
-        .get("method")
-        .and_then(Value::as_str)
-        .is_some_and(|m| m.eq_ignore_ascii_case("get"));
-    let nodes: Vec<Node<'_>> = ui
-        .get("nodes")
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .enumerate()
-                .filter_map(|(i, v)| Node::parse(i, v))
-                .collect()
-        })
-        .unwrap_or_default();
+/// The form a section's inputs post with.
+struct Form<'a> {
+    action: &'a str,
+    get: bool,
+    /// The `default` group's hidden inputs (e.g. `csrf_token`), repeated in every form.
+    shared: &'a [&'a UiNode],
+    /// Settings pages head each section with its group's name; other pages divide sections by "or".
+    settings: bool,
+}
+
+fn flow_body(out: &mut String, title: &str, flow: &Flow, links: &[Link], ids: &mut Ids) {
+    let ui = &flow.ui;
+    let nodes: Vec<&UiNode> = ui.nodes.iter().filter(|n| is_shown(n)).collect();
 
     // Messages on hidden inputs (e.g. csrf_token) cannot be shown next to a field: lift them.
-    let mut flow_msgs = parse_messages(ui.get("messages"));
-    for node in nodes.iter().filter(|n| n.kind == Kind::Hidden) {
-        flow_msgs.extend(node.messages.iter().copied());
+    let mut flow_msgs: Vec<&UiText> = ui.messages.iter().collect();
+    for node in nodes.iter().filter(|n| is_hidden(n)) {
+        flow_msgs.extend(node.messages.iter());
     }
-
-    let settings = flow.get("identity").is_some_and(Value::is_object)
-        || action.contains("/self-service/settings");
 
     out.push_str("<h1>");
     push_escaped(out, title);
@@ -630,75 +536,101 @@ fn flow_body(out: &mut String, title: &str, flow: &Value, links: &[Link], ids: &
     render_alerts(out, &flow_msgs);
 
     let (shared, sections) = layout(&nodes);
-    let in_order = || sections.iter().flat_map(|s| s.nodes.iter());
-    let focus = in_order()
-        .find(|n| n.is_focusable_field() && n.has_error())
-        .or_else(|| {
-            // After a form-level error (wrong password) the identifier is filled in: focus what is still empty.
-            in_order().find(|n| {
-                n.is_focusable_field()
-                    && n.bool_attr("required")
-                    && n.value().is_none_or(|v| v.is_empty())
-            })
-        })
-        .or_else(|| in_order().find(|n| n.is_text_like()))
-        .map(|n| n.idx);
-
+    let focus = autofocus(&sections);
+    let form = Form {
+        action: &ui.action,
+        get: ui.method.eq_ignore_ascii_case("get"),
+        shared: &shared,
+        settings: flow.kind == FlowKind::Settings || ui.action.contains("/self-service/settings"),
+    };
     for (i, section) in sections.iter().enumerate() {
-        let group_class = class_fragment(section.group);
-        let social = is_social(section.group);
-        let heading_id = if settings {
-            Some(ids.make("section-", section.group))
-        } else {
-            None
-        };
-        if i > 0 && !settings {
-            out.push_str("<p class=\"pc-divider\"><span>or</span></p>\n");
-        }
-        out.push_str("<section");
-        attr(out, "class", &format!("pc-section pc-group-{group_class}"));
-        if let Some(hid) = &heading_id {
-            attr(out, "aria-labelledby", hid);
-        }
-        out.push_str(">\n");
-        if let Some(hid) = &heading_id {
-            out.push_str("<h2");
-            attr(out, "id", hid);
-            out.push('>');
-            push_escaped(out, &group_heading(section.group));
-            out.push_str("</h2>\n");
-        }
-        let has_form = section.nodes.iter().any(|n| n.is_input())
-            || (section.nodes.is_empty() && !shared.is_empty());
-        if has_form {
-            let class = if social {
-                "pc-form pc-social"
-            } else {
-                "pc-form"
-            };
-            open_form(out, class, action, get);
-            for node in &shared {
-                render_hidden(out, node);
-            }
-        }
-        let mut primary_used = social;
-        for node in &section.nodes {
-            let button_class = if social {
-                "pc-btn pc-btn-social"
-            } else if node.kind == Kind::Submit && !primary_used {
-                primary_used = true;
-                "pc-btn pc-btn-primary"
-            } else {
-                "pc-btn pc-btn-secondary"
-            };
-            render_node(out, node, ids, focus == Some(node.idx), button_class);
-        }
-        if has_form {
-            out.push_str("</form>\n");
-        }
-        out.push_str("</section>\n");
+        render_section(out, &form, section, i, focus, ids);
     }
     render_links(out, links);
+}
+
+/// The one field that gets `autofocus`: the first with an error, else the first required one still empty (after
+/// a form-level error such as a wrong password the identifier is filled in), else the first text field.
+fn autofocus<'v>(sections: &[Section<'v>]) -> Option<&'v UiNode> {
+    let in_order = || sections.iter().flat_map(|s| s.nodes.iter().copied());
+    in_order()
+        .find(|n| is_focusable_field(n) && has_error(n))
+        .or_else(|| {
+            in_order().find(|n| {
+                is_focusable_field(n)
+                    && field_of(n).is_some_and(|a| a.required)
+                    && field_of(n)
+                        .and_then(input_value)
+                        .is_none_or(|v| v.is_empty())
+            })
+        })
+        .or_else(|| in_order().find(|n| is_text_like(n)))
+}
+
+fn render_section(
+    out: &mut String,
+    form: &Form<'_>,
+    section: &Section<'_>,
+    index: usize,
+    focus: Option<&UiNode>,
+    ids: &mut Ids,
+) {
+    let social = is_social(section.group);
+    if index > 0 && !form.settings {
+        out.push_str("<p class=\"pc-divider\"><span>or</span></p>\n");
+    }
+    open_section(out, section.group, form.settings, ids);
+    let has_form = section.nodes.iter().any(|n| n.input_attributes().is_some())
+        || (section.nodes.is_empty() && !form.shared.is_empty());
+    if has_form {
+        let class = if social {
+            "pc-form pc-social"
+        } else {
+            "pc-form"
+        };
+        open_form(out, class, form.action, form.get);
+        for node in form.shared {
+            if let Some(a) = node.input_attributes() {
+                render_hidden(out, a);
+            }
+        }
+    }
+    let mut primary_used = social;
+    for &node in &section.nodes {
+        let button_class = if social {
+            "pc-btn pc-btn-social"
+        } else if is_submit(node) && !primary_used {
+            primary_used = true;
+            "pc-btn pc-btn-primary"
+        } else {
+            "pc-btn pc-btn-secondary"
+        };
+        let autofocus = focus.is_some_and(|f| std::ptr::eq(f, node));
+        render_node(out, node, ids, autofocus, button_class);
+    }
+    if has_form {
+        out.push_str("</form>\n");
+    }
+    out.push_str("</section>\n");
+}
+
+/// Opens a section's `<section>`; on settings pages with a heading naming the group.
+fn open_section(out: &mut String, group: Group, settings: bool, ids: &mut Ids) {
+    let heading_id = settings.then(|| ids.make("section-", group.as_str()));
+    out.push_str("<section");
+    let class = format!("pc-section pc-group-{}", class_fragment(group.as_str()));
+    attr(out, "class", &class);
+    if let Some(hid) = &heading_id {
+        attr(out, "aria-labelledby", hid);
+    }
+    out.push_str(">\n");
+    if let Some(hid) = &heading_id {
+        out.push_str("<h2");
+        attr(out, "id", hid);
+        out.push('>');
+        push_escaped(out, &group_heading(group));
+        out.push_str("</h2>\n");
+    }
 }
 
 /// A CSS class fragment from a group name.
@@ -715,12 +647,12 @@ fn class_fragment(group: &str) -> String {
         .collect()
 }
 
-fn render_hidden(out: &mut String, node: &Node<'_>) {
-    hidden_input(out, node.name(), node.value().as_deref().unwrap_or(""));
+fn render_hidden(out: &mut String, a: &InputAttributes) {
+    hidden_input(out, &a.name, input_value(a).as_deref().unwrap_or(""));
 }
 
 /// Renders node messages with ids `<base_id>-msg-<n>` (for nodes that are not form controls).
-fn node_messages(out: &mut String, node: &Node<'_>, base_id: &str, ids: &mut Ids) {
+fn node_messages(out: &mut String, node: &UiNode, base_id: &str, ids: &mut Ids) {
     for (n, m) in node.messages.iter().enumerate() {
         let id = ids.unique(format!("{base_id}-msg-{}", n + 1));
         message_p(out, Some(&id), m);
@@ -729,13 +661,13 @@ fn node_messages(out: &mut String, node: &Node<'_>, base_id: &str, ids: &mut Ids
 
 /// Pre-computes message ids (in the same order [`node_messages`] will use) so the input can
 /// reference them. Ids are reserved immediately.
-fn message_ids(node: &Node<'_>, base_id: &str, ids: &mut Ids) -> Vec<String> {
+fn message_ids(node: &UiNode, base_id: &str, ids: &mut Ids) -> Vec<String> {
     (1..=node.messages.len())
         .map(|n| ids.unique(format!("{base_id}-msg-{n}")))
         .collect()
 }
 
-fn push_messages(out: &mut String, node: &Node<'_>, msg_ids: &[String]) {
+fn push_messages(out: &mut String, node: &UiNode, msg_ids: &[String]) {
     for (m, id) in node.messages.iter().zip(msg_ids) {
         message_p(out, Some(id), m);
     }
@@ -752,109 +684,121 @@ fn describedby(out: &mut String, msg_ids: &[String], invalid: bool) {
 
 fn render_node(
     out: &mut String,
-    node: &Node<'_>,
+    node: &UiNode,
     ids: &mut Ids,
     autofocus: bool,
     button_class: &str,
 ) {
-    match node.kind {
-        Kind::Hidden => render_hidden(out, node),
-        Kind::Field(_) | Kind::Password | Kind::Checkbox => render_field(out, node, ids, autofocus),
-        Kind::Submit => render_button(out, node, ids, button_class),
-        Kind::Text => render_text(out, node, ids),
-        Kind::Img => render_img(out, node, ids),
-        Kind::Anchor => render_anchor(out, node, ids),
+    match &node.attributes {
+        Attributes::Input(a) => match a.type_ {
+            InputType::Hidden => render_hidden(out, a),
+            InputType::Submit | InputType::Button => {
+                render_button(out, node, a, ids, button_class);
+            }
+            _ => render_field(out, node, a, ids, autofocus),
+        },
+        Attributes::Text(t) => render_text(out, node, t, ids),
+        Attributes::Img(i) => render_img(out, node, i, ids),
+        Attributes::A(a) => render_anchor(out, node, a, ids),
+        Attributes::Script(_) | Attributes::Div(_) => {}
     }
 }
 
-fn render_field(out: &mut String, node: &Node<'_>, ids: &mut Ids, autofocus: bool) {
-    let name = node.name();
+fn render_field(
+    out: &mut String,
+    node: &UiNode,
+    a: &InputAttributes,
+    ids: &mut Ids,
+    autofocus: bool,
+) {
+    let name = a.name.as_str();
     let id = ids.make("field-", name);
     let msg_ids = message_ids(node, &id, ids);
-    let label = node
-        .label
-        .unwrap_or(if name.is_empty() { "Field" } else { name });
-    let checkbox = node.kind == Kind::Checkbox;
+    let label = node_label(node).unwrap_or(if name.is_empty() { "Field" } else { name });
+    let checkbox = a.type_ == InputType::Checkbox;
 
     out.push_str(if checkbox {
         "<div class=\"pc-field pc-check\">\n"
     } else {
         "<div class=\"pc-field\">\n"
     });
-    let push_label = |out: &mut String| {
-        out.push_str("<label");
-        attr(out, "for", &id);
-        out.push('>');
-        push_escaped(out, label);
-        out.push_str("</label>\n");
-    };
     if !checkbox {
-        push_label(out);
+        field_label(out, &id, label);
     }
     out.push_str("<input");
     attr(out, "id", &id);
     attr(out, "name", name);
-    match node.kind {
-        Kind::Checkbox => {
+    input_type_and_value(out, a);
+    input_constraints(out, a);
+    describedby(out, &msg_ids, has_error(node));
+    flag(out, "autofocus", autofocus);
+    out.push_str(">\n");
+    if checkbox {
+        field_label(out, &id, label);
+    }
+    push_messages(out, node, &msg_ids);
+    out.push_str("</div>\n");
+}
+
+fn field_label(out: &mut String, id: &str, label: &str) {
+    out.push_str("<label");
+    attr(out, "for", id);
+    out.push('>');
+    push_escaped(out, label);
+    out.push_str("</label>\n");
+}
+
+/// ` type=".." value=".."` of a field; a checkbox is checked when its value is true, and a password is never
+/// echoed back into the page.
+fn input_type_and_value(out: &mut String, a: &InputAttributes) {
+    match a.type_ {
+        InputType::Checkbox => {
             attr(out, "type", "checkbox");
             attr(out, "value", "true");
-            let checked = match node.attrs.get("value") {
+            let checked = match &a.value {
                 Some(Value::Bool(b)) => *b,
                 Some(Value::String(s)) => s.eq_ignore_ascii_case("true"),
                 _ => false,
             };
             flag(out, "checked", checked);
         }
-        Kind::Password => {
-            // Never echo a password back into the page.
-            attr(out, "type", "password");
-        }
-        Kind::Field(t) => {
-            attr(out, "type", t);
-            if let Some(v) = node.value() {
+        InputType::Password => attr(out, "type", "password"),
+        t => {
+            attr(out, "type", t.as_str());
+            if let Some(v) = input_value(a) {
                 attr(out, "value", &v);
             }
         }
-        _ => {}
     }
-    flag(out, "required", node.bool_attr("required"));
-    flag(out, "disabled", node.bool_attr("disabled"));
-    match node.str_attr("autocomplete").filter(|s| !s.is_empty()) {
-        Some(ac) => attr(out, "autocomplete", ac),
-        // Password managers pair the sign-in identifier with the password.
-        None if name == "identifier" => attr(out, "autocomplete", "username"),
-        None => {}
-    }
-    if !checkbox {
-        if let Some(p) = node.str_attr("pattern").filter(|s| !s.is_empty()) {
-            attr(out, "pattern", p);
-        }
-        let maxlength = match node.attrs.get("maxlength") {
-            Some(Value::Number(n)) => n.as_u64(),
-            Some(Value::String(s)) => s.trim().parse::<u64>().ok(),
-            _ => None,
-        };
-        if let Some(ml) = maxlength {
-            attr(out, "maxlength", &ml.to_string());
-        }
-    }
-    describedby(out, &msg_ids, node.has_error());
-    flag(out, "autofocus", autofocus);
-    out.push_str(">\n");
-    if checkbox {
-        push_label(out);
-    }
-    push_messages(out, node, &msg_ids);
-    out.push_str("</div>\n");
 }
 
-fn render_button(out: &mut String, node: &Node<'_>, ids: &mut Ids, class: &str) {
-    let name = node.name();
+/// `required`, `disabled`, `autocomplete` and, for text-like fields, `pattern` and `maxlength`.
+fn input_constraints(out: &mut String, a: &InputAttributes) {
+    flag(out, "required", a.required);
+    flag(out, "disabled", a.disabled);
+    match a.autocomplete {
+        Some(ac) => attr(out, "autocomplete", ac.as_str()),
+        // Password managers pair the sign-in identifier with the password.
+        None if a.name == "identifier" => attr(out, "autocomplete", "username"),
+        None => {}
+    }
+    if a.type_ == InputType::Checkbox {
+        return;
+    }
+    if let Some(p) = a.pattern.as_deref().filter(|s| !s.is_empty()) {
+        attr(out, "pattern", p);
+    }
+    if let Some(ml) = a.maxlength {
+        attr(out, "maxlength", &ml.to_string());
+    }
+}
+
+fn render_button(out: &mut String, node: &UiNode, a: &InputAttributes, ids: &mut Ids, class: &str) {
+    let name = a.name.as_str();
     let id = ids.make("field-", name);
     let msg_ids = message_ids(node, &id, ids);
-    let value = node.value();
-    let label = node
-        .label
+    let value = input_value(a);
+    let label = node_label(node)
         .or(value.as_deref().filter(|v| !v.trim().is_empty()))
         .unwrap_or("Submit");
     out.push_str("<button type=\"submit\"");
@@ -866,7 +810,7 @@ fn render_button(out: &mut String, node: &Node<'_>, ids: &mut Ids, class: &str) 
             attr(out, "value", v);
         }
     }
-    flag(out, "disabled", node.bool_attr("disabled"));
+    flag(out, "disabled", a.disabled);
     describedby(out, &msg_ids, false);
     out.push('>');
     push_escaped(out, label);
@@ -874,20 +818,21 @@ fn render_button(out: &mut String, node: &Node<'_>, ids: &mut Ids, class: &str) 
     push_messages(out, node, &msg_ids);
 }
 
-fn render_text(out: &mut String, node: &Node<'_>, ids: &mut Ids) {
-    let id = ids.make("node-", node.str_attr("id").unwrap_or(""));
-    let text = node.attrs.get("text").unwrap_or(&NULL);
+fn render_text(out: &mut String, node: &UiNode, t: &TextAttributes, ids: &mut Ids) {
+    let id = ids.make("node-", &t.id);
     out.push_str("<div class=\"pc-field pc-textnode\"");
     attr(out, "id", &id);
     out.push_str(">\n");
-    if let Some(label) = node.label {
+    if let Some(label) = node_label(node) {
         out.push_str("<p class=\"pc-text-label\">");
         push_escaped(out, label);
         out.push_str("</p>\n");
     }
     // Lookup secrets carry the individual codes in context.secrets.
-    let secrets: Vec<&str> = text
-        .get("context")
+    let secrets: Vec<&str> = t
+        .text
+        .context
+        .as_ref()
         .and_then(|c| c.get("secrets"))
         .and_then(Value::as_array)
         .map(|s| {
@@ -897,13 +842,8 @@ fn render_text(out: &mut String, node: &Node<'_>, ids: &mut Ids) {
         })
         .unwrap_or_default();
     if secrets.is_empty() {
-        let body = text
-            .get("text")
-            .and_then(Value::as_str)
-            .or_else(|| text.as_str())
-            .unwrap_or("");
         out.push_str("<p class=\"pc-text\">");
-        push_escaped(out, body);
+        push_escaped(out, &t.text.text);
         out.push_str("</p>\n");
     } else {
         out.push_str("<ul class=\"pc-codes\">\n");
@@ -918,17 +858,17 @@ fn render_text(out: &mut String, node: &Node<'_>, ids: &mut Ids) {
     out.push_str("</div>\n");
 }
 
-fn render_img(out: &mut String, node: &Node<'_>, ids: &mut Ids) {
-    let Some(src) = node.str_attr("src").and_then(safe_img_src) else {
+fn render_img(out: &mut String, node: &UiNode, img: &ImgAttributes, ids: &mut Ids) {
+    let Some(src) = safe_img_src(&img.src) else {
         return;
     };
-    let id = ids.make("node-", node.str_attr("id").unwrap_or(""));
+    let id = ids.make("node-", &img.id);
     out.push_str("<div class=\"pc-field pc-imgnode\">\n<img class=\"pc-img\"");
     attr(out, "id", &id);
     attr(out, "src", src);
-    attr(out, "alt", node.label.unwrap_or(""));
-    for dim in ["width", "height"] {
-        if let Some(n) = node.attrs.get(dim).and_then(Value::as_u64) {
+    attr(out, "alt", node_label(node).unwrap_or(""));
+    for (dim, n) in [("width", img.width), ("height", img.height)] {
+        if let Ok(n) = u64::try_from(n) {
             attr(out, dim, &n.to_string());
         }
     }
@@ -937,18 +877,15 @@ fn render_img(out: &mut String, node: &Node<'_>, ids: &mut Ids) {
     out.push_str("</div>\n");
 }
 
-fn render_anchor(out: &mut String, node: &Node<'_>, ids: &mut Ids) {
-    let id = ids.make("node-", node.str_attr("id").unwrap_or(""));
-    let text = node
-        .attrs
-        .get("title")
-        .and_then(|t| t.get("text").and_then(Value::as_str).or_else(|| t.as_str()))
+fn render_anchor(out: &mut String, node: &UiNode, a: &AnchorAttributes, ids: &mut Ids) {
+    let id = ids.make("node-", &a.id);
+    let text = Some(a.title.text.as_str())
         .filter(|s| !s.trim().is_empty())
-        .or(node.label)
+        .or(node_label(node))
         .unwrap_or("Continue");
     out.push_str("<p class=\"pc-field\"><a class=\"pc-btn pc-btn-primary\"");
     attr(out, "id", &id);
-    attr(out, "href", safe_url(node.str_attr("href").unwrap_or("")));
+    attr(out, "href", safe_url(&a.href));
     out.push('>');
     push_escaped(out, text);
     out.push_str("</a></p>\n");
@@ -1154,6 +1091,7 @@ fn document(title: &str, branding: &Branding, main: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flows::FlowType;
     use serde_json::json;
 
     fn branding() -> Branding {
@@ -1175,7 +1113,7 @@ mod tests {
                 "messages": [],
                 "nodes": [
                     {"type":"input","group":"default","attributes":{"name":"csrf_token","type":"hidden","value":"CSRF123","required":true,"disabled":false,"node_type":"input"},"messages":[],"meta":{}},
-                    {"type":"input","group":"default","attributes":{"name":"identifier","type":"text","value":"","required":true,"autocomplete":"username","disabled":false,"node_type":"input"},"messages":[{"id":4000002,"text":"Property identifier is missing.","type":"error","context":{"property":"identifier"}}],"meta":{"label":{"id":1070004,"text":"ID","type":"info"}}},
+                    {"type":"input","group":"default","attributes":{"name":"identifier","type":"text","value":"","required":true,"disabled":false,"node_type":"input"},"messages":[{"id":4000002,"text":"Property identifier is missing.","type":"error","context":{"property":"identifier"}}],"meta":{"label":{"id":1070004,"text":"ID","type":"info"}}},
                     {"type":"input","group":"oidc","attributes":{"name":"provider","type":"submit","value":"google","disabled":false,"node_type":"input"},"messages":[],"meta":{"label":{"id":1010002,"text":"Sign in with google","type":"info"}}},
                     {"type":"input","group":"password","attributes":{"name":"password","type":"password","value":"hunter2","required":true,"autocomplete":"current-password","disabled":false,"node_type":"input"},"messages":[],"meta":{"label":{"id":1070001,"text":"Password","type":"info"}}},
                     {"type":"input","group":"password","attributes":{"name":"method","type":"submit","value":"password","disabled":false,"node_type":"input"},"messages":[],"meta":{"label":{"id":1010001,"text":"Sign in","type":"info","context":{}}}},
@@ -1185,11 +1123,29 @@ mod tests {
         })
     }
 
+    /// The typed flow for flow JSON as the API shows it: a settings flow when it has an identity.
+    fn typed(v: &Value) -> Flow {
+        let kind = if v.get("identity").is_some() {
+            FlowKind::Settings
+        } else {
+            FlowKind::Login
+        };
+        let mut flow = Flow::new(
+            kind,
+            FlowType::Browser,
+            String::new(),
+            time::OffsetDateTime::UNIX_EPOCH,
+            time::Duration::hours(1),
+        );
+        flow.ui = serde_json::from_value(v["ui"].clone()).expect("a valid ui container");
+        flow
+    }
+
     fn render_flow(flow: &Value) -> String {
         render(
             &Page::Flow {
                 title: "Sign in",
-                flow,
+                flow: &typed(flow),
                 links: vec![Link {
                     text: "Create an account".into(),
                     href: "/self-service/registration/browser".into(),
@@ -1305,10 +1261,10 @@ mod tests {
     #[test]
     fn duplicate_names_get_unique_ids() {
         let flow = flow_with_nodes(json!([
-            {"type":"input","group":"password","attributes":{"name":"method","type":"submit","value":"password"},"messages":[],"meta":{"label":{"text":"Sign in"}}},
-            {"type":"input","group":"code","attributes":{"name":"method","type":"button","value":"code"},"messages":[],"meta":{"label":{"text":"Email me a code"}}},
+            {"type":"input","group":"password","attributes":{"name":"method","type":"submit","value":"password"},"messages":[],"meta":{"label":{"id":0,"text":"Sign in","type":"info"}}},
+            {"type":"input","group":"code","attributes":{"name":"method","type":"button","value":"code"},"messages":[],"meta":{"label":{"id":0,"text":"Email me a code","type":"info"}}},
             {"type":"input","group":"code","attributes":{"name":"method","type":"submit","value":"code2"},"messages":[],"meta":{}},
-            {"type":"input","group":"profile","attributes":{"name":"traits.email","type":"email","value":"a@b.c"},"messages":[],"meta":{"label":{"text":"E-Mail"}}}
+            {"type":"input","group":"profile","attributes":{"name":"traits.email","type":"email","value":"a@b.c"},"messages":[],"meta":{"label":{"id":0,"text":"E-Mail","type":"info"}}}
         ]));
         let html = render_flow(&flow);
         assert!(html.contains("id=\"field-method\""));
@@ -1328,8 +1284,8 @@ mod tests {
         // A code from a link: the code field is filled in, the button posts it with the CSRF token.
         let flow = flow_with_nodes(json!([
             {"type":"input","group":"default","attributes":{"name":"csrf_token","type":"hidden","value":"CSRF123"},"messages":[],"meta":{}},
-            {"type":"input","group":"code","attributes":{"name":"code","type":"text","value":"123456"},"messages":[],"meta":{"label":{"id":1070010,"text":"Recovery code"}}},
-            {"type":"input","group":"code","attributes":{"name":"method","type":"submit","value":"code"},"messages":[],"meta":{"label":{"text":"Submit"}}}
+            {"type":"input","group":"code","attributes":{"name":"code","type":"text","value":"123456"},"messages":[],"meta":{"label":{"id":1070010,"text":"Recovery code","type":"info"}}},
+            {"type":"input","group":"code","attributes":{"name":"method","type":"submit","value":"code"},"messages":[],"meta":{"label":{"id":0,"text":"Submit","type":"info"}}}
         ]));
         let html = render_flow(&flow);
         assert!(tag_with_id(&html, "field-code").contains("value=\"123456\""));
@@ -1340,7 +1296,7 @@ mod tests {
         let flow = flow_with_nodes(json!([
             {"type":"input","group":"default","attributes":{"name":"csrf_token","type":"hidden","value":"CSRF123"},"messages":[],"meta":{}},
             {"type":"input","group":"link","attributes":{"name":"token","type":"hidden","value":"Tok3n"},"messages":[],"meta":{}},
-            {"type":"input","group":"link","attributes":{"name":"method","type":"submit","value":"link"},"messages":[],"meta":{"label":{"id":1070009,"text":"Continue"}}}
+            {"type":"input","group":"link","attributes":{"name":"method","type":"submit","value":"link"},"messages":[],"meta":{"label":{"id":1070009,"text":"Continue","type":"info"}}}
         ]));
         let html = render_flow(&flow);
         let form = &html[html.find("<form").unwrap()..html.find("</form>").unwrap()];
@@ -1361,14 +1317,14 @@ mod tests {
     #[test]
     fn hostile_text_is_escaped() {
         let flow = flow_with_nodes(json!([
-            {"type":"input","group":"default","attributes":{"name":"\"><img src=x onerror=alert(1)>","type":"text","value":"\"><img src=x onerror=alert(1)>"},"messages":[{"id":1,"text":"<script>alert(1)</script>","type":"error"}],"meta":{"label":{"text":"<script>alert('l')</script>"}}}
+            {"type":"input","group":"default","attributes":{"name":"\"><img src=x onerror=alert(1)>","type":"text","value":"\"><img src=x onerror=alert(1)>"},"messages":[{"id":1,"text":"<script>alert(1)</script>","type":"error"}],"meta":{"label":{"id":0,"text":"<script>alert('l')</script>","type":"info"}}}
         ]));
         let mut flow = flow;
         flow["ui"]["messages"] = json!([{"id":2,"text":"<b>bold</b> & 'q'","type":"info"}]);
         let html = render(
             &Page::Flow {
                 title: "<script>t</script>",
-                flow: &flow,
+                flow: &typed(&flow),
                 links: vec![Link {
                     text: "<i>x</i>".into(),
                     href: "/a?b=\"c\"".into(),
@@ -1418,14 +1374,14 @@ mod tests {
             assert_eq!(safe_url(good), good);
         }
         let mut flow = flow_with_nodes(json!([
-            {"type":"a","group":"verification","attributes":{"href":"javascript:alert(1)","title":{"id":1070011,"text":"Continue","type":"info"},"id":"continue","node_type":"a"},"messages":[],"meta":{}},
+            {"type":"a","group":"code","attributes":{"href":"javascript:alert(1)","title":{"id":1070011,"text":"Continue","type":"info"},"id":"continue","node_type":"a"},"messages":[],"meta":{}},
             {"type":"input","group":"default","attributes":{"name":"x","type":"text"},"messages":[],"meta":{}}
         ]));
         flow["ui"]["action"] = json!("javascript:alert(1)");
         let html = render(
             &Page::Flow {
                 title: "T",
-                flow: &flow,
+                flow: &typed(&flow),
                 links: vec![Link {
                     text: "l".into(),
                     href: "javascript:alert(2)".into(),
@@ -1453,9 +1409,9 @@ mod tests {
         assert_eq!(safe_img_src("/logo.png"), Some("/logo.png"));
 
         let flow = flow_with_nodes(json!([
-            {"type":"img","group":"totp","attributes":{"src":"data:image/png;base64,iVBORw0KGgo=","id":"totp_qr","width":256,"height":256,"node_type":"img"},"messages":[],"meta":{"label":{"text":"QR code"}}},
+            {"type":"img","group":"totp","attributes":{"src":"data:image/png;base64,iVBORw0KGgo=","id":"totp_qr","width":256,"height":256,"node_type":"img"},"messages":[],"meta":{"label":{"id":0,"text":"QR code","type":"info"}}},
             {"type":"img","group":"totp","attributes":{"src":"data:image/svg+xml;base64,PHN2Zz4=","id":"evil","node_type":"img"},"messages":[],"meta":{}},
-            {"type":"text","group":"totp","attributes":{"text":{"id":1050006,"text":"ABCD","type":"info"},"id":"totp_secret_key","node_type":"text"},"messages":[],"meta":{"label":{"text":"Secret"}}}
+            {"type":"text","group":"totp","attributes":{"text":{"id":1050006,"text":"ABCD","type":"info"},"id":"totp_secret_key","node_type":"text"},"messages":[],"meta":{"label":{"id":0,"text":"Secret","type":"info"}}}
         ]));
         let html = render_flow(&flow);
         assert!(html.contains(
@@ -1498,10 +1454,9 @@ mod tests {
     #[test]
     fn checkbox_and_value_types() {
         let flow = flow_with_nodes(json!([
-            {"type":"input","group":"profile","attributes":{"name":"traits.newsletter","type":"checkbox","value":true},"messages":[],"meta":{"label":{"text":"Newsletter"}}},
-            {"type":"input","group":"profile","attributes":{"name":"traits.age","type":"number","value":42,"maxlength":3,"pattern":"[0-9]+"},"messages":[],"meta":{"label":{"text":"Age"}}},
-            {"type":"input","group":"profile","attributes":{"name":"traits.born","type":"datetime-local","disabled":true},"messages":[],"meta":{}},
-            {"type":"input","group":"profile","attributes":{"name":"weird","type":"file"},"messages":[],"meta":{}}
+            {"type":"input","group":"profile","attributes":{"name":"traits.newsletter","type":"checkbox","value":true},"messages":[],"meta":{"label":{"id":0,"text":"Newsletter","type":"info"}}},
+            {"type":"input","group":"profile","attributes":{"name":"traits.age","type":"number","value":42,"maxlength":3,"pattern":"[0-9]+"},"messages":[],"meta":{"label":{"id":0,"text":"Age","type":"info"}}},
+            {"type":"input","group":"profile","attributes":{"name":"traits.born","type":"datetime-local","disabled":true},"messages":[],"meta":{}}
         ]));
         let html = render_flow(&flow);
         let cb = tag_with_id(&html, "field-traits-newsletter");
@@ -1514,7 +1469,6 @@ mod tests {
         assert!(born.contains("type=\"datetime-local\""));
         assert!(born.contains(" disabled"));
         assert!(html.contains("<label for=\"field-traits-born\">traits.born</label>"));
-        assert!(tag_with_id(&html, "field-weird").contains("type=\"text\""));
     }
 
     #[test]
@@ -1523,17 +1477,17 @@ mod tests {
             "id":"s","identity":{"id":"i"},
             "ui":{"action":"/self-service/settings?flow=s","method":"POST","messages":[{"id":1050001,"text":"Your changes have been saved!","type":"success"}],"nodes":[
                 {"type":"input","group":"default","attributes":{"name":"csrf_token","type":"hidden","value":"C"},"messages":[],"meta":{}},
-                {"type":"input","group":"profile","attributes":{"name":"traits.email","type":"email","value":"a@b.c","required":true},"messages":[],"meta":{"label":{"text":"E-Mail"}}},
-                {"type":"input","group":"profile","attributes":{"name":"method","type":"submit","value":"profile"},"messages":[],"meta":{"label":{"text":"Save"}}},
-                {"type":"input","group":"password","attributes":{"name":"password","type":"password","required":true},"messages":[],"meta":{"label":{"text":"Password"}}},
-                {"type":"input","group":"password","attributes":{"name":"method","type":"submit","value":"password"},"messages":[],"meta":{"label":{"text":"Save"}}},
+                {"type":"input","group":"profile","attributes":{"name":"traits.email","type":"email","value":"a@b.c","required":true},"messages":[],"meta":{"label":{"id":0,"text":"E-Mail","type":"info"}}},
+                {"type":"input","group":"profile","attributes":{"name":"method","type":"submit","value":"profile"},"messages":[],"meta":{"label":{"id":0,"text":"Save","type":"info"}}},
+                {"type":"input","group":"password","attributes":{"name":"password","type":"password","required":true},"messages":[],"meta":{"label":{"id":0,"text":"Password","type":"info"}}},
+                {"type":"input","group":"password","attributes":{"name":"method","type":"submit","value":"password"},"messages":[],"meta":{"label":{"id":0,"text":"Save","type":"info"}}},
                 {"type":"text","group":"lookup_secret","attributes":{"id":"lookup_secret_codes","text":{"id":1050015,"text":"aaaa, bbbb","type":"info","context":{"secrets":[{"id":1050009,"text":"aaaa"},{"id":1050009,"text":"bbbb"}]}}},"messages":[],"meta":{}}
             ]}
         });
         let html = render(
             &Page::Flow {
                 title: "Account settings",
-                flow: &flow,
+                flow: &typed(&flow),
                 links: vec![],
             },
             &branding(),
@@ -1549,15 +1503,20 @@ mod tests {
 
     #[test]
     fn malformed_flow_does_not_panic() {
-        for flow in [
+        // A malformed form, or an input type HTML forms cannot take, does not make a typed flow (loading it
+        // fails), so no page renders it; an empty form still makes a whole page.
+        for ui in [
             json!(null),
-            json!({}),
-            json!({"ui": 5}),
-            json!({"ui":{"nodes":[1, "x", {"type":"input"}, {}]}}),
+            json!(5),
+            json!({"nodes":[1, "x", {"type":"input"}, {}]}),
+            json!({"action":"/a","method":"POST","nodes":[
+                {"type":"input","group":"profile","attributes":{"name":"weird","type":"file"},"messages":[],"meta":{}}
+            ]}),
         ] {
-            let html = render_flow(&flow);
-            assert!(html.contains("</html>"));
+            assert!(serde_json::from_value::<flows::ui::UiContainer>(ui).is_err());
         }
+        let html = render_flow(&json!({"ui":{"action":"","method":"POST","nodes":[]}}));
+        assert!(html.contains("</html>"));
     }
 
     #[test]
