@@ -8,8 +8,8 @@
 //! (`GET /self-service/settings?flow=`) with a fresh session. Only the latest paused change of a flow is resumed,
 //! and only if the flow was not submitted again in between.
 
-use crate::continuity::{Continuity, ContinuityError, CookieUpdate, Resume, SealedCookie};
-use crate::engine::{dispatch, Dispatch};
+use crate::continuity::{Continuity, ContinuityError, CookieUpdate, Resume};
+use crate::engine::{dispatch, Dispatch, FlowOutcome};
 use crate::error::FlowError;
 use crate::flow::{Flow, FlowKind, FlowType};
 use crate::hooks::{HookFailure, HookRequest, HookRunner, NoHooks};
@@ -142,35 +142,11 @@ pub struct SettingsActor {
     pub continuity_cookie: Option<String>,
 }
 
-/// What a settings submit led to.
-#[derive(Debug)]
-pub enum SettingsOutcome {
-    /// Saved: the flow is in state `success`.
-    Saved {
-        /// The flow.
-        flow: Flow,
-        /// The identity after the change.
-        identity: Box<Identity>,
-        /// Verifiable addresses that are new and need a verification message: `(address id, value)`.
-        new_addresses: Vec<(Uuid, String)>,
-    },
-    /// The form needs another try (HTTP 400).
-    Retry(Flow),
-    /// The change is privileged and the session is too old: sign in again (HTTP 403 `session_refresh_required`).
-    RefreshRequired {
-        /// The flow.
-        flow: Flow,
-        /// For browser flows: the continuity cookie to set, naming the paused change that
-        /// [`SettingsFlows::resume`] completes after the sign-in.
-        continuity_cookie: Option<SealedCookie>,
-    },
-}
-
 /// What a browser's return to its settings flow found ([`SettingsFlows::resume`]).
 #[derive(Debug)]
 pub struct SettingsResume {
     /// The outcome of the paused change, when one waited for this browser (as a submit's outcome).
-    pub outcome: Option<SettingsOutcome>,
+    pub outcome: Option<FlowOutcome>,
     /// What to do with the browser's continuity cookie.
     pub continuity_cookie: CookieUpdate,
 }
@@ -335,12 +311,13 @@ impl SettingsFlows {
         }
     }
 
-    async fn retry(&self, mut flow: Flow, ui: UiContainer) -> Result<SettingsOutcome, FlowError> {
+    /// Saves the flow with `ui` and answers with its form (HTTP 400, or the form again for browsers).
+    async fn form(&self, mut flow: Flow, ui: UiContainer) -> Result<FlowOutcome, FlowError> {
         Self::forget_paused(&mut flow);
         flow.set_form(&ui);
         flow.updated_at = self.clock.now();
         self.flows.update_flow(&flow).await?;
-        Ok(SettingsOutcome::Retry(flow))
+        Ok(FlowOutcome::Form(flow))
     }
 
     /// Applies a change. Expired flows yield [`FlowError::Expired`] with a fresh flow for the same session.
@@ -349,7 +326,7 @@ impl SettingsFlows {
         flow_id: Uuid,
         actor: SettingsActor,
         body: &Value,
-    ) -> Result<SettingsOutcome, FlowError> {
+    ) -> Result<FlowOutcome, FlowError> {
         let mut flow = self.load_for(flow_id, actor.identity_id).await?;
         if flow.is_expired(self.clock.now()) {
             let replacement = self
@@ -372,12 +349,12 @@ impl SettingsFlows {
             Dispatch::Strategy(s) => s,
             Dispatch::Unknown => {
                 let ui = flow.ui.clone();
-                return self.retry(flow, ui).await;
+                return self.form(flow, ui).await;
             }
         };
         let Some(change) = strategy.decode(&mut flow, body) else {
             let ui = flow.ui.clone();
-            return self.retry(flow, ui).await;
+            return self.form(flow, ui).await;
         };
         let change = SettingsChange {
             method: strategy.method().to_owned(),
@@ -385,9 +362,9 @@ impl SettingsFlows {
         };
         let paused = (flow.flow_type == FlowType::Browser).then(|| change.to_payload(flow.id));
         match self.apply(flow, &actor, change).await? {
-            SettingsOutcome::RefreshRequired { flow, .. } => match paused {
+            FlowOutcome::RefreshRequired { flow, .. } => match paused {
                 Some(payload) => self.pause(flow, &actor, payload).await,
-                None => Ok(SettingsOutcome::RefreshRequired {
+                None => Ok(FlowOutcome::RefreshRequired {
                     flow,
                     continuity_cookie: None,
                 }),
@@ -402,11 +379,11 @@ impl SettingsFlows {
         flow: Flow,
         actor: &SettingsActor,
         change: SettingsChange,
-    ) -> Result<SettingsOutcome, FlowError> {
+    ) -> Result<FlowOutcome, FlowError> {
         let mut ui = flow.form();
         let Some(strategy) = self.strategies.iter().find(|s| s.method() == change.method) else {
             ui.add_message(crate::engine::no_strategy_message(FlowKind::Settings));
-            return self.retry(flow, ui).await;
+            return self.form(flow, ui).await;
         };
         let identity = self
             .identities
@@ -419,9 +396,9 @@ impl SettingsFlows {
             .await?
         {
             SettingsResult::Update(body) => *body,
-            SettingsResult::Retry => return self.retry(flow, ui).await,
+            SettingsResult::Retry => return self.form(flow, ui).await,
             SettingsResult::RefreshRequired => {
-                return Ok(SettingsOutcome::RefreshRequired {
+                return Ok(FlowOutcome::RefreshRequired {
                     flow,
                     continuity_cookie: None,
                 })
@@ -439,9 +416,9 @@ impl SettingsFlows {
         mut flow: Flow,
         actor: &SettingsActor,
         payload: Value,
-    ) -> Result<SettingsOutcome, FlowError> {
+    ) -> Result<FlowOutcome, FlowError> {
         let Some(continuity) = &self.continuity else {
-            return Ok(SettingsOutcome::RefreshRequired {
+            return Ok(FlowOutcome::RefreshRequired {
                 flow,
                 continuity_cookie: None,
             });
@@ -460,7 +437,7 @@ impl SettingsFlows {
                 flow.set_context_value(CONTINUITY_CONTEXT, json!(container.id));
                 flow.updated_at = self.clock.now();
                 self.flows.update_flow(&flow).await?;
-                Ok(SettingsOutcome::RefreshRequired {
+                Ok(FlowOutcome::RefreshRequired {
                     flow,
                     continuity_cookie: Some(cookie),
                 })
@@ -468,7 +445,7 @@ impl SettingsFlows {
             Err(ContinuityError::Store(e)) => Err(e.into()),
             Err(e) => {
                 tracing::warn!(error = %e, "could not keep a settings change for after the refresh sign-in");
-                Ok(SettingsOutcome::RefreshRequired {
+                Ok(FlowOutcome::RefreshRequired {
                     flow,
                     continuity_cookie: None,
                 })
@@ -549,7 +526,7 @@ impl SettingsFlows {
         mut body: UpdateIdentity,
         method: &str,
         actor: &SettingsActor,
-    ) -> Result<SettingsOutcome, FlowError> {
+    ) -> Result<FlowOutcome, FlowError> {
         match self.before_hooks(&flow, &identity, &body, actor).await? {
             Ok(Some(patch)) => {
                 if let Some(t) = patch.get("traits") {
@@ -565,7 +542,7 @@ impl SettingsFlows {
             Ok(None) => {}
             Err(messages) => {
                 crate::hooks::add_hook_messages(&mut ui, messages);
-                return self.retry(flow, ui).await;
+                return self.form(flow, ui).await;
             }
         }
         let before: Vec<Uuid> = identity.verifiable_addresses.iter().map(|a| a.id).collect();
@@ -573,11 +550,11 @@ impl SettingsFlows {
             Ok(i) => i,
             Err(identity::Error::Conflict) => {
                 ui.add_message(text::validation_duplicate_credentials());
-                return self.retry(flow, ui).await;
+                return self.form(flow, ui).await;
             }
             Err(identity::Error::Validation(messages)) => {
                 ui.add_field_messages(&messages);
-                return self.retry(flow, ui).await;
+                return self.form(flow, ui).await;
             }
             Err(e) => return Err(e.into()),
         };
@@ -588,7 +565,7 @@ impl SettingsFlows {
             .map(|a| (a.id, a.value.clone()))
             .collect();
         let flow = self.saved(flow, &updated, method, actor).await?;
-        Ok(SettingsOutcome::Saved {
+        Ok(FlowOutcome::SettingsSaved {
             flow,
             identity: Box::new(updated),
             new_addresses,
