@@ -7,7 +7,8 @@
 //! neither read nor forge it, and only the browser that paused a container can resume it. [`Continuity::pause`]
 //! stores a container and returns the cookie to set; [`Continuity::resume`] hands the payload back once (the row
 //! is deleted, and only the caller whose delete removed it gets the payload), and never for an expired container
-//! or a container of another identity.
+//! or a container of another identity. A caller whose use of the payload failed puts the container back with
+//! [`Continuity::restore`], to be resumed again.
 //!
 //! # Secrecy of the payload
 //!
@@ -208,7 +209,8 @@ pub enum CookieUpdate {
 /// The result of [`Continuity::resume`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resume {
-    /// The container, with its payload opened. Its row is gone: nobody resumes it again.
+    /// The container, with its payload opened. Its row is gone: nobody resumes it again, unless it is put back
+    /// ([`Continuity::restore`]).
     Resumed(Container),
     /// The cookie names no such container (no cookie, one that does not open, or another name).
     NotFound,
@@ -290,6 +292,21 @@ impl Continuity {
         Ok(CookieUpdate::Set(SealedCookie { value, expires_at }))
     }
 
+    /// The stored form of a container's payload: sealed, bound to its id and name.
+    fn seal_payload(
+        &self,
+        id: Uuid,
+        name: &str,
+        payload: &Value,
+    ) -> Result<Value, ContinuityError> {
+        let plain = serde_json::to_vec(payload).map_err(|_| ContinuityError::Seal)?;
+        let sealed = self
+            .codec
+            .seal_for(&payload_purpose(id, name), &plain)
+            .ok_or(ContinuityError::Seal)?;
+        Ok(json!({ "sealed": sealed }))
+    }
+
     /// Stores `payload` under `name` for `identity_id`, resumable for `ttl`, and returns the container and the
     /// cookie to set. `cookie` is the browser's current [`COOKIE_NAME`] value: the new cookie keeps its other
     /// containers, and a container it named under the same `name` is deleted (the newest pause wins).
@@ -310,11 +327,7 @@ impl Continuity {
         let now = self.clock.now();
         let expires_at = now.checked_add(ttl).ok_or(ContinuityError::Lifespan)?;
         let id = Uuid::new_v4();
-        let plain = serde_json::to_vec(payload).map_err(|_| ContinuityError::Seal)?;
-        let sealed = self
-            .codec
-            .seal_for(&payload_purpose(id, name), &plain)
-            .ok_or(ContinuityError::Seal)?;
+        let sealed = self.seal_payload(id, name, payload)?;
         let container = Container {
             id,
             identity_id,
@@ -346,7 +359,7 @@ impl Continuity {
         }
         self.pool
             .save_container(&Container {
-                payload: json!({ "sealed": sealed }),
+                payload: sealed,
                 ..container.clone()
             })
             .await?;
@@ -425,6 +438,24 @@ impl Continuity {
             // Sealed with a secret that is no longer listed, or not ours.
             None => (Resume::Expired, update),
         })
+    }
+
+    /// Puts back a container that [`Continuity::resume`] handed out, when what it was resumed for failed before it
+    /// completed: the same container (id, name, identity, expiry; the payload sealed again) is stored again, so the
+    /// cookie that named it names it again and the next resume hands it out once more. An expired container is
+    /// not put back.
+    pub async fn restore(&self, container: &Container) -> Result<(), ContinuityError> {
+        if container.is_expired(self.clock.now()) {
+            return Ok(());
+        }
+        let sealed = self.seal_payload(container.id, &container.name, &container.payload)?;
+        self.pool
+            .save_container(&Container {
+                payload: sealed,
+                ..container.clone()
+            })
+            .await?;
+        Ok(())
     }
 
     /// Deletes containers that expired; returns how many.

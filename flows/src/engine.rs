@@ -1,6 +1,7 @@
 //! What every flow service shares: loading and saving flows against one clock, the context of a submit, the one
 //! [`FlowOutcome`] a submit ends in (which `proxy` maps to HTTP once), and the registry-side checks of `method`.
 
+use crate::continuity::SealedCookie;
 use crate::error::FlowError;
 use crate::flow::{Flow, FlowKind};
 use crate::hooks::HookRequest;
@@ -76,6 +77,25 @@ pub enum FlowOutcome {
         flow: Flow,
         /// Who.
         identity: Box<Identity>,
+    },
+    /// Settings saved: the flow is in state `success`. New addresses get verification flows, and the flow records
+    /// where to continue.
+    SettingsSaved {
+        /// The completed flow.
+        flow: Flow,
+        /// The identity after the change.
+        identity: Box<Identity>,
+        /// Verifiable addresses that are new and need a verification message: `(address id, value)`.
+        new_addresses: Vec<(Uuid, String)>,
+    },
+    /// A privileged settings change with a session that is too old: sign in again (browsers are sent to the
+    /// refresh sign-in, others get HTTP 403 `session_refresh_required`).
+    RefreshRequired {
+        /// The flow.
+        flow: Flow,
+        /// For browser flows: the continuity cookie to set, naming the paused change that
+        /// [`crate::settings::SettingsFlows::resume`] completes after the sign-in.
+        continuity_cookie: Option<SealedCookie>,
     },
 }
 

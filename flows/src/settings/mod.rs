@@ -6,10 +6,11 @@
 //! a continuity container ([`crate::continuity`]; the payload, a new password included, is stored sealed) while
 //! the browser signs in again, and [`SettingsFlows::resume`] completes it when that browser comes back to the flow
 //! (`GET /self-service/settings?flow=`) with a fresh session. Only the latest paused change of a flow is resumed,
-//! and only if the flow was not submitted again in between.
+//! and only if the flow was not submitted again in between. A resumed change that fails before the identity is
+//! stored (a store error, say) is put back in its container, so that the browser's next return tries it again.
 
-use crate::continuity::{Continuity, ContinuityError, CookieUpdate, Resume, SealedCookie};
-use crate::engine::{dispatch, Dispatch};
+use crate::continuity::{Continuity, ContinuityError, CookieUpdate, Resume};
+use crate::engine::{dispatch, Dispatch, FlowOutcome};
 use crate::error::FlowError;
 use crate::flow::{Flow, FlowKind, FlowType};
 use crate::hooks::{HookFailure, HookRequest, HookRunner, NoHooks};
@@ -127,6 +128,36 @@ impl SettingsChange {
     }
 }
 
+/// Why applying a change failed: before the identity was stored, so nothing of the change happened and it may be
+/// tried again, or after.
+#[derive(Debug)]
+enum ApplyError {
+    /// Nothing of the change was stored.
+    Before(FlowError),
+    /// The identity was stored; what comes after it failed.
+    After(FlowError),
+}
+
+impl ApplyError {
+    fn into_inner(self) -> FlowError {
+        match self {
+            ApplyError::Before(e) | ApplyError::After(e) => e,
+        }
+    }
+}
+
+impl From<FlowError> for ApplyError {
+    fn from(e: FlowError) -> Self {
+        ApplyError::Before(e)
+    }
+}
+
+impl From<StoreError> for ApplyError {
+    fn from(e: StoreError) -> Self {
+        ApplyError::Before(e.into())
+    }
+}
+
 /// Who submits.
 #[derive(Debug, Clone)]
 pub struct SettingsActor {
@@ -142,35 +173,11 @@ pub struct SettingsActor {
     pub continuity_cookie: Option<String>,
 }
 
-/// What a settings submit led to.
-#[derive(Debug)]
-pub enum SettingsOutcome {
-    /// Saved: the flow is in state `success`.
-    Saved {
-        /// The flow.
-        flow: Flow,
-        /// The identity after the change.
-        identity: Box<Identity>,
-        /// Verifiable addresses that are new and need a verification message: `(address id, value)`.
-        new_addresses: Vec<(Uuid, String)>,
-    },
-    /// The form needs another try (HTTP 400).
-    Retry(Flow),
-    /// The change is privileged and the session is too old: sign in again (HTTP 403 `session_refresh_required`).
-    RefreshRequired {
-        /// The flow.
-        flow: Flow,
-        /// For browser flows: the continuity cookie to set, naming the paused change that
-        /// [`SettingsFlows::resume`] completes after the sign-in.
-        continuity_cookie: Option<SealedCookie>,
-    },
-}
-
 /// What a browser's return to its settings flow found ([`SettingsFlows::resume`]).
 #[derive(Debug)]
 pub struct SettingsResume {
     /// The outcome of the paused change, when one waited for this browser (as a submit's outcome).
-    pub outcome: Option<SettingsOutcome>,
+    pub outcome: Option<FlowOutcome>,
     /// What to do with the browser's continuity cookie.
     pub continuity_cookie: CookieUpdate,
 }
@@ -335,12 +342,13 @@ impl SettingsFlows {
         }
     }
 
-    async fn retry(&self, mut flow: Flow, ui: UiContainer) -> Result<SettingsOutcome, FlowError> {
+    /// Saves the flow with `ui` and answers with its form (HTTP 400, or the form again for browsers).
+    async fn form(&self, mut flow: Flow, ui: UiContainer) -> Result<FlowOutcome, FlowError> {
         Self::forget_paused(&mut flow);
         flow.set_form(&ui);
         flow.updated_at = self.clock.now();
         self.flows.update_flow(&flow).await?;
-        Ok(SettingsOutcome::Retry(flow))
+        Ok(FlowOutcome::Form(flow))
     }
 
     /// Applies a change. Expired flows yield [`FlowError::Expired`] with a fresh flow for the same session.
@@ -349,7 +357,7 @@ impl SettingsFlows {
         flow_id: Uuid,
         actor: SettingsActor,
         body: &Value,
-    ) -> Result<SettingsOutcome, FlowError> {
+    ) -> Result<FlowOutcome, FlowError> {
         let mut flow = self.load_for(flow_id, actor.identity_id).await?;
         if flow.is_expired(self.clock.now()) {
             let replacement = self
@@ -372,22 +380,26 @@ impl SettingsFlows {
             Dispatch::Strategy(s) => s,
             Dispatch::Unknown => {
                 let ui = flow.ui.clone();
-                return self.retry(flow, ui).await;
+                return self.form(flow, ui).await;
             }
         };
         let Some(change) = strategy.decode(&mut flow, body) else {
             let ui = flow.ui.clone();
-            return self.retry(flow, ui).await;
+            return self.form(flow, ui).await;
         };
         let change = SettingsChange {
             method: strategy.method().to_owned(),
             change,
         };
         let paused = (flow.flow_type == FlowType::Browser).then(|| change.to_payload(flow.id));
-        match self.apply(flow, &actor, change).await? {
-            SettingsOutcome::RefreshRequired { flow, .. } => match paused {
+        match self
+            .apply(flow, &actor, change)
+            .await
+            .map_err(ApplyError::into_inner)?
+        {
+            FlowOutcome::RefreshRequired { flow, .. } => match paused {
                 Some(payload) => self.pause(flow, &actor, payload).await,
-                None => Ok(SettingsOutcome::RefreshRequired {
+                None => Ok(FlowOutcome::RefreshRequired {
                     flow,
                     continuity_cookie: None,
                 }),
@@ -402,11 +414,11 @@ impl SettingsFlows {
         flow: Flow,
         actor: &SettingsActor,
         change: SettingsChange,
-    ) -> Result<SettingsOutcome, FlowError> {
+    ) -> Result<FlowOutcome, ApplyError> {
         let mut ui = flow.form();
         let Some(strategy) = self.strategies.iter().find(|s| s.method() == change.method) else {
             ui.add_message(crate::engine::no_strategy_message(FlowKind::Settings));
-            return self.retry(flow, ui).await;
+            return Ok(self.form(flow, ui).await?);
         };
         let identity = self
             .identities
@@ -419,9 +431,9 @@ impl SettingsFlows {
             .await?
         {
             SettingsResult::Update(body) => *body,
-            SettingsResult::Retry => return self.retry(flow, ui).await,
+            SettingsResult::Retry => return Ok(self.form(flow, ui).await?),
             SettingsResult::RefreshRequired => {
-                return Ok(SettingsOutcome::RefreshRequired {
+                return Ok(FlowOutcome::RefreshRequired {
                     flow,
                     continuity_cookie: None,
                 })
@@ -439,9 +451,9 @@ impl SettingsFlows {
         mut flow: Flow,
         actor: &SettingsActor,
         payload: Value,
-    ) -> Result<SettingsOutcome, FlowError> {
+    ) -> Result<FlowOutcome, FlowError> {
         let Some(continuity) = &self.continuity else {
-            return Ok(SettingsOutcome::RefreshRequired {
+            return Ok(FlowOutcome::RefreshRequired {
                 flow,
                 continuity_cookie: None,
             });
@@ -460,7 +472,7 @@ impl SettingsFlows {
                 flow.set_context_value(CONTINUITY_CONTEXT, json!(container.id));
                 flow.updated_at = self.clock.now();
                 self.flows.update_flow(&flow).await?;
-                Ok(SettingsOutcome::RefreshRequired {
+                Ok(FlowOutcome::RefreshRequired {
                     flow,
                     continuity_cookie: Some(cookie),
                 })
@@ -468,7 +480,7 @@ impl SettingsFlows {
             Err(ContinuityError::Store(e)) => Err(e.into()),
             Err(e) => {
                 tracing::warn!(error = %e, "could not keep a settings change for after the refresh sign-in");
-                Ok(SettingsOutcome::RefreshRequired {
+                Ok(FlowOutcome::RefreshRequired {
                     flow,
                     continuity_cookie: None,
                 })
@@ -481,7 +493,9 @@ impl SettingsFlows {
     /// this browser paused on this flow is resumed and applied as a submit would (same checks and hooks; the
     /// flow ends in `success`). Nothing happens for another browser (no container in its cookie), another
     /// identity, an expired container, a change that a later submit of the flow superseded, or a session that is
-    /// still too old (the container then waits for the sign-in).
+    /// still too old (the container then waits for the sign-in). When applying the change fails before the
+    /// identity is stored, the change waits again in its container ([`Continuity::restore`]) and the error is
+    /// returned.
     pub async fn resume(
         &self,
         flow_id: Uuid,
@@ -533,11 +547,22 @@ impl SettingsFlows {
         let Some(change) = change else {
             return Ok(nothing(update));
         };
-        let outcome = self.apply(flow, &actor, change).await?;
-        Ok(SettingsResume {
-            outcome: Some(outcome),
-            continuity_cookie: update,
-        })
+        match self.apply(flow, &actor, change).await {
+            Ok(outcome) => Ok(SettingsResume {
+                outcome: Some(outcome),
+                continuity_cookie: update,
+            }),
+            Err(ApplyError::Before(e)) => {
+                // Nothing of the change was stored (a store error, say): put it back, so that the browser's next
+                // return tries again. The error answer leaves the browser's cookie as it was, naming the container.
+                if let Err(put_back) = continuity.restore(&container).await {
+                    tracing::warn!(error = %put_back, "could not put back a settings change whose resume failed");
+                }
+                Err(e)
+            }
+            // The change is stored: it must not be applied twice.
+            Err(ApplyError::After(e)) => Err(e),
+        }
     }
 
     /// Stores a checked change: the interrupting hooks may refuse it or patch traits and metadata.
@@ -549,7 +574,7 @@ impl SettingsFlows {
         mut body: UpdateIdentity,
         method: &str,
         actor: &SettingsActor,
-    ) -> Result<SettingsOutcome, FlowError> {
+    ) -> Result<FlowOutcome, ApplyError> {
         match self.before_hooks(&flow, &identity, &body, actor).await? {
             Ok(Some(patch)) => {
                 if let Some(t) = patch.get("traits") {
@@ -565,7 +590,7 @@ impl SettingsFlows {
             Ok(None) => {}
             Err(messages) => {
                 crate::hooks::add_hook_messages(&mut ui, messages);
-                return self.retry(flow, ui).await;
+                return Ok(self.form(flow, ui).await?);
             }
         }
         let before: Vec<Uuid> = identity.verifiable_addresses.iter().map(|a| a.id).collect();
@@ -573,13 +598,13 @@ impl SettingsFlows {
             Ok(i) => i,
             Err(identity::Error::Conflict) => {
                 ui.add_message(text::validation_duplicate_credentials());
-                return self.retry(flow, ui).await;
+                return Ok(self.form(flow, ui).await?);
             }
             Err(identity::Error::Validation(messages)) => {
                 ui.add_field_messages(&messages);
-                return self.retry(flow, ui).await;
+                return Ok(self.form(flow, ui).await?);
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(ApplyError::Before(e.into())),
         };
         let new_addresses = updated
             .verifiable_addresses
@@ -587,8 +612,11 @@ impl SettingsFlows {
             .filter(|a| !before.contains(&a.id) && !a.verified)
             .map(|a| (a.id, a.value.clone()))
             .collect();
-        let flow = self.saved(flow, &updated, method, actor).await?;
-        Ok(SettingsOutcome::Saved {
+        let flow = self
+            .saved(flow, &updated, method, actor)
+            .await
+            .map_err(ApplyError::After)?;
+        Ok(FlowOutcome::SettingsSaved {
             flow,
             identity: Box::new(updated),
             new_addresses,
@@ -669,5 +697,276 @@ impl SettingsFlows {
         flow.set_context_value("continue_with", Value::Array(items));
         self.flows.update_flow(flow).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use crate::continuity::{SqlContinuityPool, COOKIE_NAME};
+    use crate::strategy::{Registry, StrategyDeps};
+    use identity::cache::{CacheConfig, SessionCache};
+    use identity::hash::{Argon2Params, Hasher, HasherConfig};
+    use identity::schema::{SchemaRegistry, SchemaSource};
+    use identity::session::cookie::CookieCodec;
+    use identity::session::manager::SessionSettings;
+    use identity::store::ListIdentities;
+    use identity::throttle::{Throttle, ThrottleSettings};
+    use identity::{AddressKind, Clock, CredentialType, Db, IdentityPool, ManualClock};
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const SCHEMA: &str = r#"{"type":"object","properties":{"traits":{"type":"object","properties":{"email":{"type":"string","format":"email","ory.sh/kratos":{"credentials":{"password":{"identifier":true}}}}}}}}"#;
+
+    /// The identity store, whose next identity update fails once when armed.
+    struct FlakyIdentities {
+        db: Db,
+        fail_next_update: AtomicBool,
+    }
+
+    #[async_trait]
+    impl IdentityPool for FlakyIdentities {
+        async fn create_identity(&self, identity: &Identity) -> Result<(), StoreError> {
+            self.db.create_identity(identity).await
+        }
+        async fn update_identity(&self, identity: &Identity) -> Result<(), StoreError> {
+            if self.fail_next_update.swap(false, Ordering::SeqCst) {
+                return Err(StoreError::Backend(sqlx::Error::PoolTimedOut));
+            }
+            self.db.update_identity(identity).await
+        }
+        async fn get_identity(&self, id: Uuid, creds: bool) -> Result<Identity, StoreError> {
+            self.db.get_identity(id, creds).await
+        }
+        async fn get_identity_by_external_id(
+            &self,
+            external_id: &str,
+            creds: bool,
+        ) -> Result<Identity, StoreError> {
+            self.db
+                .get_identity_by_external_id(external_id, creds)
+                .await
+        }
+        async fn find_by_credential_identifier(
+            &self,
+            kind: CredentialType,
+            identifier: &str,
+        ) -> Result<Identity, StoreError> {
+            self.db
+                .find_by_credential_identifier(kind, identifier)
+                .await
+        }
+        async fn find_by_address(
+            &self,
+            kind: AddressKind,
+            via: &str,
+            value: &str,
+        ) -> Result<Identity, StoreError> {
+            self.db.find_by_address(kind, via, value).await
+        }
+        async fn list_identities(
+            &self,
+            params: &ListIdentities,
+        ) -> Result<(Vec<Identity>, Option<u64>), StoreError> {
+            self.db.list_identities(params).await
+        }
+        async fn delete_identity(&self, id: Uuid) -> Result<(), StoreError> {
+            self.db.delete_identity(id).await
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            self.db.ping().await
+        }
+    }
+
+    struct Env {
+        settings: SettingsFlows,
+        identities: IdentityManager,
+        store: Arc<FlakyIdentities>,
+        clock: ManualClock,
+    }
+
+    async fn env(dir: &std::path::Path) -> Env {
+        let (db, _) = identity::store::testing::sqlite_file(dir).await.unwrap();
+        let clock = ManualClock::new(time::macros::datetime!(2026-03-01 0:00 UTC));
+        let shared: SharedClock = Arc::new(clock.clone());
+        let schemas = SchemaRegistry::load(
+            &[SchemaSource {
+                id: "default".into(),
+                url: SCHEMA.into(),
+            }],
+            "default",
+        )
+        .unwrap();
+        let hasher = Hasher::new(HasherConfig {
+            algorithm: identity::hash::Algorithm::Argon2,
+            argon2: Argon2Params {
+                memory_kib: 64,
+                iterations: 1,
+                parallelism: 1,
+                ..Argon2Params::default()
+            },
+            bcrypt: Default::default(),
+        });
+        let store = Arc::new(FlakyIdentities {
+            db: db.clone(),
+            fail_next_update: AtomicBool::new(false),
+        });
+        let identities =
+            IdentityManager::new(store.clone(), Arc::new(schemas), hasher, shared.clone());
+        let sessions = SessionManager::new(
+            Arc::new(db.clone()),
+            Arc::new(db.clone()),
+            SessionCache::local_only(CacheConfig::default()),
+            shared.clone(),
+            SessionSettings {
+                lifespan: Duration::hours(1),
+                earliest_possible_extend: Duration::hours(1),
+            },
+            "http://127.0.0.1/".into(),
+        );
+        let deps = StrategyDeps {
+            identities: identities.clone(),
+            clock: shared.clone(),
+            throttle: Throttle::in_process(
+                ThrottleSettings {
+                    enabled: false,
+                    ..Default::default()
+                },
+                shared.clone(),
+            ),
+            breaches: None,
+            password: Some(crate::password_policy::PolicyConfig {
+                haveibeenpwned_enabled: false,
+                ..Default::default()
+            }),
+            profile: true,
+            challenges: None,
+        };
+        let continuity = Continuity::new(
+            Arc::new(SqlContinuityPool::new(db.clone())),
+            CookieCodec::new(&["secret-one-0123456789"]),
+            shared.clone(),
+        );
+        let settings = SettingsFlows::new(
+            Arc::new(crate::SqlFlowPool::new(db)),
+            identities.clone(),
+            sessions,
+            Registry::build(&deps).settings,
+            shared,
+            SettingsFlowSettings {
+                public_base: "http://127.0.0.1/".into(),
+                lifespan: Duration::hours(1),
+                privileged_session_max_age: Duration::minutes(15),
+                settings_ui: "http://127.0.0.1/settings".into(),
+            },
+        )
+        .with_continuity(continuity);
+        Env {
+            settings,
+            identities,
+            store,
+            clock,
+        }
+    }
+
+    /// A resumed change whose identity update fails with a store error is not lost: it waits in its container
+    /// again, and the browser's next return completes it.
+    #[tokio::test]
+    async fn a_resume_that_fails_to_store_can_be_resumed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = env(dir.path()).await;
+        let person = env
+            .identities
+            .create(identity::manager::CreateIdentity {
+                schema_id: "default".into(),
+                traits: json!({"email": "ann@example.com"}),
+                state: None,
+                metadata_public: None,
+                metadata_admin: None,
+                credentials: None,
+                verifiable_addresses: None,
+                recovery_addresses: None,
+                organization_id: None,
+                external_id: None,
+            })
+            .await
+            .unwrap();
+        let session_id = Uuid::new_v4();
+        let flow = env
+            .settings
+            .init(SettingsInit {
+                flow_type: FlowType::Browser,
+                request_url: "http://127.0.0.1/self-service/settings/browser".into(),
+                return_to: None,
+                csrf_token: "csrf".into(),
+                identity_id: person.id,
+                session_id,
+            })
+            .await
+            .unwrap();
+        let actor = |authenticated_at, continuity_cookie| SettingsActor {
+            identity_id: person.id,
+            session_id,
+            authenticated_at,
+            request: HookRequest::default(),
+            continuity_cookie,
+        };
+
+        // A stale session's password change waits for the refresh sign-in.
+        let stale = env.clock.now() - Duration::hours(1);
+        let body = json!({"method": "password", "password": "an unusual passphrase 4711"});
+        let cookie = match env
+            .settings
+            .submit(flow.id, actor(stale, None), &body)
+            .await
+        {
+            Ok(FlowOutcome::RefreshRequired {
+                continuity_cookie: Some(c),
+                ..
+            }) => c.value,
+            other => panic!("expected a paused change, got {other:?}"),
+        };
+        assert!(!cookie.is_empty(), "{COOKIE_NAME}");
+
+        // Back with a fresh session, the store fails while applying it: an error, and nothing changed.
+        let fresh = env.clock.now();
+        env.store.fail_next_update.store(true, Ordering::SeqCst);
+        let failed = env
+            .settings
+            .resume(flow.id, actor(fresh, Some(cookie.clone())))
+            .await;
+        assert!(
+            matches!(failed, Err(FlowError::Identity(identity::Error::Store(_)))),
+            "{failed:?}"
+        );
+        let unchanged = env.identities.pool().get_identity(person.id, true).await;
+        assert!(!unchanged
+            .unwrap()
+            .credentials
+            .contains_key(&CredentialType::Password));
+
+        // The same browser comes back again (its cookie unchanged): the change is completed now.
+        let resumed = env
+            .settings
+            .resume(flow.id, actor(fresh, Some(cookie.clone())))
+            .await
+            .unwrap();
+        match resumed.outcome {
+            Some(FlowOutcome::SettingsSaved { flow, identity, .. }) => {
+                assert_eq!(flow.state, crate::flow::FlowState::Success);
+                assert!(identity.credentials.contains_key(&CredentialType::Password));
+            }
+            other => panic!("expected the change saved, got {other:?}"),
+        }
+        assert_eq!(resumed.continuity_cookie, CookieUpdate::Clear);
+
+        // Once.
+        let again = env
+            .settings
+            .resume(flow.id, actor(fresh, Some(cookie)))
+            .await
+            .unwrap();
+        assert!(again.outcome.is_none());
     }
 }

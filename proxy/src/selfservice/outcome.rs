@@ -1,8 +1,10 @@
 //! The response side of the self-service handlers: flow errors mapped once to Kratos' envelopes, and a
 //! [`FlowOutcome`] mapped once to HTTP for browsers (303s and the form again), SPAs (JSON with 200/400/422) and
-//! native apps (`session_token`, `continue_with`).
+//! native apps (`session_token`, `continue_with`); settings outcomes (a change saved, a refresh sign-in needed)
+//! included.
 
 use super::request::Submission;
+use super::settings::settings_json;
 use super::{
     completion_target, csrf_of_request, csrf_set_cookie, default_return, fail, flow_error, retry,
     see_other, session_already_available, ui_url, with_cookies, with_query, Client,
@@ -13,6 +15,8 @@ use crate::AppState;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use flows::challenge::ChallengeInit;
+use flows::continuity::{self, CookieUpdate};
 use flows::security::CsrfToken;
 use flows::{flow_json, Flow, FlowError, FlowKind, FlowOutcome, FlowType};
 use identity::session::manager::IssuedSession;
@@ -62,13 +66,17 @@ pub async fn respond(
     }
 }
 
-async fn map_outcome(
+/// The outcome mapped to HTTP for `s`'s client.
+pub(super) async fn map_outcome(
     state: &AppState,
     s: &Submission,
     outcome: FlowOutcome,
 ) -> Result<Response, ApiError> {
     let client = s.client;
     match outcome {
+        FlowOutcome::Form(flow) if flow.kind == FlowKind::Settings && client == Client::Json => {
+            settings_form(state, &flow).await
+        }
         FlowOutcome::Form(flow) => Ok(retry(state, client, &flow)),
         FlowOutcome::Throttled { flow, retry_after } => {
             if client == Client::Html {
@@ -108,6 +116,15 @@ async fn map_outcome(
             Client::Json => Json(flow_json(&flow)).into_response(),
         }),
         FlowOutcome::Recovered(r) => Ok(recovered(state, client, &r)),
+        FlowOutcome::SettingsSaved {
+            flow,
+            identity,
+            new_addresses,
+        } => settings_saved(state, s, flow, &identity, &new_addresses).await,
+        FlowOutcome::RefreshRequired {
+            flow,
+            continuity_cookie,
+        } => Ok(refresh_required(state, client, &flow, continuity_cookie)),
     }
 }
 
@@ -383,4 +400,174 @@ pub fn browser_cookies_with(
             .and_then(|c| HeaderValue::from_str(&c).ok()),
         csrf_set_cookie(state, csrf),
     ]
+}
+
+/// A settings flow's form again, for JSON clients: the flow with its identity (HTTP 400).
+async fn settings_form(state: &AppState, flow: &Flow) -> Result<Response, ApiError> {
+    let identity = state
+        .settings_flows
+        .identity_of(flow)
+        .await
+        .map_err(flow_error)?;
+    Ok((
+        StatusCode::BAD_REQUEST,
+        Json(settings_json(state, flow, &identity)),
+    )
+        .into_response())
+}
+
+/// A privileged change with a stale session: browsers go to the refresh sign-in (with the continuity cookie of
+/// the paused change), others get 403 `session_refresh_required`.
+fn refresh_required(
+    state: &AppState,
+    client: Client,
+    flow: &Flow,
+    continuity_cookie: Option<continuity::SealedCookie>,
+) -> Response {
+    let set_cookie =
+        continuity_cookie.and_then(|c| continuity_set_cookie(state, &CookieUpdate::Set(c)));
+    let back = format!(
+        "{}self-service/settings?flow={}",
+        state.public_base, flow.id
+    );
+    let login = with_query(
+        &format!(
+            "{}self-service/login/browser?refresh=true",
+            state.public_base
+        ),
+        "return_to",
+        &back,
+    );
+    if client == Client::Html {
+        return see_other(&login, &[set_cookie]);
+    }
+    let e = ApiError::new(StatusCode::FORBIDDEN)
+        .with_id("session_refresh_required")
+        .with_reason(
+            "The login session is too old and thus not allowed to update these fields. Please re-authenticate.",
+        )
+        .with_message("The requested action was forbidden")
+        .with_redirect(login);
+    with_cookies(e.into_response(), &[set_cookie])
+}
+
+/// Saved settings: new addresses get verification flows, and the flow records where to continue.
+async fn settings_saved(
+    state: &AppState,
+    s: &Submission,
+    mut flow: Flow,
+    identity: &Identity,
+    new_addresses: &[(uuid::Uuid, String)],
+) -> Result<Response, ApiError> {
+    let mut continue_with = verify_new_addresses(state, s, &flow, identity, new_addresses).await?;
+    let target = match flow.return_to.as_deref() {
+        Some(r) => completion_target(state, Some(FlowKind::Settings), Some(r))?,
+        None => settings_return(state, &flow),
+    };
+    if flow.flow_type == FlowType::Browser {
+        continue_with.push(json!({"action": "redirect_browser_to", "redirect_browser_to": target}));
+    }
+    if !continue_with.is_empty() {
+        state
+            .settings_flows
+            .set_continue_with(&mut flow, continue_with)
+            .await
+            .map_err(flow_error)?;
+    }
+    if s.client == Client::Html {
+        return Ok(see_other(&target, &[]));
+    }
+    Ok(Json(settings_json(state, &flow, identity)).into_response())
+}
+
+/// With verification on, a verification flow for each address new in a settings change, each having sent its
+/// message: their `continue_with` items.
+async fn verify_new_addresses(
+    state: &AppState,
+    s: &Submission,
+    flow: &Flow,
+    identity: &Identity,
+    new_addresses: &[(uuid::Uuid, String)],
+) -> Result<Vec<Value>, ApiError> {
+    let mut items = Vec::new();
+    let verification = state.challenges.enabled(FlowKind::Verification);
+    for (_, address) in new_addresses.iter().filter(|_| verification) {
+        let csrf = match flow.flow_type {
+            FlowType::Browser => csrf_of_request(state, &s.headers)
+                .map(|t| t.masked())
+                .unwrap_or_default(),
+            FlowType::Api => String::new(),
+        };
+        let init = ChallengeInit {
+            kind: FlowKind::Verification,
+            flow_type: flow.flow_type,
+            request_url: flow.request_url.clone(),
+            return_to: flow.return_to.clone(),
+            csrf_token: csrf,
+        };
+        let v = state
+            .challenges
+            .send_verification(identity, address, init)
+            .await
+            .map_err(flow_error)?;
+        items.push(show_verification_ui(state, &v, address));
+    }
+    Ok(items)
+}
+
+/// Where a browser goes after saving settings without `return_to`: `settings.after[.<method>]`'s URL, else the
+/// settings page again (showing "saved").
+fn settings_return(state: &AppState, flow: &Flow) -> String {
+    let after = &state.config.selfservice.flows.settings.after;
+    let method = match flow.active.as_deref() {
+        Some("password") => after.password.as_ref(),
+        Some("profile") => after.profile.as_ref(),
+        _ => None,
+    };
+    method
+        .and_then(|m| m.default_browser_return_url.clone())
+        .or_else(|| after.default_browser_return_url.clone())
+        .unwrap_or_else(|| {
+            with_query(
+                &ui_url(state, FlowKind::Settings),
+                "flow",
+                &flow.id.to_string(),
+            )
+        })
+}
+
+/// `Set-Cookie` for the continuity cookie (`cookies.*` attributes, `HttpOnly`, living as long as the containers it
+/// names), or the one that removes it; nothing to keep it.
+pub fn continuity_set_cookie(state: &AppState, update: &CookieUpdate) -> Option<HeaderValue> {
+    let (value, max_age) = match update {
+        CookieUpdate::Keep => return None,
+        CookieUpdate::Set(c) => (
+            c.value.as_str(),
+            (c.expires_at - state.clock.now()).whole_seconds().max(1),
+        ),
+        CookieUpdate::Clear => ("", 0),
+    };
+    let c = &state.config.cookies;
+    let secure = c.secure.unwrap_or(!state.config.dev);
+    let same_site = if !secure && c.same_site.eq_ignore_ascii_case("none") {
+        "Lax"
+    } else {
+        c.same_site.as_str()
+    };
+    let mut out = format!(
+        "{}={value}; Path={}; Max-Age={max_age}; HttpOnly",
+        continuity::COOKIE_NAME,
+        c.path
+    );
+    if max_age == 0 {
+        out.push_str("; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
+    }
+    if let Some(d) = c.domain.as_deref().filter(|d| !d.is_empty()) {
+        out.push_str(&format!("; Domain={d}"));
+    }
+    if secure {
+        out.push_str("; Secure");
+    }
+    out.push_str(&format!("; SameSite={same_site}"));
+    HeaderValue::from_str(&out).ok()
 }

@@ -3,14 +3,13 @@
 //! A browser's privileged change with a stale session is paused in a continuity container (its cookie is set with
 //! the redirect to the refresh sign-in) and completed when the browser comes back with `GET …/settings?flow=`.
 
-use super::outcome::show_verification_ui;
-use super::request::{current_session, hook_request, request_url};
+use super::outcome::{continuity_set_cookie, map_outcome, respond};
+use super::request::{current_session, hook_request, request_url, Submission};
 use super::{
-    body_of, browser_on_api_flow, check_csrf, csrf_of_request, ensure_csrf, fail, init_client,
-    request_cookie, see_other, submit_client, ui_url, validate_return_to, with_cookies, with_query,
-    Client,
+    body_of, browser_on_api_flow, check_csrf, csrf_of_request, ensure_csrf, fail, flow_error,
+    init_client, request_cookie, see_other, submit_client, ui_url, validate_return_to,
+    with_cookies, with_query, Client,
 };
-use super::{flow_error, retry};
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs, uuid};
 use crate::AppState;
@@ -18,11 +17,9 @@ use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use flows::challenge::ChallengeInit;
-use flows::continuity::{self, CookieUpdate};
-use flows::settings::{SettingsActor, SettingsInit, SettingsOutcome};
-use flows::FlowError;
-use flows::{flow_json, Flow, FlowKind, FlowType};
+use flows::continuity;
+use flows::settings::{SettingsActor, SettingsInit};
+use flows::{flow_json, Flow, FlowKind, FlowType, SubmitContext};
 use identity::session::SessionSnapshot;
 use identity::Identity;
 use serde_json::{json, Value};
@@ -79,42 +76,6 @@ async fn session_of(
     headers: &HeaderMap,
 ) -> Result<Option<Arc<SessionSnapshot>>, ApiError> {
     current_session(state, headers).await
-}
-
-/// `Set-Cookie` for the continuity cookie (`cookies.*` attributes, `HttpOnly`, living as long as the containers it
-/// names), or the one that removes it; nothing to keep it.
-fn continuity_set_cookie(state: &AppState, update: &CookieUpdate) -> Option<HeaderValue> {
-    let (value, max_age) = match update {
-        CookieUpdate::Keep => return None,
-        CookieUpdate::Set(c) => (
-            c.value.as_str(),
-            (c.expires_at - state.clock.now()).whole_seconds().max(1),
-        ),
-        CookieUpdate::Clear => ("", 0),
-    };
-    let c = &state.config.cookies;
-    let secure = c.secure.unwrap_or(!state.config.dev);
-    let same_site = if !secure && c.same_site.eq_ignore_ascii_case("none") {
-        "Lax"
-    } else {
-        c.same_site.as_str()
-    };
-    let mut out = format!(
-        "{}={value}; Path={}; Max-Age={max_age}; HttpOnly",
-        continuity::COOKIE_NAME,
-        c.path
-    );
-    if max_age == 0 {
-        out.push_str("; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
-    }
-    if let Some(d) = c.domain.as_deref().filter(|d| !d.is_empty()) {
-        out.push_str(&format!("; Domain={d}"));
-    }
-    if secure {
-        out.push_str("; Secure");
-    }
-    out.push_str(&format!("; SameSite={same_site}"));
-    HeaderValue::from_str(&out).ok()
 }
 
 /// When the session last authenticated.
@@ -267,43 +228,94 @@ pub async fn submit(
 ) -> Response {
     let headers = req.headers().clone();
     let url = request_url(&state, &req);
-    let is_get = req.method() == Method::GET;
     let mut client = submit_client(&headers);
-    let pairs = query_pairs(raw.as_deref());
-    let id = match query_get(&pairs, "flow").map(uuid) {
-        Some(Ok(id)) => id,
-        Some(Err(e)) => return fail(&state, client, e).await,
-        None => {
-            let e = ApiError::bad_request("the flow query parameter is required");
-            return fail(&state, client, e).await;
-        }
-    };
-    let session = match session_of(&state, &headers).await {
-        Ok(Some(s)) => s,
-        Ok(None) if client == Client::Html => return login_redirect(&state, &url),
-        Ok(None) => return no_session().into_response(),
-        Err(e) => return fail(&state, client, e).await,
-    };
-    let flow = match state.settings_flows.load_for(id, session.identity_id).await {
-        Ok(f) => f,
-        Err(e) => return fail(&state, client, flow_error(e)).await,
+    let (flow, session) = match open(&state, &headers, raw.as_deref(), client, &url).await {
+        Ok(v) => v,
+        Err(response) => return response,
     };
     if flow.flow_type == FlowType::Api {
         client = Client::Json;
     }
-    if is_get {
-        return match on_get(&state, &headers, &flow, &session, url, client).await {
-            Ok(r) => r,
-            Err(e) => fail(&state, client, e).await,
-        };
-    }
-    let body = match body_of(&state, req).await {
-        Ok(b) => b,
-        Err(e) => return fail(&state, client, e).await,
+    let result = if req.method() == Method::GET {
+        on_get(&state, &headers, &flow, &session, url, client).await
+    } else {
+        match body_of(&state, req).await {
+            Ok(body) => submit_inner(&state, headers, flow, &session, body, url, client).await,
+            Err(e) => Err(e),
+        }
     };
-    match submit_inner(&state, &headers, flow, session, body, url, client).await {
+    match result {
         Ok(r) => r,
         Err(e) => fail(&state, client, e).await,
+    }
+}
+
+/// The flow that `?flow=` names, with the request's session. Without a session, browsers go to the login flow and
+/// others get 401; anything else that goes wrong is already the response.
+async fn open(
+    state: &AppState,
+    headers: &HeaderMap,
+    raw: Option<&str>,
+    client: Client,
+    url: &str,
+) -> Result<(Flow, Arc<SessionSnapshot>), Response> {
+    let pairs = query_pairs(raw);
+    let id = match query_get(&pairs, "flow").map(uuid) {
+        Some(Ok(id)) => id,
+        Some(Err(e)) => return Err(fail(state, client, e).await),
+        None => {
+            let e = ApiError::bad_request("the flow query parameter is required");
+            return Err(fail(state, client, e).await);
+        }
+    };
+    let session = match session_of(state, headers).await {
+        Ok(Some(s)) => s,
+        Ok(None) if client == Client::Html => return Err(login_redirect(state, url)),
+        Ok(None) => return Err(no_session().into_response()),
+        Err(e) => return Err(fail(state, client, e).await),
+    };
+    match state.settings_flows.load_for(id, session.identity_id).await {
+        Ok(f) => Ok((f, session)),
+        Err(e) => Err(fail(state, client, flow_error(e)).await),
+    }
+}
+
+/// Who changes settings: the session, when it last authenticated, the request as hooks see it and the browser's
+/// continuity cookie.
+async fn actor(
+    state: &AppState,
+    headers: &HeaderMap,
+    session: &SessionSnapshot,
+    method: &str,
+    url: String,
+) -> Result<SettingsActor, ApiError> {
+    Ok(SettingsActor {
+        identity_id: session.identity_id,
+        session_id: session.session_id,
+        authenticated_at: authenticated_at(state, session).await?,
+        request: hook_request(state, headers, method, url),
+        continuity_cookie: request_cookie(headers, continuity::COOKIE_NAME),
+    })
+}
+
+/// A settings request as the outcome mapping sees it.
+fn submission(
+    client: Client,
+    flow: Flow,
+    body: Value,
+    actor: &SettingsActor,
+    headers: HeaderMap,
+) -> Submission {
+    Submission {
+        client,
+        flow,
+        body,
+        ctx: SubmitContext {
+            request: actor.request.clone(),
+            session: Some((actor.session_id, actor.identity_id)),
+            ..SubmitContext::default()
+        },
+        headers,
     }
 }
 
@@ -335,7 +347,7 @@ async fn on_get(
 }
 
 /// A browser back on its settings flow: the change it paused for a refresh sign-in is completed now (see
-/// [`flows::settings::SettingsFlows::resume`]); otherwise, or after it, the browser goes to the form.
+/// [`flows::settings::SettingsFlows::resume`]) and answered as a submit; otherwise the browser goes to the form.
 async fn resume(
     state: &AppState,
     headers: &HeaderMap,
@@ -348,16 +360,17 @@ async fn resume(
         "flow",
         &flow.id.to_string(),
     );
-    let Some(cookie) = request_cookie(headers, continuity::COOKIE_NAME) else {
+    if request_cookie(headers, continuity::COOKIE_NAME).is_none() {
         return Ok(see_other(&form, &[]));
-    };
-    let actor = SettingsActor {
-        identity_id: session.identity_id,
-        session_id: session.session_id,
-        authenticated_at: authenticated_at(state, session).await?,
-        request: hook_request(state, headers, "GET", url),
-        continuity_cookie: Some(cookie),
-    };
+    }
+    let actor = actor(state, headers, session, "GET", url).await?;
+    let s = submission(
+        Client::Html,
+        flow.clone(),
+        Value::Null,
+        &actor,
+        headers.clone(),
+    );
     let resumed = state
         .settings_flows
         .resume(flow.id, actor)
@@ -365,194 +378,34 @@ async fn resume(
         .map_err(flow_error)?;
     let set_cookie = continuity_set_cookie(state, &resumed.continuity_cookie);
     let res = match resumed.outcome {
-        Some(outcome) => respond(state, headers, Client::Html, outcome).await?,
+        Some(outcome) => map_outcome(state, &s, outcome).await?,
         None => see_other(&form, &[]),
     };
     Ok(with_cookies(res, &[set_cookie]))
 }
 
+/// A change submitted to the flow, answered as every flow's submit ([`respond`]).
 async fn submit_inner(
     state: &AppState,
-    headers: &HeaderMap,
+    headers: HeaderMap,
     flow: Flow,
-    session: Arc<SessionSnapshot>,
+    session: &SessionSnapshot,
     body: Value,
     url: String,
     client: Client,
 ) -> Result<Response, ApiError> {
     if flow.flow_type == FlowType::Api {
-        if browser_on_api_flow(headers) {
+        if browser_on_api_flow(&headers) {
             return Err(ApiError::bad_request(
                 "The request carried a cookie or an Origin header, so it comes from a browser; browsers must use \
                  the browser flow (…/browser) instead of the API flow.",
             ));
         }
     } else {
-        check_csrf(state, headers, &body)?;
+        check_csrf(state, &headers, &body)?;
     }
-    let actor = SettingsActor {
-        identity_id: session.identity_id,
-        session_id: session.session_id,
-        authenticated_at: authenticated_at(state, &session).await?,
-        request: hook_request(state, headers, "POST", url),
-        continuity_cookie: request_cookie(headers, continuity::COOKIE_NAME),
-    };
-    let outcome = match state.settings_flows.submit(flow.id, actor, &body).await {
-        Ok(o) => o,
-        Err(FlowError::Expired { replacement, .. }) if client == Client::Html => {
-            return Ok(see_other(
-                &with_query(
-                    &ui_url(state, FlowKind::Settings),
-                    "flow",
-                    &replacement.id.to_string(),
-                ),
-                &[],
-            ))
-        }
-        Err(e) => return Err(flow_error(e)),
-    };
-    respond(state, headers, client, outcome).await
-}
-
-/// The answer to a settings change, submitted or resumed.
-async fn respond(
-    state: &AppState,
-    headers: &HeaderMap,
-    client: Client,
-    outcome: SettingsOutcome,
-) -> Result<Response, ApiError> {
-    match outcome {
-        SettingsOutcome::Retry(flow) => {
-            if client == Client::Html {
-                return Ok(retry(state, client, &flow));
-            }
-            let identity = state
-                .settings_flows
-                .identity_of(&flow)
-                .await
-                .map_err(flow_error)?;
-            Ok((
-                StatusCode::BAD_REQUEST,
-                Json(settings_json(state, &flow, &identity)),
-            )
-                .into_response())
-        }
-        SettingsOutcome::RefreshRequired {
-            flow,
-            continuity_cookie,
-        } => Ok(refresh_required(state, client, &flow, continuity_cookie)),
-        SettingsOutcome::Saved {
-            flow,
-            identity,
-            new_addresses,
-        } => saved(state, headers, client, flow, &identity, &new_addresses).await,
-    }
-}
-
-/// A privileged change with a stale session: browsers go to the refresh sign-in (with the continuity cookie of
-/// the paused change), others get 403 `session_refresh_required`.
-fn refresh_required(
-    state: &AppState,
-    client: Client,
-    flow: &Flow,
-    continuity_cookie: Option<continuity::SealedCookie>,
-) -> Response {
-    let set_cookie =
-        continuity_cookie.and_then(|c| continuity_set_cookie(state, &CookieUpdate::Set(c)));
-    let back = format!(
-        "{}self-service/settings?flow={}",
-        state.public_base, flow.id
-    );
-    let login = with_query(
-        &format!(
-            "{}self-service/login/browser?refresh=true",
-            state.public_base
-        ),
-        "return_to",
-        &back,
-    );
-    if client == Client::Html {
-        return see_other(&login, &[set_cookie]);
-    }
-    let e = ApiError::new(StatusCode::FORBIDDEN)
-        .with_id("session_refresh_required")
-        .with_reason(
-            "The login session is too old and thus not allowed to update these fields. Please re-authenticate.",
-        )
-        .with_message("The requested action was forbidden")
-        .with_redirect(login);
-    with_cookies(e.into_response(), &[set_cookie])
-}
-
-/// A saved change: new addresses get verification flows, and the flow records where to continue.
-async fn saved(
-    state: &AppState,
-    headers: &HeaderMap,
-    client: Client,
-    mut flow: Flow,
-    identity: &Identity,
-    new_addresses: &[(uuid::Uuid, String)],
-) -> Result<Response, ApiError> {
-    let mut continue_with = Vec::new();
-    let verification = state.challenges.enabled(FlowKind::Verification);
-    for (_, address) in new_addresses.iter().filter(|_| verification) {
-        let csrf = match flow.flow_type {
-            FlowType::Browser => csrf_of_request(state, headers)
-                .map(|t| t.masked())
-                .unwrap_or_default(),
-            FlowType::Api => String::new(),
-        };
-        let init = ChallengeInit {
-            kind: FlowKind::Verification,
-            flow_type: flow.flow_type,
-            request_url: flow.request_url.clone(),
-            return_to: flow.return_to.clone(),
-            csrf_token: csrf,
-        };
-        let v = state
-            .challenges
-            .send_verification(identity, address, init)
-            .await
-            .map_err(flow_error)?;
-        continue_with.push(show_verification_ui(state, &v, address));
-    }
-    let target = match flow.return_to.as_deref() {
-        Some(r) => super::completion_target(state, Some(FlowKind::Settings), Some(r))?,
-        None => settings_return(state, &flow),
-    };
-    if flow.flow_type == FlowType::Browser {
-        continue_with.push(json!({"action": "redirect_browser_to", "redirect_browser_to": target}));
-    }
-    if !continue_with.is_empty() {
-        state
-            .settings_flows
-            .set_continue_with(&mut flow, continue_with)
-            .await
-            .map_err(flow_error)?;
-    }
-    if client == Client::Html {
-        return Ok(see_other(&target, &[]));
-    }
-    Ok(Json(settings_json(state, &flow, identity)).into_response())
-}
-
-/// Where a browser goes after saving settings without `return_to`: `settings.after[.<method>]`'s URL, else the
-/// settings page again (showing "saved").
-fn settings_return(state: &AppState, flow: &Flow) -> String {
-    let after = &state.config.selfservice.flows.settings.after;
-    let method = match flow.active.as_deref() {
-        Some("password") => after.password.as_ref(),
-        Some("profile") => after.profile.as_ref(),
-        _ => None,
-    };
-    method
-        .and_then(|m| m.default_browser_return_url.clone())
-        .or_else(|| after.default_browser_return_url.clone())
-        .unwrap_or_else(|| {
-            with_query(
-                &ui_url(state, FlowKind::Settings),
-                "flow",
-                &flow.id.to_string(),
-            )
-        })
+    let actor = actor(state, &headers, session, "POST", url).await?;
+    let s = submission(client, flow, body, &actor, headers);
+    let result = state.settings_flows.submit(s.flow.id, actor, &s.body).await;
+    Ok(respond(state, &s, result).await)
 }
