@@ -44,38 +44,13 @@ pub fn router(state: AppState) -> Router {
             "/sessions/{id}",
             axum::routing::delete(crate::sessions::revoke_one_of_mine),
         )
-        .route(
-            "/self-service/login/api",
-            get(crate::selfservice::login::init_api),
-        )
-        .route(
-            "/self-service/registration/api",
-            get(crate::selfservice::registration::init_api),
-        )
-        .route(
-            "/self-service/login/browser",
-            get(crate::selfservice::login::init_browser),
-        )
-        .route(
-            "/self-service/registration/browser",
-            get(crate::selfservice::registration::init_browser),
-        )
-        .route(
-            "/self-service/login/flows",
-            get(crate::selfservice::login::get_flow),
-        )
-        .route(
-            "/self-service/registration/flows",
-            get(crate::selfservice::registration::get_flow),
-        )
-        .route(
+        .nest(
             "/self-service/login",
-            get(crate::selfservice::login::submit).post(crate::selfservice::login::submit),
+            entry_routes().layer(axum::Extension(flows::FlowKind::Login)),
         )
-        .route(
+        .nest(
             "/self-service/registration",
-            get(crate::selfservice::registration::submit)
-                .post(crate::selfservice::registration::submit),
+            entry_routes().layer(axum::Extension(flows::FlowKind::Registration)),
         )
         .route(
             "/self-service/settings/api",
@@ -237,6 +212,17 @@ async fn get_schema(
         .resolve(&id)
         .map(|s| Json(s.raw().clone()))
         .ok_or_else(ApiError::not_found)
+}
+
+/// The routes of a login or registration flow under `/self-service/<kind>`; the kind comes from the `Extension`
+/// the caller layers on them.
+fn entry_routes() -> Router<AppState> {
+    use crate::selfservice::init;
+    Router::new()
+        .route("/api", get(init::init_api))
+        .route("/browser", get(init::init_browser))
+        .route("/flows", get(init::get_flow))
+        .route("/", get(init::submit).post(init::submit))
 }
 
 /// The routes of a recovery or verification flow under `/self-service/<kind>`; the kind comes from the

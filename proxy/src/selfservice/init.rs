@@ -1,16 +1,21 @@
-//! What the login and registration adapters share: how an init ends, the browser init, and `GET …/flows?id=`.
+//! The HTTP adapters of the login and registration flows: init (browser and API), `GET …/flows?id=` and submit.
+//! The router gives the kind (`Extension<FlowKind>`); what starting each flow checks is in [`super::login`] and
+//! [`super::registration`].
 
-use super::outcome::created;
-use super::request::flow_matches_cookie;
+use super::outcome::{created, respond};
+use super::request::{flow_matches_cookie, request_url, Submission};
 use super::{
     completion_target, ensure_csrf, fail, flow_error, init_client, see_other,
     session_already_available, Client,
 };
+use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::extract::query_pairs;
 use crate::AppState;
+use axum::extract::{RawQuery, Request, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
 use flows::{flow_json, FlowKind, FlowType};
 
@@ -24,7 +29,7 @@ pub enum Start {
 
 /// A browser init of `kind`: `start` gets the masked CSRF token of this browser (a new cookie is set with the
 /// flow when it has none); browsers go to the flow's page (or, signed in, where the flow would end), SPAs get JSON.
-pub async fn browser_init<F, Fut>(
+async fn browser_init<F, Fut>(
     state: &AppState,
     headers: &HeaderMap,
     kind: FlowKind,
@@ -48,7 +53,7 @@ where
 }
 
 /// A native app's init: the flow, or `session_already_available` for a caller that is signed in.
-pub fn api_answer(start: Start) -> Result<Response, ApiError> {
+fn api_answer(start: Start) -> Result<Response, ApiError> {
     match start {
         Start::Flow(flow) => Ok(Json(flow_json(&flow)).into_response()),
         Start::SignedIn(_) => Err(session_already_available()),
@@ -57,7 +62,7 @@ pub fn api_answer(start: Start) -> Result<Response, ApiError> {
 
 /// An init while signed in: browsers go where the flow would have sent them, others get
 /// `session_already_available`.
-pub fn signed_in(
+fn signed_in(
     state: &AppState,
     client: Client,
     kind: FlowKind,
@@ -70,24 +75,102 @@ pub fn signed_in(
     }
 }
 
-/// `GET /self-service/{login,registration}/flows?id=` for `kind`.
-pub async fn get_flow_of(
-    state: &AppState,
-    kind: FlowKind,
-    headers: &HeaderMap,
-    raw: Option<&str>,
+/// `GET /self-service/{login,registration}/flows?id=`.
+pub async fn get_flow(
+    State(state): State<AppState>,
+    Extension(kind): Extension<FlowKind>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let pairs = query_pairs(raw);
+    let pairs = query_pairs(raw.as_deref());
     let flow = state
         .flow_repo
         .load(kind, super::flow_id_param(&pairs))
         .await
         .map_err(flow_error)?;
-    if flow.flow_type == FlowType::Browser && !flow_matches_cookie(state, headers, &flow) {
+    if flow.flow_type == FlowType::Browser && !flow_matches_cookie(&state, &headers, &flow) {
         return Err(super::foreign_flow());
     }
     if flow.is_expired(state.clock.now()) {
-        return Err(super::expired_flow(state, &flow));
+        return Err(super::expired_flow(&state, &flow));
     }
     Ok(Json(flow_json(&flow)).into_response())
+}
+
+/// Starts a flow of `kind` for the request.
+async fn start(
+    kind: FlowKind,
+    state: &AppState,
+    headers: &HeaderMap,
+    raw: Option<&str>,
+    flow_type: FlowType,
+    request_url: String,
+    csrf_token: String,
+) -> Result<Start, ApiError> {
+    if kind == FlowKind::Login {
+        super::login::start(state, headers, raw, flow_type, request_url, csrf_token).await
+    } else {
+        super::registration::start(state, headers, raw, flow_type, request_url, csrf_token).await
+    }
+}
+
+/// `GET /self-service/{login,registration}/api`. A signed-in caller gets `session_already_available`, except a
+/// login with `refresh=true` (re-authentication).
+pub async fn init_api(
+    State(state): State<AppState>,
+    Extension(kind): Extension<FlowKind>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> Result<Response, ApiError> {
+    let url = request_url(&state, &req);
+    let raw = raw.as_deref();
+    start(
+        kind,
+        &state,
+        &headers,
+        raw,
+        FlowType::Api,
+        url,
+        String::new(),
+    )
+    .await
+    .and_then(api_answer)
+}
+
+/// `GET /self-service/{login,registration}/browser`.
+pub async fn init_browser(
+    State(state): State<AppState>,
+    Extension(kind): Extension<FlowKind>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> Response {
+    let url = request_url(&state, &req);
+    let raw = raw.as_deref();
+    browser_init(&state, &headers, kind, |csrf| {
+        start(kind, &state, &headers, raw, FlowType::Browser, url, csrf)
+    })
+    .await
+}
+
+/// `POST /self-service/{login,registration}?flow=`.
+pub async fn submit(
+    State(state): State<AppState>,
+    Extension(kind): Extension<FlowKind>,
+    ClientIp(client_ip): ClientIp,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> Response {
+    let s = match Submission::read(&state, kind, client_ip, raw.as_deref(), req).await {
+        Ok(s) => s,
+        Err(response) => return response,
+    };
+    let (flow, ctx) = (s.flow.clone(), s.ctx.clone());
+    let result = if kind == FlowKind::Login {
+        state.login_flows.submit(flow, &s.body, ctx).await
+    } else {
+        state.registration_flows.submit(flow, &s.body, ctx).await
+    };
+    respond(&state, &s, result).await
 }

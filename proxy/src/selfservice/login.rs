@@ -1,16 +1,13 @@
-//! Login over HTTP: init (browser and API), `GET …/flows`, and submit. Adapters around [`flows::login`].
+//! What starting a login flow over HTTP checks (`return_to`, `refresh`, `aal`, a current session) before
+//! [`flows::login`] creates it. The routes are the shared adapters in [`super::init`].
 
-use super::init::{api_answer, browser_init, get_flow_of, Start};
-use super::outcome::respond;
-use super::request::{current_session, refresh_param, request_url, Submission};
+use super::init::Start;
+use super::request::{current_session, refresh_param};
 use super::{flow_error, validate_return_to};
-use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs};
 use crate::AppState;
-use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use flows::login::LoginInit;
 use flows::{FlowKind, FlowType};
 
@@ -33,8 +30,8 @@ fn check_aal(pairs: &[(String, String)], signed_in: bool) -> Result<(), ApiError
     }
 }
 
-/// Starts a flow of `flow_type` for the request.
-async fn start(
+/// Starts a login flow of `flow_type` for the request.
+pub(super) async fn start(
     state: &AppState,
     headers: &HeaderMap,
     raw: Option<&str>,
@@ -63,72 +60,4 @@ async fn start(
         .await
         .map_err(flow_error)?;
     Ok(Start::Flow(Box::new(flow)))
-}
-
-/// `GET /self-service/login/api`. With a session, only `refresh=true` starts a flow (re-authentication).
-pub async fn init_api(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    req: Request,
-) -> Result<Response, ApiError> {
-    let url = request_url(&state, &req);
-    start(
-        &state,
-        &headers,
-        raw.as_deref(),
-        FlowType::Api,
-        url,
-        String::new(),
-    )
-    .await
-    .and_then(api_answer)
-}
-
-/// `GET /self-service/login/browser`.
-pub async fn init_browser(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-    req: Request,
-) -> Response {
-    let url = request_url(&state, &req);
-    browser_init(&state, &headers, FlowKind::Login, |csrf| {
-        start(
-            &state,
-            &headers,
-            raw.as_deref(),
-            FlowType::Browser,
-            url,
-            csrf,
-        )
-    })
-    .await
-}
-
-/// `GET /self-service/login/flows?id=`.
-pub async fn get_flow(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    get_flow_of(&state, FlowKind::Login, &headers, raw.as_deref()).await
-}
-
-/// `POST /self-service/login?flow=`.
-pub async fn submit(
-    State(state): State<AppState>,
-    ClientIp(client_ip): ClientIp,
-    RawQuery(raw): RawQuery,
-    req: Request,
-) -> Response {
-    let s = match Submission::read(&state, FlowKind::Login, client_ip, raw.as_deref(), req).await {
-        Ok(s) => s,
-        Err(response) => return response,
-    };
-    let result = state
-        .login_flows
-        .submit(s.flow.clone(), &s.body, s.ctx.clone())
-        .await;
-    respond(&state, &s, result).await
 }
