@@ -262,8 +262,8 @@ impl ChallengeFlows {
     /// Starts a flow (`choose_method`).
     pub async fn init(&self, req: ChallengeInit) -> Result<Flow, FlowError> {
         match req.kind {
-            FlowKind::Recovery => self.recovery.init(req).await,
-            _ => self.verification.init(req).await,
+            FlowKind::Recovery => self.recovery.service().init(req).await,
+            _ => self.verification.service().init(req).await,
         }
     }
 
@@ -281,8 +281,8 @@ impl ChallengeFlows {
         token: Option<&str>,
     ) -> Result<Flow, FlowError> {
         match kind {
-            FlowKind::Recovery => self.recovery.prefill(id, code, token).await,
-            _ => self.verification.prefill(id, code, token).await,
+            FlowKind::Recovery => self.recovery.service().prefill(id, code, token).await,
+            _ => self.verification.service().prefill(id, code, token).await,
         }
     }
 

@@ -3,9 +3,7 @@
 //! settings flow to set a new password. Administrators can hand out a recovery code or link directly.
 
 use crate::challenge::service::{ChallengeService, Opened};
-use crate::challenge::{
-    AddressMethod, ChallengeInit, ChallengeResult, ChallengeStrategy, Challenges, Recovered,
-};
+use crate::challenge::{AddressMethod, ChallengeResult, ChallengeStrategy, Challenges, Recovered};
 use crate::engine::{FlowOutcome, SubmitContext};
 use crate::error::FlowError;
 use crate::flow::{Flow, FlowKind, FlowType};
@@ -93,25 +91,15 @@ impl RecoveryFlows {
         }
     }
 
+    /// The skeleton it runs (init, link prefill).
+    pub(crate) fn service(&self) -> &ChallengeService<dyn RecoveryStrategy> {
+        &self.service
+    }
+
     /// Runs these hooks after recoveries.
     pub fn with_hooks(mut self, hooks: Arc<dyn HookRunner>) -> Self {
         self.hooks = hooks;
         self
-    }
-
-    /// Starts a flow.
-    pub async fn init(&self, req: ChallengeInit) -> Result<Flow, FlowError> {
-        self.service.init(req).await
-    }
-
-    /// Opens a flow from a message's link without using its secret.
-    pub async fn prefill(
-        &self,
-        id: Uuid,
-        code: Option<&str>,
-        token: Option<&str>,
-    ) -> Result<Flow, FlowError> {
-        self.service.prefill(id, code, token).await
     }
 
     /// Handles a submit: send a secret, or check one and sign the person in.

@@ -82,25 +82,15 @@ impl VerificationFlows {
         }
     }
 
+    /// The skeleton it runs (init, link prefill).
+    pub(crate) fn service(&self) -> &ChallengeService<dyn VerificationStrategy> {
+        &self.service
+    }
+
     /// Runs these hooks after verifications.
     pub fn with_hooks(mut self, hooks: Arc<dyn HookRunner>) -> Self {
         self.hooks = hooks;
         self
-    }
-
-    /// Starts a flow.
-    pub async fn init(&self, req: ChallengeInit) -> Result<Flow, FlowError> {
-        self.service.init(req).await
-    }
-
-    /// Opens a flow from a message's link without using its secret.
-    pub async fn prefill(
-        &self,
-        id: Uuid,
-        code: Option<&str>,
-        token: Option<&str>,
-    ) -> Result<Flow, FlowError> {
-        self.service.prefill(id, code, token).await
     }
 
     /// Handles a submit: send a secret, or check one and mark the address verified.
