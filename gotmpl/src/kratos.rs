@@ -590,7 +590,9 @@ impl Run<'_> {
                     otherwise,
                 } => {
                     let inner = self.vars.len();
-                    let ok = self.pipeline(cond, dot).is_ok_and(|v| truth(&v));
+                    let ok = self
+                        .pipeline(cond, dot)
+                        .is_ok_and(|v| crate::json_truth(&v));
                     self.exec(if ok { then } else { otherwise }, dot, out, depth);
                     self.vars.truncate(inner);
                 }
@@ -601,7 +603,7 @@ impl Run<'_> {
                 } => {
                     let inner = self.vars.len();
                     match self.pipeline(value, dot) {
-                        Ok(v) if truth(&v) => self.exec(then, &v, out, depth),
+                        Ok(v) if crate::json_truth(&v) => self.exec(then, &v, out, depth),
                         _ => self.exec(otherwise, dot, out, depth),
                     }
                     self.vars.truncate(inner);
@@ -764,18 +766,6 @@ fn lookup(v: &Value, path: &[String]) -> Value {
     cur.clone()
 }
 
-/// Go's truth: false, 0, nil and empty strings, arrays and objects are false.
-fn truth(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(m) => !m.is_empty(),
-    }
-}
-
 /// How a value prints: strings bare, nothing for nil, JSON for the rest.
 fn to_text(v: &Value) -> String {
     match v {
@@ -785,7 +775,7 @@ fn to_text(v: &Value) -> String {
     }
 }
 
-pub(super) fn escape_html(text: &str, out: &mut String) {
+fn escape_html(text: &str, out: &mut String) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -799,10 +789,7 @@ pub(super) fn escape_html(text: &str, out: &mut String) {
 }
 
 fn arity(name: &str, args: &[Value], min: usize, max: usize) -> Result<(), String> {
-    if args.len() < min || args.len() > max {
-        return Err(format!("wrong number of arguments for {name}"));
-    }
-    Ok(())
+    crate::arity(name, args.len(), min, max)
 }
 
 fn equal(a: &Value, b: &Value) -> bool {
@@ -864,22 +851,6 @@ fn sprintf(format: &str, args: &[Value]) -> String {
     out
 }
 
-fn query_escape(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            b' ' => out.push('+'),
-            other => {
-                let _ = write!(out, "%{other:02X}");
-            }
-        }
-    }
-    out
-}
-
 fn title(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     let mut start = true;
@@ -900,18 +871,21 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
         "and" => {
             arity(name, &args, 1, usize::MAX)?;
             let last = args.len() - 1;
-            let i = args.iter().position(|a| !truth(a)).unwrap_or(last);
+            let i = args
+                .iter()
+                .position(|a| !crate::json_truth(a))
+                .unwrap_or(last);
             args[i].clone()
         }
         "or" => {
             arity(name, &args, 1, usize::MAX)?;
             let last = args.len() - 1;
-            let i = args.iter().position(truth).unwrap_or(last);
+            let i = args.iter().position(crate::json_truth).unwrap_or(last);
             args[i].clone()
         }
         "not" => {
             arity(name, &args, 1, 1)?;
-            Value::Bool(!truth(&args[0]))
+            Value::Bool(!crate::json_truth(&args[0]))
         }
         "eq" => {
             arity(name, &args, 2, usize::MAX)?;
@@ -972,26 +946,26 @@ fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
             escape_html(&sprint(&args), &mut out);
             Value::String(out)
         }
-        "urlquery" => Value::String(query_escape(&sprint(&args))),
+        "urlquery" => Value::String(crate::query_escape(&sprint(&args))),
         "default" => {
             arity(name, &args, 1, 2)?;
             match args.get(1) {
-                Some(v) if truth(v) => v.clone(),
+                Some(v) if crate::json_truth(v) => v.clone(),
                 _ => args[0].clone(),
             }
         }
         "empty" => {
             arity(name, &args, 1, 1)?;
-            Value::Bool(!truth(&args[0]))
+            Value::Bool(!crate::json_truth(&args[0]))
         }
         "coalesce" => args
             .iter()
-            .find(|a| truth(a))
+            .find(|a| crate::json_truth(a))
             .cloned()
             .unwrap_or(Value::Null),
         "ternary" => {
             arity(name, &args, 3, 3)?;
-            if truth(&args[2]) {
+            if crate::json_truth(&args[2]) {
                 args[0].clone()
             } else {
                 args[1].clone()
