@@ -4,7 +4,6 @@
 //! Flows enqueue through [`Courier::queue_email`] (render a template, store the message, wake the worker);
 //! [`Worker::run`] delivers in the background with a [`Sender`] such as [`SmtpSender`].
 
-mod gotmpl;
 mod model;
 mod smtp;
 pub(crate) mod store;

@@ -1,10 +1,9 @@
 //! E-mail templates: Kratos-like built-in defaults, overrides from `courier.template_override_path` and from
 //! per-template URIs (`file://`, `base64://`), rendered with Go's template language as Kratos' are: fields
 //! (`{{ .Identity.traits.email }}`), `if`/`range`/`with`, `define`/`template` for per-language variants, and the
-//! common built-in and Sprig functions (see [`super::gotmpl`]). Values print as Go prints them (strings bare,
+//! common built-in and Sprig functions (see [`gotmpl::kratos`]). Values print as Go prints them (strings bare,
 //! other JSON compactly; a missing key renders empty). The HTML body escapes every value.
 
-use super::gotmpl;
 use super::model::{TemplateType, Variant};
 use base64::Engine;
 use serde_json::Value;
@@ -199,14 +198,14 @@ fn load_uri(uri: &str) -> Result<String, TemplateError> {
     }
 }
 
-/// A parsed template in Go's template language (see [`super::gotmpl`] for what it supports).
+/// A parsed template in Go's template language (see [`gotmpl::kratos`] for what it supports).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Template(gotmpl::Template);
+pub struct Template(gotmpl::kratos::Template);
 
 impl Template {
     /// Parses `text`; `name` appears in errors.
     pub fn parse(name: &str, text: &str) -> Result<Self, TemplateError> {
-        gotmpl::Template::parse(text)
+        gotmpl::kratos::Template::parse(text)
             .map(Self)
             .map_err(|message| TemplateError::Syntax {
                 name: name.to_owned(),

@@ -65,7 +65,7 @@ fn domain_crates_never_depend_on_server_frameworks() {
         .iter()
         .map(|n| (n["id"].as_str().unwrap().to_owned(), n))
         .collect();
-    for domain in ["identity", "flows", "rules"] {
+    for domain in ["gotmpl", "identity", "flows", "rules"] {
         let start = names
             .iter()
             .find(|(_, n)| n.as_str() == domain)
@@ -115,6 +115,21 @@ fn flows_and_rules_do_not_depend_on_each_other() {
                 .any(|l| l.trim_start().starts_with(&format!("{b} "))
                     || l.trim_start().starts_with(&format!("{b}."))),
             "{a} must not depend on {b}"
+        );
+    }
+}
+
+/// The template engine is a leaf: it knows no domain crate, so both `rules` and `flows` can use it.
+#[test]
+fn gotmpl_depends_on_no_workspace_crate() {
+    let manifest = std::fs::read_to_string(root().join("gotmpl").join("Cargo.toml")).unwrap();
+    for b in ["identity", "flows", "rules", "proxy"] {
+        assert!(
+            !manifest
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{b} "))
+                    || l.trim_start().starts_with(&format!("{b}."))),
+            "gotmpl must not depend on {b}"
         );
     }
 }
