@@ -117,7 +117,7 @@ impl Decider for EdgeDecider {
             method: req.method.as_str().to_owned(),
             scheme: req.scheme.to_owned(),
             host: req.host.clone(),
-            path: path.clone(),
+            path,
             query: req.query.clone(),
             headers,
             client_ip: req.client_ip,
@@ -132,13 +132,9 @@ impl Decider for EdgeDecider {
             } => {
                 let allowed = label(Some(rule_id), "allow");
                 let (url, preserve_host, strip_path) = match upstream {
-                    Some(u) => match url::Url::parse(&u.url) {
-                        Ok(url) => (
-                            url,
-                            u.preserve_host,
-                            Some(u.strip_path).filter(|s| !s.is_empty()),
-                        ),
-                        Err(_) => {
+                    Some(u) => match &u.url {
+                        Some(url) => (url.clone(), u.preserve_host, u.strip_path.clone()),
+                        None => {
                             let answer = json_error(
                                 StatusCode::INTERNAL_SERVER_ERROR,
                                 "the rule's upstream is not a URL",
@@ -182,7 +178,7 @@ impl Decider for EdgeDecider {
                     upstream: url,
                     preserve_host,
                     strip_path,
-                    path: Some(path),
+                    path: Some(info.path),
                     remove_headers: remove,
                     set_headers,
                 };
