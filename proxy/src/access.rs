@@ -13,8 +13,41 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// A rule's pipeline: the rule id (shared, for metric labels), the pipeline, and the client headers to strip.
-pub type RulePipeline = (Arc<str>, Arc<Pipeline>, Arc<rules::StripSet>);
+/// What a rule-set version keeps per rule, so that a request only looks things up.
+#[derive(Debug)]
+pub struct RulePipeline {
+    /// The rule id (shared, for metric labels).
+    pub id: Arc<str>,
+    /// The pipeline.
+    pub pipeline: Arc<Pipeline>,
+    /// The client headers to strip when it allows a request.
+    pub strip: Arc<rules::StripSet>,
+    /// The rule's upstream, parsed once (`None`: the rule names none, `proxy.upstream` applies).
+    pub upstream: Option<Arc<RuleUpstream>>,
+}
+
+/// A rule's `upstream`, parsed when the rule set is compiled instead of on every request.
+#[derive(Debug)]
+pub struct RuleUpstream {
+    /// The URL (`None`: not a URL; such a rule answers 500, as `rules validate` does not check it).
+    pub url: Option<Arc<url::Url>>,
+    /// Send the client's `Host`.
+    pub preserve_host: bool,
+    /// Removed from the front of the path (`None` when empty).
+    pub strip_path: Option<String>,
+}
+
+impl RuleUpstream {
+    fn parse(u: &rules::Upstream) -> Option<Arc<Self>> {
+        (!u.url.is_empty()).then(|| {
+            Arc::new(Self {
+                url: url::Url::parse(&u.url).ok().map(Arc::new),
+                preserve_host: u.preserve_host,
+                strip_path: Some(u.strip_path.clone()).filter(|s| !s.is_empty()),
+            })
+        })
+    }
+}
 
 /// One compiled rule-set version.
 pub struct Compiled {
@@ -40,7 +73,7 @@ pub enum Verdict {
     /// Let it through to `upstream` with these header changes.
     Allow {
         /// The rule's upstream (`None`: `proxy.upstream`).
-        upstream: Option<rules::Upstream>,
+        upstream: Option<Arc<RuleUpstream>>,
         /// Client headers to drop first: any name in this set, in any spelling.
         strip: Arc<rules::StripSet>,
         /// Headers for the upstream (or the decisions response).
@@ -71,7 +104,7 @@ pub struct Access {
     /// Time spent matching and running pipelines.
     pub pipeline_latency: crate::metrics::Histogram,
     /// `proxy.upstream`, or the `--dev` demo upstream.
-    pub default_upstream: Option<url::Url>,
+    pub default_upstream: Option<Arc<url::Url>>,
     /// Wakes [`watch`] to reload at once (SIGHUP).
     reload_now: tokio::sync::Notify,
 }
@@ -234,25 +267,25 @@ impl Access {
                 };
             }
         };
-        let Some((id, pipeline, strip)) = compiled.pipelines.get(rule.id()) else {
+        let Some(entry) = compiled.pipelines.get(rule.id()) else {
             let err = PipelineError::internal("the matched rule has no pipeline");
             return Verdict::Deny {
                 response: handle(&err, req, &[], &compiled.fallback),
                 rule_id: None,
             };
         };
-        let id = id.clone();
-        match pipeline.run(req, captures).await {
+        let id = entry.id.clone();
+        match entry.pipeline.run(req, captures).await {
             Ok(granted) => Verdict::Allow {
-                upstream: Some(rule.rule().upstream.clone()).filter(|u| !u.url.is_empty()),
-                strip: strip.clone(),
+                upstream: entry.upstream.clone(),
+                strip: entry.strip.clone(),
                 set: granted.session.header,
                 rule_id: id,
             },
             Err(err) => {
                 tracing::debug!(rule = %id, kind = err.kind.name(), reason = %err.reason, "request denied");
                 Verdict::Deny {
-                    response: handle(&err, req, &pipeline.errors, &compiled.fallback),
+                    response: handle(&err, req, &entry.pipeline.errors, &compiled.fallback),
                     rule_id: Some(id),
                 }
             }
@@ -352,21 +385,27 @@ fn compile(
         built.push((
             r.id.clone(),
             Arc::new(Pipeline::build(r, config, services)?),
+            RuleUpstream::parse(&r.upstream),
         ));
     }
     let strip = Arc::new(rules::StripSet::build(
         built
             .iter()
-            .flat_map(|(_, p)| p.stripped_headers())
+            .flat_map(|(_, p, _)| p.stripped_headers())
             .map(String::as_str),
     ));
     let mut pipelines = HashMap::with_capacity(built.len());
-    for (id, pipeline) in built {
+    for (id, pipeline, upstream) in built {
         let own = strip
             .with_rule(pipeline.stripped_headers().iter().map(String::as_str))
             .map_or_else(|| strip.clone(), Arc::new);
-        let shared: Arc<str> = Arc::from(id.as_str());
-        pipelines.insert(id, (shared, pipeline, own));
+        let entry = RulePipeline {
+            id: Arc::from(id.as_str()),
+            pipeline,
+            strip: own,
+            upstream,
+        };
+        pipelines.insert(id, entry);
     }
     let fallback = config
         .error_fallback

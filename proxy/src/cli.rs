@@ -330,9 +330,14 @@ pub fn init_logging(config: &Config) -> anyhow::Result<()> {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,pingora_proxy=off"));
     // Pingora prints whole request and response heads (session cookies, tokens) at debug level, so its
     // targets stay at info or quieter whatever `log.level` or RUST_LOG ask for.
-    let filter = filter.and(tracing_subscriber::filter::filter_fn(|meta| {
-        !meta.target().starts_with("pingora") || *meta.level() <= tracing::Level::INFO
-    }));
+    // The hint keeps the combined filter's hint that of `filter` (a filter without one makes the whole
+    // subscriber's `None`, that is TRACE, and every disabled event and `log` record is then asked about).
+    let filter = filter.and(
+        tracing_subscriber::filter::filter_fn(|meta| {
+            !meta.target().starts_with("pingora") || *meta.level() <= tracing::Level::INFO
+        })
+        .with_max_level_hint(tracing::level_filters::LevelFilter::TRACE),
+    );
     let json = match config.log.format.as_deref() {
         Some("json") => true,
         Some(_) => false,
@@ -347,15 +352,34 @@ pub fn init_logging(config: &Config) -> anyhow::Result<()> {
     // Spans are exported whatever the log level; the request spans are only made while export is on.
     // Only the request spans (target `portcullis::span`) are exported, not other crates' spans or log events.
     let otel = crate::telemetry::layer(&config.tracing)?.map(|layer| {
-        layer.with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-            meta.is_span() && meta.target() == "portcullis::span"
-        }))
+        layer.with_filter(
+            tracing_subscriber::filter::filter_fn(|meta| {
+                meta.is_span() && meta.target() == "portcullis::span"
+            })
+            .with_max_level_hint(tracing::level_filters::LevelFilter::INFO),
+        )
     });
     let _ = tracing_subscriber::registry()
         .with(fmt)
         .with(otel)
         .try_init();
+    // `try_init` lets every `log` record through to the subscriber (Pingora logs with `log`, several records per
+    // request at debug and trace): let through only the levels the subscriber can enable.
+    log::set_max_level(log_level(tracing::level_filters::LevelFilter::current()));
     Ok(())
+}
+
+/// The `log` crate's filter for a `tracing` one.
+fn log_level(level: tracing::level_filters::LevelFilter) -> log::LevelFilter {
+    use tracing::level_filters::LevelFilter as L;
+    match level {
+        L::OFF => log::LevelFilter::Off,
+        L::ERROR => log::LevelFilter::Error,
+        L::WARN => log::LevelFilter::Warn,
+        L::INFO => log::LevelFilter::Info,
+        L::DEBUG => log::LevelFilter::Debug,
+        _ => log::LevelFilter::Trace,
+    }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

@@ -5,7 +5,6 @@ use crate::access::Verdict;
 use crate::gateway::{Decider, Decision, GatewayRequest, Label, Outcome};
 use crate::metrics::Source;
 use crate::AppState;
-use axum::extract::{RawQuery, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
 use rules::pipeline::RequestInfo;
@@ -18,7 +17,11 @@ pub struct EdgeDecider {
     pub state: AppState,
 }
 
-fn respond(status: StatusCode, headers: Vec<(HeaderName, HeaderValue)>, body: Vec<u8>) -> Decision {
+fn respond(
+    status: StatusCode,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: impl Into<bytes::Bytes>,
+) -> Decision {
     Decision::Respond {
         status,
         headers,
@@ -43,34 +46,34 @@ fn json_error(status: StatusCode, reason: &str) -> Decision {
 }
 
 impl EdgeDecider {
-    /// `/sessions/whoami` from the cache, through the very handler the public listener uses (same bytes).
+    /// `/sessions/whoami` from the cache, serialised by the very code the public listener uses (same bytes).
     async fn whoami(&self, req: &GatewayRequest) -> Decision {
-        let res = match crate::sessions::whoami(
-            State(self.state.clone()),
-            req.headers.clone(),
-            RawQuery(req.query.clone()),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(e) => e.into_response(),
-        };
-        let (mut parts, body) = res.into_parts();
         // Personal: as on the public listener (`listener::no_store`), no shared cache may keep it.
-        parts
-            .headers
-            .entry(axum::http::header::CACHE_CONTROL)
-            .or_insert(HeaderValue::from_static("private, no-store"));
-        let body = axum::body::to_bytes(body, 16 * 1024 * 1024)
-            .await
-            .map(|b| b.to_vec())
-            .unwrap_or_default();
-        let headers = parts
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        respond(parts.status, headers, body)
+        let no_store = HeaderValue::from_static("private, no-store");
+        match crate::sessions::whoami_answer(&self.state, &req.headers, req.query.as_deref()).await
+        {
+            Ok(answer) => {
+                let mut headers: Vec<(HeaderName, HeaderValue)> = answer.headers().collect();
+                headers.push((axum::http::header::CACHE_CONTROL, no_store));
+                respond(StatusCode::OK, headers, answer.body)
+            }
+            Err(e) => {
+                let (mut parts, body) = e.into_response().into_parts();
+                parts
+                    .headers
+                    .entry(axum::http::header::CACHE_CONTROL)
+                    .or_insert(no_store);
+                let body = axum::body::to_bytes(body, 16 * 1024 * 1024)
+                    .await
+                    .unwrap_or_default();
+                let headers = parts
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                respond(parts.status, headers, body)
+            }
+        }
     }
 }
 
@@ -117,7 +120,7 @@ impl Decider for EdgeDecider {
             method: req.method.as_str().to_owned(),
             scheme: req.scheme.to_owned(),
             host: req.host.clone(),
-            path: path.clone(),
+            path,
             query: req.query.clone(),
             headers,
             client_ip: req.client_ip,
@@ -132,13 +135,9 @@ impl Decider for EdgeDecider {
             } => {
                 let allowed = label(Some(rule_id), "allow");
                 let (url, preserve_host, strip_path) = match upstream {
-                    Some(u) => match url::Url::parse(&u.url) {
-                        Ok(url) => (
-                            url,
-                            u.preserve_host,
-                            Some(u.strip_path).filter(|s| !s.is_empty()),
-                        ),
-                        Err(_) => {
+                    Some(u) => match &u.url {
+                        Some(url) => (url.clone(), u.preserve_host, u.strip_path.clone()),
+                        None => {
                             let answer = json_error(
                                 StatusCode::INTERNAL_SERVER_ERROR,
                                 "the rule's upstream is not a URL",
@@ -182,7 +181,7 @@ impl Decider for EdgeDecider {
                     upstream: url,
                     preserve_host,
                     strip_path,
-                    path: Some(path),
+                    path: Some(info.path),
                     remove_headers: remove,
                     set_headers,
                 };

@@ -396,8 +396,10 @@ async fn access_engine(
     };
     let mut engine = access::Access::load(config, public_base, services, extra.clone())?;
     engine.default_upstream = match &config.proxy.upstream {
-        Some(u) => Some(url::Url::parse(u).context("proxy.upstream is not a URL")?),
-        None if demo => Some(url::Url::parse(&demo::start(stop).await?)?),
+        Some(u) => Some(Arc::new(
+            url::Url::parse(u).context("proxy.upstream is not a URL")?,
+        )),
+        None if demo => Some(Arc::new(url::Url::parse(&demo::start(stop).await?)?)),
         None => None,
     };
     Ok((engine, extra))

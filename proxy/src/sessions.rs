@@ -83,17 +83,58 @@ fn check_aal(state: &AppState, snapshot: &SessionSnapshot) -> Result<(), ApiErro
     Ok(())
 }
 
-/// `/sessions/whoami` on every method.
-pub async fn whoami(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
-) -> Result<Response, ApiError> {
-    let snapshot = current(&state, &headers, NO_CREDENTIALS).await?;
-    check_aal(&state, &snapshot)?;
-    let pairs = query_pairs(raw.as_deref());
+/// The answer to `/sessions/whoami`, serialised once for both places that send it: the public handler
+/// ([`whoami`]) and the edge proxy, which answers from the session cache without going through axum.
+#[derive(Debug)]
+pub struct Whoami {
+    /// The session JSON (shared with the cached snapshot when not tokenized: no copy).
+    pub body: bytes::Bytes,
+    /// `X-Kratos-Authenticated-Identity-Id`.
+    pub identity_id: Option<HeaderValue>,
+}
+
+/// The whoami JSON's content type.
+pub const WHOAMI_CONTENT_TYPE: HeaderValue =
+    HeaderValue::from_static("application/json; charset=utf-8");
+/// The header that names the session's identity.
+pub const X_KRATOS_AUTHENTICATED_IDENTITY_ID: header::HeaderName =
+    header::HeaderName::from_static("x-kratos-authenticated-identity-id");
+
+impl Whoami {
+    /// The response headers (without framing), in the order both senders use.
+    pub fn headers(&self) -> impl Iterator<Item = (header::HeaderName, HeaderValue)> + '_ {
+        std::iter::once((header::CONTENT_TYPE, WHOAMI_CONTENT_TYPE)).chain(
+            self.identity_id
+                .iter()
+                .map(|v| (X_KRATOS_AUTHENTICATED_IDENTITY_ID, v.clone())),
+        )
+    }
+}
+
+/// A cached snapshot's whoami body as bytes, without copying it.
+struct SnapshotBody(Arc<SessionSnapshot>);
+
+impl AsRef<[u8]> for SnapshotBody {
+    fn as_ref(&self) -> &[u8] {
+        self.0.body.as_bytes()
+    }
+}
+
+/// The whoami answer for a request's headers and raw query (`tokenize_as`), or the API error to send.
+pub async fn whoami_answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    raw_query: Option<&str>,
+) -> Result<Whoami, ApiError> {
+    let snapshot = current(state, headers, NO_CREDENTIALS).await?;
+    check_aal(state, &snapshot)?;
+    let pairs = query_pairs(raw_query);
+    let identity_id = {
+        let mut buf = uuid::Uuid::encode_buffer();
+        HeaderValue::from_str(snapshot.identity_id.hyphenated().encode_lower(&mut buf)).ok()
+    };
     let body = match query_get(&pairs, "tokenize_as").filter(|t| !t.is_empty()) {
-        None => snapshot.body.clone(),
+        None => bytes::Bytes::from_owner(SnapshotBody(snapshot)),
         Some(template) => {
             let mut session: Value =
                 serde_json::from_str(&snapshot.body).map_err(|e| ApiError::internal(&e))?;
@@ -107,21 +148,22 @@ pub async fn whoami(
                 )
                 .map_err(tokenize_error)?;
             session["tokenized"] = json!(jwt);
-            session.to_string()
+            session.to_string().into()
         }
     };
-    let mut res = (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        )],
-        body,
-    )
-        .into_response();
-    if let Ok(v) = HeaderValue::from_str(&snapshot.identity_id.to_string()) {
-        res.headers_mut()
-            .insert("x-kratos-authenticated-identity-id", v);
-    }
+    Ok(Whoami { body, identity_id })
+}
+
+/// `/sessions/whoami` on every method.
+pub async fn whoami(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let answer = whoami_answer(&state, &headers, raw.as_deref()).await?;
+    let mut res = Response::new(axum::body::Body::empty());
+    res.headers_mut().extend(answer.headers());
+    *res.body_mut() = axum::body::Body::from(answer.body);
     Ok(res)
 }
 

@@ -345,13 +345,12 @@ impl RuleSet {
         hits: &mut Hits,
     ) {
         match &node.set {
+            // One pass over the URL: `is_match` first would run the set twice whenever it matches.
             Some(set) => {
-                if set.is_match(url) {
-                    for matched in set.matches(url).iter() {
-                        let index = node.rules[matched];
-                        if methods_pass(&self.rule(index).methods) {
-                            hits.push(index);
-                        }
+                for matched in set.matches(url).iter() {
+                    let index = node.rules[matched];
+                    if methods_pass(&self.rule(index).methods) {
+                        hits.push(index);
                     }
                 }
             }

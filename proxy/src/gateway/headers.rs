@@ -16,6 +16,18 @@ pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-ho
 /// `X-Request-Id`.
 pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The names above as Pingora's `insert_header` takes them most cheaply: a `&'static str` becomes the field's
+/// wire spelling without a copy, where a `HeaderName` is copied and then parsed again. Lower case, as
+/// `HeaderName`s are sent.
+pub mod wire {
+    pub const X_FORWARDED_FOR: &str = "x-forwarded-for";
+    pub const X_FORWARDED_PROTO: &str = "x-forwarded-proto";
+    pub const X_FORWARDED_HOST: &str = "x-forwarded-host";
+    pub const X_REQUEST_ID: &str = "x-request-id";
+    pub const X_PORTCULLIS_CLIENT_IP: &str = "x-portcullis-client-ip";
+    pub const X_PORTCULLIS_EDGE: &str = "x-portcullis-edge";
+}
+
 /// Prefix of the private fields the edge sends the identity module; a client's are always removed.
 pub const PRIVATE_PREFIX: &str = "x-portcullis-";
 /// The client address as the edge determined it ([`client_ip`]), sent to the identity module only.
@@ -163,10 +175,11 @@ pub fn response_hop_by_hop(headers: &HeaderMap) -> Vec<HeaderName> {
         "keep-alive",
         "close",
     ];
-    let mut names: Vec<HeaderName> = ["keep-alive", "proxy-connection"]
-        .into_iter()
-        .filter(|n| headers.contains_key(*n))
-        .map(HeaderName::from_static)
+    // One walk over the (few) names instead of parsing and hashing each candidate.
+    let mut names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| matches!(k.as_str(), "keep-alive" | "proxy-connection"))
+        .cloned()
         .collect();
     for token in headers
         .get_all(header::CONNECTION)
@@ -436,18 +449,39 @@ pub fn target_changes(base_path: &str, strip_path: Option<&str>, path: &str) -> 
     }
 }
 
-/// `host[:port]` of an upstream URL, the port omitted when it is the scheme's default.
-pub fn url_authority(url: &url::Url) -> Option<String> {
-    let host = url.host_str()?;
-    Some(match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_owned(),
-    })
+/// `host[:port]` of an upstream URL, the port omitted when it is the scheme's default (a slice of the URL: the
+/// URL keeps a default port out of its serialisation, and the user info before the host).
+pub fn url_authority(url: &url::Url) -> Option<&str> {
+    url.host_str()?;
+    Some(&url[url::Position::BeforeHost..url::Position::AfterPort])
+}
+
+/// An address as text, as `Display` writes it (IPv4 without the formatting machinery: once or twice per request).
+pub fn ip_string(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut out = String::with_capacity(15);
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+            out
+        }
+        IpAddr::V6(v6) => v6.to_string(),
+    }
 }
 
 /// Value of `X-Forwarded-For` to send: the trusted chain (if any) plus the peer.
 pub fn forwarded_for(existing: Option<&HeaderMap>, peer: IpAddr) -> String {
-    let peer = peer.to_canonical().to_string();
+    let peer = ip_string(peer.to_canonical());
     let Some(headers) = existing else {
         return peer;
     };
@@ -769,6 +803,30 @@ mod tests {
         assert_eq!(url_authority(&u).unwrap(), "app.internal");
         let u = url::Url::parse("http://[::1]:8080").unwrap();
         assert_eq!(url_authority(&u).unwrap(), "[::1]:8080");
+        let u = url::Url::parse("http://user:secret@app.internal:8081/x?y").unwrap();
+        assert_eq!(url_authority(&u).unwrap(), "app.internal:8081");
+        let u = url::Url::parse("unix:/tmp/sock").unwrap();
+        assert_eq!(url_authority(&u), None);
+    }
+
+    #[test]
+    fn ip_strings_are_display() {
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.9.99.100",
+            "255.255.255.255",
+            "192.168.1.10",
+            "::1",
+            "2001:db8::1",
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_string(ip), ip.to_string());
+        }
+        for a in 0..=255u8 {
+            let ip = IpAddr::from([a, 255 - a, a / 3, a / 7]);
+            assert_eq!(ip_string(ip), ip.to_string());
+        }
     }
 
     #[test]

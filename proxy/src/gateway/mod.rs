@@ -198,8 +198,9 @@ pub enum Decision {
     Identity,
     /// Proxy to an upstream after editing headers.
     Forward {
-        /// `http://host:port[/base]` (`https` needs a TLS-enabled build).
-        upstream: url::Url,
+        /// `http://host:port[/base]` (`https` needs a TLS-enabled build). Shared: a decider parses each
+        /// upstream once, not per request.
+        upstream: Arc<url::Url>,
         /// Send the client's `Host` (else the upstream's authority).
         preserve_host: bool,
         /// Removed from the front of the path (at a segment boundary) before the base path of

@@ -10,9 +10,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::upstreams::peer::HttpPeer;
 use pingora::{Error, ErrorType, Result};
 
-use super::headers::{
-    self as h, X_FORWARDED_FOR, X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID,
-};
+use super::headers::{self as h, X_FORWARDED_HOST, X_FORWARDED_PROTO, X_REQUEST_ID};
 use super::resolve::{ResolveError, Resolver};
 use super::respond;
 use super::{Decider, Decision, GatewayRequest, Label, Outcome, UpstreamTimeouts};
@@ -59,7 +57,7 @@ enum Route {
 }
 
 struct Forward {
-    upstream: url::Url,
+    upstream: Arc<url::Url>,
     preserve_host: bool,
     strip_path: Option<String>,
     path: Option<String>,
@@ -305,7 +303,7 @@ fn sanitize(
         Some(id) if h::valid_request_id(id) => id.to_owned(),
         _ => edge.ids.next_id(),
     };
-    req.insert_header(X_REQUEST_ID, request_id.as_str())
+    req.insert_header(h::wire::X_REQUEST_ID, request_id.as_str())
         .map_err(|_| "The request id is not valid.")?;
     let client_ip = h::client_ip(ctx.peer, &req.headers, &edge.trusted);
     let mut headers = req.headers.clone();
@@ -380,10 +378,13 @@ fn edit_upstream_request(
     req: &mut RequestHeader,
 ) -> Result<()> {
     let xff = h::forwarded_for(ctx.trusted_peer.then_some(&req.headers), ctx.peer);
-    req.insert_header(X_FORWARDED_FOR, xff)?;
-    req.insert_header(X_FORWARDED_PROTO, ctx.scheme)?;
+    req.insert_header(h::wire::X_FORWARDED_FOR, xff)?;
+    req.insert_header(
+        h::wire::X_FORWARDED_PROTO,
+        HeaderValue::from_static(ctx.scheme),
+    )?;
     if !ctx.host.is_empty() {
-        req.insert_header(X_FORWARDED_HOST, ctx.host.as_str())?;
+        req.insert_header(h::wire::X_FORWARDED_HOST, ctx.host.as_str())?;
     }
     // The upstream's spans (and the identity module's) continue this request's trace.
     if let Some(span) = &ctx.span {
@@ -396,9 +397,9 @@ fn edit_upstream_request(
         Route::Forward(f) => f,
         Route::Identity => {
             // The one client address the identity module believes (with the secret that proves it is ours).
-            req.insert_header(h::X_PORTCULLIS_CLIENT_IP, ctx.client_ip.to_string())?;
+            req.insert_header(h::wire::X_PORTCULLIS_CLIENT_IP, h::ip_string(ctx.client_ip))?;
             if let Some(secret) = edge_secret {
-                req.insert_header(h::X_PORTCULLIS_EDGE, secret.clone())?;
+                req.insert_header(h::wire::X_PORTCULLIS_EDGE, secret.clone())?;
             }
             return Ok(());
         }

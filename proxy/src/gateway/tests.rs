@@ -55,7 +55,7 @@ fn forward(upstream: SocketAddr) -> Decision {
 
 fn forward_url(url: &str) -> Decision {
     Decision::Forward {
-        upstream: url::Url::parse(url).unwrap(),
+        upstream: Arc::new(url::Url::parse(url).unwrap()),
         preserve_host: false,
         strip_path: None,
         path: None,
@@ -415,7 +415,7 @@ async fn connection_nominated_fields_cannot_drop_auth_headers() {
     let echo = echo_server().await;
     let up = echo.addr;
     let d = decider(move |_| Decision::Forward {
-        upstream: url::Url::parse(&format!("http://{up}")).unwrap(),
+        upstream: Arc::new(url::Url::parse(&format!("http://{up}")).unwrap()),
         preserve_host: false,
         strip_path: None,
         path: None,
@@ -660,7 +660,7 @@ async fn preserve_host_and_strip_path() {
     let echo = echo_server().await;
     let up = echo.addr;
     let d = decider(move |req| Decision::Forward {
-        upstream: url::Url::parse(&format!("http://{up}/base/")).unwrap(),
+        upstream: Arc::new(url::Url::parse(&format!("http://{up}/base/")).unwrap()),
         preserve_host: req.path.starts_with("/keep"),
         strip_path: Some("/api".into()),
         path: req
@@ -869,7 +869,7 @@ async fn websocket_upgrade_passes_through() {
     })
     .await;
     let d = decider(move |_| Decision::Forward {
-        upstream: url::Url::parse(&format!("http://{up}")).unwrap(),
+        upstream: Arc::new(url::Url::parse(&format!("http://{up}")).unwrap()),
         preserve_host: true,
         strip_path: None,
         path: None,
