@@ -21,13 +21,15 @@ use std::sync::Arc;
 
 /// The request's full public URL.
 pub fn request_url(state: &AppState, req: &Request) -> String {
+    // A nested router sees its own part of the path; the request's own URI is kept as `OriginalUri`.
+    let uri = req
+        .extensions()
+        .get::<axum::extract::OriginalUri>()
+        .map_or(req.uri(), |o| &o.0);
     format!(
         "{}{}",
         state.public_base.trim_end_matches('/'),
-        req.uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or_default()
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or_default()
     )
 }
 

@@ -11,6 +11,7 @@ backend_tests!(
     a_body_that_does_not_decode_gets_the_flow_back,
     native_apps_can_re_authenticate,
     a_disabled_account_is_told_so,
+    every_flow_records_the_url_it_was_started_with,
 );
 
 const SESSION_HOOK: &str =
@@ -246,4 +247,23 @@ async fn a_disabled_account_is_told_so(backend: Backend) {
     )
     .await;
     assert_eq!(message_ids(&answer), vec![4000006], "{answer}");
+}
+
+/// A flow's `request_url` is the whole URL of the init request, though the routes of each flow kind are nested
+/// under `/self-service/<kind>` (a nested router sees only its own part of the path).
+async fn every_flow_records_the_url_it_was_started_with(backend: Backend) {
+    let env = TestEnv::builder(backend)
+        .set("selfservice.flows.recovery.enabled=true")
+        .set("selfservice.flows.verification.enabled=true")
+        .start()
+        .await;
+    for kind in ["login", "registration", "recovery", "verification"] {
+        let (status, flow) = init(&env, kind, None, "?foo=bar").await;
+        assert_eq!(status, 200, "{flow}");
+        assert_eq!(
+            flow["request_url"],
+            json!(env.public_url(&format!("self-service/{kind}/api?foo=bar"))),
+            "{kind}"
+        );
+    }
 }
