@@ -3,6 +3,8 @@
 use super::ast::*;
 use super::text::*;
 use super::*;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -280,7 +282,7 @@ impl<'a> Exec<'a> {
                 owned(s)
             }
             Func::Default => Ok(rest.first().filter(|x| truth(x)).cloned().unwrap_or(arg0)),
-            Func::B64enc => owned(base64(want_str(&arg0, p)?.as_bytes())),
+            Func::B64enc => owned(STANDARD.encode(want_str(&arg0, p)?)),
             Func::And | Func::Or => Ok(arg0),
         }
     }

@@ -1,4 +1,4 @@
-//! How values print as Go prints them (`%v` of a float64, JSON strings, base64), and the header and URL views of
+//! How values print as Go prints them (`%v` of a float64, JSON strings), and the header and URL views of
 //! the session (`.Header.Get`, `.URL.Query`, `.URL.String`).
 
 use super::*;
@@ -76,26 +76,6 @@ pub(super) fn json_str(out: &mut String, s: &str) {
         }
     }
     out.push('"');
-}
-
-pub(super) fn base64(b: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(b.len().div_ceil(3) * 4);
-    for chunk in b.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &x)| n | (u32::from(x) << (16 - 8 * i)));
-        for i in 0..4 {
-            let c = if i <= chunk.len() {
-                A[((n >> (18 - 6 * i)) & 63) as usize]
-            } else {
-                b'='
-            };
-            out.push(char::from(c));
-        }
-    }
-    out
 }
 
 pub(super) fn is_token(s: &str) -> bool {
