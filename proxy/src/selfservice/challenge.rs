@@ -2,8 +2,8 @@
 //! (`POST /admin/recovery/code`, `POST /admin/recovery/link`).
 
 use super::flow_error;
-use super::request::Submission;
-use super::request::{current_session, hook_request, request_url};
+use super::request::{current_session, request_url};
+use super::request::{flow_to_show, submit_context, Submission};
 use super::{
     body_of, browser_on_api_flow, check_csrf, completion_target, csrf_of_request, ensure_csrf,
     fail, init_client, see_other, submit_client, ui_url, validate_return_to, with_cookies,
@@ -12,7 +12,6 @@ use super::{
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
 use crate::extract::{query_get, query_pairs, uuid};
-use crate::sessions::device_info;
 use crate::AppState;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -164,18 +163,10 @@ pub async fn get_flow(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let pairs = query_pairs(raw.as_deref());
-    let flow = state
-        .challenges
-        .load(kind, super::flow_id_param(&pairs))
-        .await
-        .map_err(flow_error)?;
-    if !flow_matches(&state, &headers, &flow) {
-        return Err(super::foreign_flow());
-    }
-    if flow.is_expired(state.clock.now()) {
-        return Err(super::expired_flow(&state, &flow));
-    }
+    let flow = flow_to_show(&state, kind, raw.as_deref(), |f| {
+        flow_matches(&state, &headers, f)
+    })
+    .await?;
     // A browser that opens an unbound browser flow without a CSRF cookie (an administrator's link in a fresh
     // browser) gets one, and its token in the form.
     let (csrf, set_csrf) = if unbound(&flow) && flow.flow_type == FlowType::Browser {
@@ -346,13 +337,9 @@ impl Post {
                 }
             }
         }
-        let device = device_info(self.client_ip, headers);
         let ctx = SubmitContext {
-            client_ip: self.client_ip,
-            device,
-            request: hook_request(state, headers, "POST", self.url),
-            session: None,
             csrf_token,
+            ..submit_context(state, headers, self.client_ip, self.url)
         };
         let result = state
             .challenges

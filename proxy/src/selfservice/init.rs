@@ -3,14 +3,12 @@
 //! [`super::registration`].
 
 use super::outcome::{created, respond};
-use super::request::{flow_matches_cookie, request_url, Submission};
+use super::request::{flow_matches_cookie, flow_to_show, request_url, Submission};
 use super::{
-    completion_target, ensure_csrf, fail, flow_error, init_client, see_other,
-    session_already_available, Client,
+    completion_target, ensure_csrf, fail, init_client, see_other, session_already_available, Client,
 };
 use crate::client_ip::ClientIp;
 use crate::error::ApiError;
-use crate::extract::query_pairs;
 use crate::AppState;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::HeaderMap;
@@ -82,18 +80,10 @@ pub async fn get_flow(
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let pairs = query_pairs(raw.as_deref());
-    let flow = state
-        .flow_repo
-        .load(kind, super::flow_id_param(&pairs))
-        .await
-        .map_err(flow_error)?;
-    if flow.flow_type == FlowType::Browser && !flow_matches_cookie(&state, &headers, &flow) {
-        return Err(super::foreign_flow());
-    }
-    if flow.is_expired(state.clock.now()) {
-        return Err(super::expired_flow(&state, &flow));
-    }
+    let flow = flow_to_show(&state, kind, raw.as_deref(), |f| {
+        f.flow_type == FlowType::Api || flow_matches_cookie(&state, &headers, f)
+    })
+    .await?;
     Ok(Json(flow_json(&flow)).into_response())
 }
 

@@ -110,6 +110,29 @@ pub fn hook_request(
     }
 }
 
+/// The flow `GET /self-service/<kind>/flows?id=` shows: a missing or malformed id is 404 (as in Kratos), a flow
+/// this request may not see (`visible`) is the foreign-flow error, an expired one the expired-flow error.
+pub async fn flow_to_show(
+    state: &AppState,
+    kind: FlowKind,
+    raw: Option<&str>,
+    visible: impl FnOnce(&Flow) -> bool,
+) -> Result<Flow, ApiError> {
+    let pairs = query_pairs(raw);
+    let flow = state
+        .flow_repo
+        .load(kind, super::flow_id_param(&pairs))
+        .await
+        .map_err(flow_error)?;
+    if !visible(&flow) {
+        return Err(super::foreign_flow());
+    }
+    if flow.is_expired(state.clock.now()) {
+        return Err(super::expired_flow(state, &flow));
+    }
+    Ok(flow)
+}
+
 /// `?refresh=`: absent, empty or `false`, or `true`.
 pub fn refresh_param(pairs: &[(String, String)]) -> Result<bool, ApiError> {
     match query_get(pairs, "refresh") {
@@ -118,6 +141,24 @@ pub fn refresh_param(pairs: &[(String, String)]) -> Result<bool, ApiError> {
         Some(other) => Err(ApiError::bad_request(format!(
             "refresh must be true or false, not {other:?}"
         ))),
+    }
+}
+
+/// The context of a `POST` from `client_ip` to `url`: device, client address and the hook view of the request
+/// (no session, no CSRF token).
+pub fn submit_context(
+    state: &AppState,
+    headers: &HeaderMap,
+    client_ip: Option<IpAddr>,
+    url: String,
+) -> SubmitContext {
+    let device = device_info(client_ip, headers);
+    SubmitContext {
+        client_ip: device.ip_address.as_deref().and_then(|ip| ip.parse().ok()),
+        device,
+        request: hook_request(state, headers, "POST", url),
+        session: None,
+        csrf_token: String::new(),
     }
 }
 
@@ -189,14 +230,8 @@ impl Submission {
                 Err(e) => fail(state, client, flow_error(e)).await,
             });
         }
-        let device = device_info(client_ip, &headers);
-        let ctx = SubmitContext {
-            client_ip: device.ip_address.as_deref().and_then(|ip| ip.parse().ok()),
-            device,
-            request: hook_request(state, &headers, "POST", url),
-            session: session.map(|s| (s.session_id, s.identity_id)),
-            csrf_token: String::new(),
-        };
+        let mut ctx = submit_context(state, &headers, client_ip, url);
+        ctx.session = session.map(|s| (s.session_id, s.identity_id));
         Ok(Self {
             client,
             flow,
