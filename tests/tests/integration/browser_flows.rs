@@ -119,6 +119,17 @@ async fn html_register_sign_out_and_sign_in(backend: Backend) {
         .await
         .json();
     assert_eq!(again["logout_token"], token, "logout tokens are stable");
+    // Another session's token (or a forged one) signs nobody out.
+    let forged = logout_url.replace(token, "ory_lo_forged");
+    let res = b.get(&forged).await;
+    assert_eq!(res.status, 303, "browsers see the error page: {}", res.text);
+    let id = res.location().split("id=").nth(1).unwrap().to_owned();
+    let stored = b
+        .get(&env.public_url(&format!("self-service/errors?id={id}")))
+        .await
+        .json();
+    assert_eq!(stored["error"]["code"], 403, "{stored}");
+    assert_eq!(whoami(&env, &mut b).await, 200, "still signed in");
     let res = b.get(&logout_url).await;
     assert_eq!(res.status, 303, "{}", res.text);
     assert_eq!(res.location(), env.public_url("ui/welcome"));

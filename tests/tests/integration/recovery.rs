@@ -17,6 +17,7 @@ backend_tests!(
     recovery_code_links_use_nothing_and_bind_to_the_browser,
     admin_recovery_refuses_lifespans_out_of_range,
     admin_recovery_code_refuses_a_flow_type_that_is_not_a_string,
+    an_account_disabled_after_the_code_was_sent_is_not_recovered,
 );
 
 pub const PASSWORD: &str = "correct horse battery staple";
@@ -1374,4 +1375,52 @@ async fn admin_recovery_code_refuses_a_flow_type_that_is_not_a_string(backend: B
         .await
         .unwrap();
     assert_eq!(flow["type"], "browser", "{flow}");
+}
+
+/// The code was sent while the account was active; an administrator disables it before the code is used. The code
+/// proves the address, but nobody is signed in: the flow comes back with the reason and no session exists.
+async fn an_account_disabled_after_the_code_was_sent_is_not_recovered(backend: Backend) {
+    let (env, mut sink) = env_with_mail(
+        backend,
+        &[
+            RECOVERY_ON,
+            "feature_flags.use_continue_with_transitions=true",
+        ],
+    )
+    .await;
+    let id = person(&env, "ann@example.com").await;
+    let flow = native_flow(&env, "recovery").await;
+    post(
+        &env,
+        &flow,
+        json!({"method": "code", "email": "ann@example.com"}),
+    )
+    .await;
+    let code = mail_to(&mut sink, "ann@example.com")
+        .await
+        .find_code()
+        .unwrap();
+    let res = env
+        .http
+        .patch(env.admin_url(&format!("admin/identities/{id}")))
+        .json(&json!([{"op": "replace", "path": "/state", "value": "inactive"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (status, body) = post(&env, &flow, json!({"method": "code", "code": code})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("continue_with").is_none(), "{body}");
+    assert!(
+        body["ui"]["messages"].to_string().contains("disabled"),
+        "{body}"
+    );
+    let sessions = env
+        .http
+        .get(env.admin_url(&format!("admin/identities/{id}/sessions")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sessions.status(), 200);
+    assert_eq!(sessions.json::<Value>().await.unwrap(), json!([]));
 }
