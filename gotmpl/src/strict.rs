@@ -30,26 +30,11 @@
 //! so a rendered header or cookie value must be checked by the caller (`rules` rejects CR, LF and other
 //! control characters before sending it).
 
-mod ast;
-mod exec;
-mod lex;
-mod parse;
-mod text;
-
-use ast::*;
-use exec::*;
-use lex::*;
-use parse::*;
+use crate::exec::{render, Val};
+use crate::{parse::parse, Tree, STRICT};
 use serde_json::Value;
 
-/// A compile or render failure; the message ends with `at line:col`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TemplateError {
-    #[error("template: {0}")]
-    Parse(String),
-    #[error("template: {0}")]
-    Exec(String),
-}
+pub use crate::TemplateError;
 
 /// The data a template sees (Oathkeeper's `AuthenticationSession`).
 #[derive(Debug, Clone, Copy)]
@@ -80,31 +65,15 @@ pub struct MatchContext<'a> {
 
 /// A compiled template; `Send + Sync`, render it any number of times.
 #[derive(Debug, Clone)]
-pub struct Template {
-    nodes: Vec<Node>,
-}
+pub struct Template(Tree);
 
 impl Template {
     pub fn compile(source: &str) -> Result<Self, TemplateError> {
-        let lines = Lines::new(source);
-        let items = lex(source, &lines)?.into_iter();
-        match (Parser {
-            lines,
-            items,
-            depth: 0,
-        })
-        .list()?
-        {
-            (nodes, Term::Eof) => Ok(Self { nodes }),
-            (_, Term::End(pos)) => Err(perr(pos, "unexpected {{end}}")),
-            (_, Term::Else(pos, _)) => Err(perr(pos, "unexpected {{else}}")),
-        }
+        parse(&STRICT, source).map(Self)
     }
 
     pub fn render(&self, ctx: &TemplateContext<'_>) -> Result<String, TemplateError> {
-        let mut out = String::new();
-        Exec { c: ctx }.nodes(&self.nodes, &mut out)?;
-        Ok(out)
+        render(&self.0, Val::Session(ctx), false)
     }
 
     /// For `id_token` `claims`: renders, then decodes the first JSON value like Go's
@@ -129,9 +98,11 @@ impl Template {
 
     /// Whether the template is constant text (lets callers skip rendering).
     pub fn is_literal(&self) -> bool {
-        self.nodes.iter().all(|n| matches!(n, Node::Text(_)))
+        self.0.defines.is_empty()
+            && self
+                .0
+                .nodes
+                .iter()
+                .all(|n| matches!(n, crate::ast::Node::Text(_)))
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,12 +1,12 @@
-//! How values print as Go prints them (`%v` of a float64, JSON strings), and the header and URL views of
-//! the session (`.Header.Get`, `.URL.Query`, `.URL.String`).
+//! Go's text forms: `%v` of a float64, JSON and HTML escaping, Sprig's `title`, and the header and URL views
+//! of the session (`.Header.Get`, `.URL.Query`, `.URL.String`).
 
-use super::*;
+use crate::strict::MatchContext;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
 /// Go's `%v` (`json == false`) or `encoding/json` (`json == true`) text of a float64.
-pub(super) fn go_float(out: &mut String, f: f64, json: bool) {
+pub(crate) fn go_float(out: &mut String, f: f64, json: bool) {
     if !f.is_finite() {
         return out.push_str(if f.is_nan() {
             "NaN"
@@ -58,7 +58,7 @@ pub(super) fn go_float(out: &mut String, f: f64, json: bool) {
     };
 }
 
-pub(super) fn json_str(out: &mut String, s: &str) {
+pub(crate) fn json_str(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -78,13 +78,13 @@ pub(super) fn json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-pub(super) fn is_token(s: &str) -> bool {
+pub(crate) fn is_token(s: &str) -> bool {
     s.bytes()
         .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// `textproto.CanonicalMIMEHeaderKey`.
-pub(super) fn canonical(s: &str) -> Cow<'_, str> {
+pub(crate) fn canonical(s: &str) -> Cow<'_, str> {
     if !is_token(s) {
         return Cow::Borrowed(s);
     }
@@ -106,7 +106,7 @@ pub(super) fn canonical(s: &str) -> Cow<'_, str> {
 }
 
 /// Values stored under `key` (Go's `Header[key]`; incoming names are canonicalised), no allocation.
-pub(super) fn header_values<'a>(h: &'a [(String, String)], key: &str) -> Vec<Cow<'a, str>> {
+pub(crate) fn header_values<'a>(h: &'a [(String, String)], key: &str) -> Vec<Cow<'a, str>> {
     let same = |name: &str| {
         let mut up = true;
         if !is_token(name) {
@@ -130,7 +130,7 @@ pub(super) fn header_values<'a>(h: &'a [(String, String)], key: &str) -> Vec<Cow
 }
 
 /// `url.ParseQuery`: pairs with a `;` or a bad escape are skipped.
-pub(super) fn query_pairs(raw: &str) -> Vec<(String, String)> {
+pub(crate) fn query_pairs(raw: &str) -> Vec<(String, String)> {
     let pair = |p: &str| {
         let (k, v) = p.split_once('=').unwrap_or((p, ""));
         Some((
@@ -144,7 +144,7 @@ pub(super) fn query_pairs(raw: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-pub(super) fn query_values<'a>(raw: &str, key: &str) -> Vec<Cow<'a, str>> {
+pub(crate) fn query_values<'a>(raw: &str, key: &str) -> Vec<Cow<'a, str>> {
     query_pairs(raw)
         .into_iter()
         .filter(|(k, _)| k == key)
@@ -153,7 +153,7 @@ pub(super) fn query_values<'a>(raw: &str, key: &str) -> Vec<Cow<'a, str>> {
 }
 
 /// Percent-decoding (`+` is a space when `plus`); `None` on a malformed escape.
-pub(super) fn unescape(s: &str, plus: bool) -> Option<Cow<'_, str>> {
+pub(crate) fn unescape(s: &str, plus: bool) -> Option<Cow<'_, str>> {
     if !(s.contains('%') || plus && s.contains('+')) {
         return Some(Cow::Borrowed(s));
     }
@@ -174,7 +174,7 @@ pub(super) fn unescape(s: &str, plus: bool) -> Option<Cow<'_, str>> {
 }
 
 /// Go's `URL.String` (no user info, fragment or opaque form).
-pub(super) fn url_string(m: &MatchContext<'_>) -> String {
+pub(crate) fn url_string(m: &MatchContext<'_>) -> String {
     let mut s = String::new();
     if !m.scheme.is_empty() {
         s.push_str(m.scheme);
@@ -193,4 +193,33 @@ pub(super) fn url_string(m: &MatchContext<'_>) -> String {
         s.push_str(m.raw_query);
     }
     s
+}
+
+/// Go's `html/template` escaping of a printed value (`HTMLEscapeString`).
+pub(crate) fn escape_html(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&#34;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Sprig's `title`: the first letter of each word in upper case.
+pub(crate) fn title(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut start = true;
+    for c in s.chars() {
+        if start && c.is_alphabetic() {
+            out.extend(c.to_uppercase());
+        } else {
+            out.push(c);
+        }
+        start = c.is_whitespace();
+    }
+    out
 }

@@ -1,39 +1,43 @@
-//! Splits a template into text and action tokens, with Go's trim markers and positions.
+//! Splits a template into text and action tokens, with Go's trim markers, comments and positions.
 
-use super::ast::*;
-use super::exec::*;
-use super::*;
-use std::borrow::Cow;
+use crate::ast::*;
+use crate::{Dialect, TemplateError};
 
 #[derive(Debug)]
-pub(super) enum Tok {
+pub(crate) enum Tok {
     Field(Vec<String>),
     Var(String, Vec<String>),
     Dot,
     Ident(String),
-    Lit(Val<'static>),
+    Lit(Lit),
     Pipe,
     LParen,
     RParen,
+    Declare,
+    Assign,
+    Comma,
 }
 
-pub(super) enum Item {
+pub(crate) enum Item {
     Text(String),
+    /// The tokens of an action (each with its offset) and the offset of its `{{`.
     Action(Vec<(Tok, usize)>, usize),
 }
 
-pub(super) type Lexed = (Vec<(Tok, usize)>, usize, bool);
-
-pub(super) fn ident_len(s: &str) -> usize {
+fn ident_len(s: &str, dash: bool) -> usize {
     match s.chars().next() {
-        Some(c) if c.is_alphabetic() || c == '_' => s
-            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .unwrap_or(s.len()),
+        Some(c) if c.is_alphabetic() || c == '_' => {
+            let n = s
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || dash && c == '-'))
+                .unwrap_or(s.len());
+            // A trailing `-` belongs to what follows (`-}}`).
+            s[..n].trim_end_matches('-').len()
+        }
         _ => 0,
     }
 }
 
-pub(super) fn lex(s: &str, lines: &Lines) -> Result<Vec<Item>, TemplateError> {
+pub(crate) fn lex(d: &Dialect, s: &str, lines: &Lines) -> Result<Vec<Item>, TemplateError> {
     let (mut items, mut i, mut trim) = (Vec::new(), 0, false);
     loop {
         let rest = s.get(i..).unwrap_or("");
@@ -67,13 +71,16 @@ pub(super) fn lex(s: &str, lines: &Lines) -> Result<Vec<Item>, TemplateError> {
             (i, trim) = (j + e + if rt { 8 } else { 6 }, rt);
             continue;
         }
-        let (toks, end, rt) = action(s, lines, j, open)?;
+        let (toks, end, rt) = action(d, s, lines, j, open)?;
         items.push(Item::Action(toks, open));
         (i, trim) = (end, rt);
     }
 }
 
-pub(super) fn action(
+type Lexed = (Vec<(Tok, usize)>, usize, bool);
+
+fn action(
+    d: &Dialect,
     s: &str,
     lines: &Lines,
     mut j: usize,
@@ -101,10 +108,11 @@ pub(super) fn action(
                 quoted(rest).ok_or_else(|| bad("unterminated or malformed quoted string"))?
             }
             '.' | '$' if !next.starts_with(|d: char| d.is_ascii_digit()) => {
-                let mut n = if c == '$' { 1 + ident_len(next) } else { 0 };
+                let var = ident_len(next, false);
+                let mut n = if c == '$' { 1 + var } else { 0 };
                 let mut names = Vec::new();
                 while let Some(t) = rest.get(n..).and_then(|t| t.strip_prefix('.')) {
-                    let l = ident_len(t);
+                    let l = ident_len(t, d.dash_fields);
                     if l == 0 {
                         break;
                     }
@@ -112,14 +120,14 @@ pub(super) fn action(
                     n += 1 + l;
                 }
                 match (c, names.is_empty()) {
-                    ('$', _) => (Tok::Var(next[..ident_len(next)].to_owned(), names), n),
+                    ('$', _) => (Tok::Var(next[..var].to_owned(), names), n),
                     (_, true) => (Tok::Dot, 1),
                     _ => (Tok::Field(names), n),
                 }
             }
             '|' => (Tok::Pipe, 1),
             '(' => (Tok::LParen, 1),
-            ')' if next.starts_with('.') && ident_len(&next[1..]) > 0 => {
+            ')' if next.starts_with('.') && ident_len(&next[1..], false) > 0 => {
                 return Err(bad(
                     "field access on a parenthesized pipeline is not supported",
                 ));
@@ -127,9 +135,12 @@ pub(super) fn action(
             ')' => (Tok::RParen, 1),
             '0'..='9' | '.' | '+' | '-' => number(rest).ok_or_else(|| bad("bad number syntax"))?,
             c if c.is_alphabetic() || c == '_' => {
-                let n = ident_len(rest);
+                let n = ident_len(rest, false);
                 (Tok::Ident(rest[..n].to_owned()), n)
             }
+            ':' if d.blocks && next.starts_with('=') => (Tok::Declare, 2),
+            '=' if d.blocks => (Tok::Assign, 1),
+            ',' if d.blocks => (Tok::Comma, 1),
             ':' | '=' => return Err(bad("variables are not supported")),
             c => return Err(perr(lines.pos(j), format!("unexpected {c:?} in action"))),
         };
@@ -138,7 +149,8 @@ pub(super) fn action(
     }
 }
 
-pub(super) fn number(rest: &str) -> Option<(Tok, usize)> {
+/// A decimal number at the start of `rest`: an int if it fits, else a finite float with `.` or `e`.
+fn number(rest: &str) -> Option<(Tok, usize)> {
     let b = rest.as_bytes();
     let mut n = 1;
     while let Some(&c) = b.get(n) {
@@ -150,8 +162,8 @@ pub(super) fn number(rest: &str) -> Option<(Tok, usize)> {
     }
     let t = &rest[..n];
     let v = match t.parse::<i64>() {
-        Ok(i) => Val::Int(i),
-        Err(_) => Val::Float(
+        Ok(i) => Lit::Int(i),
+        Err(_) => Lit::Float(
             t.parse()
                 .ok()
                 .filter(|f: &f64| f.is_finite() && t.contains(['.', 'e', 'E']))?,
@@ -161,8 +173,8 @@ pub(super) fn number(rest: &str) -> Option<(Tok, usize)> {
 }
 
 /// A Go string literal at the start of `rest`: (token, byte length).
-pub(super) fn quoted(rest: &str) -> Option<(Tok, usize)> {
-    let lit = |s: String, n| Some((Tok::Lit(Val::Str(Cow::Owned(s))), n));
+fn quoted(rest: &str) -> Option<(Tok, usize)> {
+    let lit = |s: String, n| Some((Tok::Lit(Lit::Str(s)), n));
     if let Some(body) = rest.strip_prefix('`') {
         let e = body.find('`')?;
         return lit(body[..e].replace('\r', ""), e + 2);
