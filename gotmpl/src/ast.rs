@@ -6,8 +6,9 @@ use std::fmt;
 
 /// How deep `if`/`range`/`with` blocks and parentheses may nest.
 pub(crate) const MAX_DEPTH: usize = 64;
-/// How deep `template` calls may nest (guards against a template that includes itself).
-pub(crate) const MAX_CALLS: usize = 32;
+/// How deep blocks and `template` calls may nest when a template runs: a call deeper is skipped (guards
+/// against a template that includes itself, with a stack bounded by this and [`MAX_DEPTH`] of parentheses).
+pub(crate) const MAX_NESTING: usize = 100;
 pub(crate) const WS: [char; 4] = [' ', '\t', '\r', '\n'];
 pub(crate) const KEYWORDS: [&str; 10] = [
     "if", "else", "end", "range", "with", "define", "template", "block", "break", "continue",

@@ -145,7 +145,7 @@ impl<'a> Exec<'a> {
                     let v = soft(self.d, self.cmds(&p.cmds, dot))?;
                     let items = v.map(iterate).unwrap_or_default();
                     if items.is_empty() {
-                        self.nodes(els, dot, out, depth)?;
+                        self.nodes(els, dot, out, depth + 1)?;
                     }
                     for (key, elem) in items {
                         match p.vars.as_slice() {
@@ -155,23 +155,23 @@ impl<'a> Exec<'a> {
                                 .extend([(k.as_str(), key), (e.as_str(), elem.clone())]),
                             _ => {}
                         }
-                        self.nodes(body, &elem, out, depth)?;
+                        self.nodes(body, &elem, out, depth + 1)?;
                         self.vars.truncate(inner);
                     }
                 }
                 Node::Block(kind, p, then, els) => {
                     let v = soft(self.d, self.pipe(p, dot))?.filter(truth);
                     match (kind, v) {
-                        (Kind::With, Some(v)) => self.nodes(then, &v, out, depth)?,
-                        (_, Some(_)) => self.nodes(then, dot, out, depth)?,
-                        (_, None) => self.nodes(els, dot, out, depth)?,
+                        (Kind::With, Some(v)) => self.nodes(then, &v, out, depth + 1)?,
+                        (_, Some(_)) => self.nodes(then, dot, out, depth + 1)?,
+                        (_, None) => self.nodes(els, dot, out, depth + 1)?,
                     }
                 }
                 Node::Call(name, arg) => {
                     let Some(body) = self.defines.get(name) else {
                         continue;
                     };
-                    if depth >= MAX_CALLS {
+                    if depth >= MAX_NESTING {
                         continue;
                     }
                     let new_dot = match arg {

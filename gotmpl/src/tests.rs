@@ -360,7 +360,7 @@ fn kratos_self_inclusion_stops_at_the_depth_limit() {
     // A template that calls itself stops at the depth limit instead of overflowing the stack.
     let t = "{{ define \"r\" }}r{{ template \"r\" }}{{ end }}{{ template \"r\" }}";
     let t = kratos::Template::parse(t).unwrap();
-    assert_eq!(t.render(&json!({}), false).len(), crate::ast::MAX_CALLS);
+    assert_eq!(t.render(&json!({}), false).len(), crate::ast::MAX_NESTING);
 }
 
 #[test]
@@ -379,6 +379,16 @@ fn deep_nesting_is_a_parse_error() {
     assert!(kratos::Template::parse(&deep.replace("if", "with")).is_err());
     let parens = "{{ ".to_owned() + &"(".repeat(100) + "1" + &")".repeat(100) + " }}";
     assert!(kratos::Template::parse(&parens).is_err());
+    // Blocks and calls share one bound at run time, so a self-inclusion inside deep blocks stays shallow.
+    let body = "{{ with 1 }}".repeat(60) + "r{{ template \"r\" (((((((((((((1))))))))))))) }}";
+    let t = format!(
+        "{{{{ define \"r\" }}}}{body}{}{{{{ end }}}}{{{{ template \"r\" }}}}",
+        "{{ end }}".repeat(60)
+    );
+    let out = kratos::Template::parse(&t)
+        .unwrap()
+        .render(&json!({}), false);
+    assert_eq!(out.len(), 2);
 }
 
 #[test]
