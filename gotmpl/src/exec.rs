@@ -580,28 +580,9 @@ fn fmtv(out: &mut String, v: &Val<'_>, verb: char, top: bool) {
         _ if !ok => bad_verb(out, v, verb),
         Val::Nil => out.push_str("<nil>"),
         Val::Str(s) => out.push_str(s),
-        Val::Int(i) => out.push_str(&i.to_string()),
         Val::Float(f) => go_float(out, *f, false),
-        Val::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Val::Url(m) => out.push_str(&url_string(m)),
-        Val::Session(_) | Val::Mc(_) => out.push_str("{}"),
-        _ => {
-            let (es, xs) = (entries(v), items(v));
-            out.push_str(if xs.is_some() { "[" } else { "map[" });
-            let all = es.into_iter().flatten().map(|(k, x)| (Some(k), x));
-            for (i, (k, x)) in all
-                .chain(xs.into_iter().flatten().map(|x| (None, x)))
-                .enumerate()
-            {
-                out.push_str(if i > 0 { " " } else { "" });
-                if let Some(k) = k {
-                    fmtv(out, &Val::Str(k), verb, false);
-                    out.push(':');
-                }
-                fmtv(out, &x, verb, false);
-            }
-            out.push(']');
-        }
+        v => container(out, v, Some(verb)),
     }
 }
 
@@ -610,30 +591,48 @@ fn json(out: &mut String, v: &Val<'_>) {
     match v {
         Val::Nil | Val::Json(Value::Null) => out.push_str("null"),
         Val::Str(s) => json_str(out, s),
-        Val::Int(i) => out.push_str(&i.to_string()),
         Val::Float(f) => go_float(out, *f, true),
-        Val::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Val::Url(m) => json_str(out, &url_string(m)),
-        Val::Session(_) | Val::Mc(_) => out.push_str("{}"),
-        _ => {
-            let (es, xs) = (entries(v), items(v));
-            let list = xs.is_some();
-            out.push(if list { '[' } else { '{' });
-            let all = es.into_iter().flatten().map(|(k, x)| (Some(k), x));
-            for (i, (k, x)) in all
-                .chain(xs.into_iter().flatten().map(|x| (None, x)))
-                .enumerate()
-            {
-                out.push_str(if i > 0 { "," } else { "" });
-                if let Some(k) = k {
-                    json_str(out, &k);
-                    out.push(':');
-                }
-                json(out, &x);
+        v => container(out, v, None),
+    }
+}
+
+/// Ints, bools, and lists and maps (sorted by key) in Go's fmt (`[a b]`, `map[k:v]`) with `verb`, or as JSON.
+fn container(out: &mut String, v: &Val<'_>, verb: Option<char>) {
+    match v {
+        Val::Int(i) => return out.push_str(&i.to_string()),
+        Val::Bool(b) => return out.push_str(if *b { "true" } else { "false" }),
+        Val::Session(_) | Val::Mc(_) => return out.push_str("{}"),
+        _ => {}
+    }
+    let (es, xs) = (entries(v), items(v));
+    let list = xs.is_some();
+    let (open, close, sep) = match (verb, list) {
+        (Some(_), true) => ("[", "]", " "),
+        (Some(_), false) => ("map[", "]", " "),
+        (None, true) => ("[", "]", ","),
+        (None, false) => ("{", "}", ","),
+    };
+    out.push_str(open);
+    let all = es.into_iter().flatten().map(|(k, x)| (Some(k), x));
+    for (i, (k, x)) in all
+        .chain(xs.into_iter().flatten().map(|x| (None, x)))
+        .enumerate()
+    {
+        out.push_str(if i > 0 { sep } else { "" });
+        if let Some(k) = k {
+            match verb {
+                Some(verb) => fmtv(out, &Val::Str(k), verb, false),
+                None => json_str(out, &k),
             }
-            out.push(if list { ']' } else { '}' });
+            out.push(':');
+        }
+        match verb {
+            Some(verb) => fmtv(out, &x, verb, false),
+            None => json(out, &x),
         }
     }
+    out.push_str(close);
 }
 
 fn index<'a>(mut item: Val<'a>, idx: &[Val<'_>]) -> Result<Val<'a>, String> {
