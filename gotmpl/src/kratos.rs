@@ -20,7 +20,7 @@
 //! Printed values are escaped when rendering HTML.
 
 use crate::exec::{from_json, render};
-use crate::{parse::parse, Tree, KRATOS};
+use crate::{parse::parse, TemplateError, Tree, KRATOS};
 use serde_json::Value;
 
 /// A parsed template.
@@ -30,7 +30,9 @@ pub struct Template(Tree);
 impl Template {
     /// Parses `text`; errors say what is wrong and where.
     pub fn parse(text: &str) -> Result<Self, String> {
-        parse(&KRATOS, text).map(Self).map_err(|e| e.to_string())
+        parse(&KRATOS, text).map(Self).map_err(|e| match e {
+            TemplateError::Parse(m) | TemplateError::Exec(m) => m,
+        })
     }
 
     /// Renders with `data` as `.` and `$`; `html` escapes every printed value.

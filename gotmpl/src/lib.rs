@@ -71,7 +71,7 @@ pub(crate) struct Dialect {
     verbs: &'static str,
 }
 
-pub(crate) const STRICT: Dialect = Dialect {
+pub(crate) static STRICT: Dialect = Dialect {
     funcs: S,
     root: Ty::Session,
     strict: true,
@@ -82,7 +82,7 @@ pub(crate) const STRICT: Dialect = Dialect {
     verbs: "vsdt",
 };
 
-pub(crate) const KRATOS: Dialect = Dialect {
+pub(crate) static KRATOS: Dialect = Dialect {
     funcs: K,
     root: Ty::Dyn,
     strict: false,

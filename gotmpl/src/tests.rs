@@ -364,6 +364,14 @@ fn kratos_self_inclusion_stops_at_the_depth_limit() {
 }
 
 #[test]
+fn kratos_parse_errors_say_where() {
+    let e = kratos::Template::parse("x\n{{ nosuch }}").err();
+    assert_eq!(e.as_deref(), Some("unsupported function nosuch at 2:4"));
+    let e = kratos::Template::parse("{{ range .L }}{{ else if .Y }}{{ end }}").err();
+    assert_eq!(e.as_deref(), Some("else if in range at 1:15"));
+}
+
+#[test]
 fn kratos_html_rendering_escapes_values_only() {
     let t = kratos::Template::parse("<b>{{ .X }}</b>{{ if .X }}<i>{{ end }}").unwrap();
     assert_eq!(
