@@ -180,13 +180,23 @@ pub(crate) fn fname(f: Func) -> &'static str {
     FUNCS.iter().find(|e| e.1 == f).map_or("?", |e| e.0)
 }
 
-/// Go's check of a function's argument count, at `p`.
+/// Go's check of a function's argument count, at `p`; the message is Go's (`want at least 1 got 0`).
 pub(crate) fn arity(f: Func, n: usize, p: Pos) -> Result<(), TemplateError> {
     let (min, max) = FUNCS
         .iter()
         .find(|e| e.1 == f)
         .map_or((0, MANY), |e| (e.2, e.3));
-    crate::arity(fname(f), n, min, max).map_err(|m| perr(p, m))
+    if (min..=max).contains(&n) {
+        return Ok(());
+    }
+    let want = match max {
+        MANY => format!("at least {min}"),
+        _ => min.to_string(),
+    };
+    Err(perr(
+        p,
+        format!("wrong number of args for {}: want {want} got {n}", fname(f)),
+    ))
 }
 
 /// Compile-time type of a field chain: the session's structs, or `Dyn` for JSON data, where any name is a key.

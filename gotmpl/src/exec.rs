@@ -65,7 +65,9 @@ fn truth(v: &Val<'_>) -> bool {
         Val::Int(i) => *i != 0,
         Val::Float(f) => *f != 0.0,
         Val::Bool(b) => *b,
-        Val::Json(v) => crate::json_truth(v),
+        Val::Json(Value::Array(a)) => !a.is_empty(),
+        Val::Json(Value::Object(m)) => !m.is_empty(),
+        Val::Json(v) => truth(&from_json(v)),
         Val::Strs(l) => !l.is_empty(),
         Val::Header(h) => !h.is_empty(),
         Val::Query(q) => !query_pairs(q).is_empty(),
@@ -388,7 +390,7 @@ impl<'a> Exec<'a> {
                 escape_html(&self.sprint(&v, true), &mut out);
                 owned(out)
             }
-            Func::Urlquery => owned(crate::query_escape(&self.sprint(&v, true))),
+            Func::Urlquery => owned(query_escape(&self.sprint(&v, true))),
             Func::ToJson => {
                 let mut s = String::new();
                 json(&mut s, &arg0);

@@ -33,9 +33,7 @@ pub mod strict;
 mod text;
 
 use ast::{Node, Ty, K, S};
-use serde_json::Value;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 /// A compile or render failure; the message ends with `at line:col`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,50 +103,6 @@ impl PartialEq for Dialect {
     fn eq(&self, other: &Self) -> bool {
         std::ptr::eq(self, other)
     }
-}
-
-/// Go's truth of a JSON value: false, 0, nil and empty strings, arrays and objects are false.
-pub(crate) fn json_truth(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(m) => !m.is_empty(),
-    }
-}
-
-/// Go's check of a function's argument count; the message is Go's (`want at least 1 got 0`).
-pub(crate) fn arity(name: &str, n: usize, min: usize, max: usize) -> Result<(), String> {
-    if (min..=max).contains(&n) {
-        return Ok(());
-    }
-    let want = if max == usize::MAX {
-        format!("at least {min}")
-    } else {
-        min.to_string()
-    };
-    Err(format!(
-        "wrong number of args for {name}: want {want} got {n}"
-    ))
-}
-
-/// Go's `url.QueryEscape`, as `urlquery` prints.
-pub(crate) fn query_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(char::from(b))
-            }
-            b' ' => out.push('+'),
-            b => {
-                let _ = write!(out, "%{b:02X}");
-            }
-        }
-    }
-    out
 }
 
 #[cfg(test)]
