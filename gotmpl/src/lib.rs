@@ -13,7 +13,7 @@
 //!   escape every printed value.
 //!
 //! Both are one engine, one lexer (`lex`), parser (`parse`), syntax tree and function table (`ast`) and
-//! executor (`exec`); a [`Dialect`] holds what differs: which functions exist (Oathkeeper's one-argument
+//! executor (`exec`); a `Dialect` holds what differs: which functions exist (Oathkeeper's one-argument
 //! `print` or Go's), the type of `.` (the typed session, checked at compile time, or JSON), whether
 //! `range`/`with`/`define`/variables and `-` in field names are allowed, how values print, the `printf`
 //! verbs, and the error policy (strict: compile-time checks and a failing render; lenient: a failing action
