@@ -2,6 +2,7 @@
 //! one function both the edge proxy and the decisions API call.
 
 use crate::config::Config;
+use crate::metrics::{Metrics, RuleSeries};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use rules::pipeline::errors::{handle, ErrorHandler, ErrorResponse};
@@ -16,8 +17,8 @@ use std::time::Duration;
 /// What a rule-set version keeps per rule, so that a request only looks things up.
 #[derive(Debug)]
 pub struct RulePipeline {
-    /// The rule id (shared, for metric labels).
-    pub id: Arc<str>,
+    /// The rule id with its request counters.
+    pub series: Arc<RuleSeries>,
     /// The pipeline.
     pub pipeline: Arc<Pipeline>,
     /// The client headers to strip when it allows a request.
@@ -79,14 +80,14 @@ pub enum Verdict {
         /// Headers for the upstream (or the decisions response).
         set: Vec<(String, String)>,
         /// The matched rule.
-        rule_id: Arc<str>,
+        rule: Arc<RuleSeries>,
     },
     /// Answer the client.
     Deny {
         /// The error handler's response.
         response: ErrorResponse,
         /// The matched rule, if any.
-        rule_id: Option<Arc<str>>,
+        rule: Option<Arc<RuleSeries>>,
     },
 }
 
@@ -101,8 +102,8 @@ pub struct Access {
     pub reloads: std::sync::atomic::AtomicU64,
     /// Failed reloads.
     pub reload_failures: std::sync::atomic::AtomicU64,
-    /// Time spent matching and running pipelines.
-    pub pipeline_latency: crate::metrics::Histogram,
+    /// Per-rule counters and the pipeline latency.
+    metrics: Arc<Metrics>,
     /// `proxy.upstream`, or the `--dev` demo upstream.
     pub default_upstream: Option<Arc<url::Url>>,
     /// Wakes [`watch`] to reload at once (SIGHUP).
@@ -147,6 +148,7 @@ impl Access {
         public_base: &str,
         services: Services,
         extra_rules: Vec<rules::Rule>,
+        metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
         let strategy = match config.access_rules.matching_strategy.as_str() {
             "regexp" | "" => rules::Strategy::Regexp,
@@ -163,6 +165,7 @@ impl Access {
             strategy,
             &pipeline,
             &services,
+            &metrics,
         )
         .map_err(|e| anyhow::anyhow!(e))?;
         Ok(Self {
@@ -173,7 +176,7 @@ impl Access {
             repositories,
             reloads: Default::default(),
             reload_failures: Default::default(),
-            pipeline_latency: Default::default(),
+            metrics,
             default_upstream: None,
             reload_now: tokio::sync::Notify::new(),
         })
@@ -198,6 +201,7 @@ impl Access {
             self.strategy,
             &self.config,
             &self.services,
+            &self.metrics,
         ) {
             Ok(c) => {
                 self.current.store(Arc::new(c));
@@ -224,7 +228,7 @@ impl Access {
     pub async fn evaluate(&self, req: &RequestInfo) -> Verdict {
         let started = std::time::Instant::now();
         let verdict = self.decide(req).await;
-        self.pipeline_latency.observe(started.elapsed());
+        crate::metrics::observe(&self.metrics.pipeline_latency, started.elapsed());
         verdict
     }
 
@@ -242,7 +246,7 @@ impl Access {
                 );
                 return Verdict::Deny {
                     response: handle(&err, req, &[], &compiled.fallback),
-                    rule_id: None,
+                    rule: None,
                 };
             }
             Err(
@@ -253,7 +257,7 @@ impl Access {
                 let err = PipelineError::new(rules::pipeline::ErrorKind::BadRequest, e.to_string());
                 return Verdict::Deny {
                     response: handle(&err, req, &[], &compiled.fallback),
-                    rule_id: None,
+                    rule: None,
                 };
             }
             Err(rules::MatchError::Multiple(ids)) => {
@@ -263,7 +267,7 @@ impl Access {
                 ));
                 return Verdict::Deny {
                     response: handle(&err, req, &[], &compiled.fallback),
-                    rule_id: None,
+                    rule: None,
                 };
             }
         };
@@ -271,22 +275,21 @@ impl Access {
             let err = PipelineError::internal("the matched rule has no pipeline");
             return Verdict::Deny {
                 response: handle(&err, req, &[], &compiled.fallback),
-                rule_id: None,
+                rule: None,
             };
         };
-        let id = entry.id.clone();
         match entry.pipeline.run(req, captures).await {
             Ok(granted) => Verdict::Allow {
                 upstream: entry.upstream.clone(),
                 strip: entry.strip.clone(),
                 set: granted.session.header,
-                rule_id: id,
+                rule: entry.series.clone(),
             },
             Err(err) => {
-                tracing::debug!(rule = %id, kind = err.kind.name(), reason = %err.reason, "request denied");
+                tracing::debug!(rule = %entry.series.id(), kind = err.kind.name(), reason = %err.reason, "request denied");
                 Verdict::Deny {
                     response: handle(&err, req, &entry.pipeline.errors, &compiled.fallback),
-                    rule_id: Some(id),
+                    rule: Some(entry.series.clone()),
                 }
             }
         }
@@ -317,7 +320,16 @@ pub fn validate(config: &Config, repositories: &[String]) -> Result<Vec<rules::R
         clock: Arc::new(identity::SystemClock),
     };
     let pipeline = pipeline_config(config, &public_base);
-    let rules = compile(repositories, Vec::new(), strategy, &pipeline, &services)?.source;
+    let metrics = Metrics::new();
+    let rules = compile(
+        repositories,
+        Vec::new(),
+        strategy,
+        &pipeline,
+        &services,
+        &metrics,
+    )?
+    .source;
     // A disabled handler compiles (Oathkeeper answers 500 at request time), but it is surely a mistake.
     for r in &rules {
         let used = r
@@ -375,6 +387,7 @@ fn compile(
     strategy: rules::Strategy,
     config: &PipelineConfig,
     services: &Services,
+    metrics: &Metrics,
 ) -> Result<Compiled, String> {
     let mut all = extra;
     for repo in repositories {
@@ -400,7 +413,7 @@ fn compile(
             .with_rule(pipeline.stripped_headers().iter().map(String::as_str))
             .map_or_else(|| strip.clone(), Arc::new);
         let entry = RulePipeline {
-            id: Arc::from(id.as_str()),
+            series: metrics.rule(&id),
             pipeline,
             strip: own,
             upstream,

@@ -269,7 +269,7 @@ async fn decisions(
     };
     let nginx = described == Described::Original;
     let (res, rule, decision) = match access.evaluate(&info).await {
-        Verdict::Allow { set, rule_id, .. } => {
+        Verdict::Allow { set, rule, .. } => {
             let mut res = StatusCode::OK.into_response();
             for (k, v) in set {
                 if k.eq_ignore_ascii_case("content-length") {
@@ -279,9 +279,9 @@ async fn decisions(
                     res.headers_mut().append(k, v);
                 }
             }
-            (res, Some(rule_id), "allow")
+            (res, Some(rule), "allow")
         }
-        Verdict::Deny { response, rule_id } => {
+        Verdict::Deny { response, rule } => {
             let mut status =
                 StatusCode::from_u16(response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             // nginx's auth_request only understands 2xx, 401 and 403: a redirect becomes a 401 whose Location the
@@ -297,12 +297,12 @@ async fn decisions(
                     res.headers_mut().append(k, v);
                 }
             }
-            (res, rule_id, "deny")
+            (res, rule, "deny")
         }
     };
     state.metrics.count_request(
         Source::Decisions,
-        rule.as_ref(),
+        rule.as_deref(),
         decision,
         res.status().as_u16(),
     );

@@ -16,7 +16,6 @@ use flows::courier::{
 use identity::{Db, SharedClock};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::Arc;
 use tokio::sync::watch;
 
@@ -206,41 +205,11 @@ pub async fn get(
     Ok(Json(message_json(&m, state.config.dev)))
 }
 
-/// Prometheus lines: counters since start and the queue by status.
-pub async fn render_metrics(state: &AppState, out: &mut String) {
-    let m = state.courier.metrics();
-    for (name, value, help) in [
-        ("queued", m.queued, "Messages queued by this process."),
-        ("sent", m.sent, "Messages delivered by this process."),
-        (
-            "failed",
-            m.failed,
-            "Failed delivery attempts (retried later).",
-        ),
-        (
-            "abandoned",
-            m.abandoned,
-            "Messages given up after courier.message_retries.",
-        ),
-    ] {
-        let metric = format!("portcullis_courier_messages_{name}_total");
-        let _ = writeln!(out, "# HELP {metric} {help}");
-        let _ = writeln!(out, "# TYPE {metric} counter");
-        let _ = writeln!(out, "{metric} {value}");
-    }
+/// Reads the outbox's counts by status into the metrics (`portcullis_courier_messages{status}`).
+pub async fn update_outbox_metrics(state: &AppState) {
     if let Ok(by_status) = state.courier.store().count_by_status().await {
-        let _ = writeln!(
-            out,
-            "# HELP portcullis_courier_messages Messages in the outbox by status."
-        );
-        let _ = writeln!(out, "# TYPE portcullis_courier_messages gauge");
-        for (status, n) in by_status {
-            let _ = writeln!(
-                out,
-                "portcullis_courier_messages{{status=\"{}\"}} {n}",
-                status.as_str()
-            );
-        }
+        let rows: Vec<(&str, u64)> = by_status.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+        state.metrics.set_outbox(&rows);
     }
 }
 

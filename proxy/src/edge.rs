@@ -3,7 +3,7 @@
 
 use crate::access::Verdict;
 use crate::gateway::{Decider, Decision, GatewayRequest, Label, Outcome};
-use crate::metrics::Source;
+use crate::metrics::{RuleSeries, Source};
 use crate::AppState;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::IntoResponse;
@@ -77,7 +77,7 @@ impl EdgeDecider {
     }
 }
 
-fn label(rule: Option<Arc<str>>, decision: &'static str) -> Label {
+fn label(rule: Option<Arc<RuleSeries>>, decision: &'static str) -> Label {
     Label { rule, decision }
 }
 
@@ -131,9 +131,9 @@ impl Decider for EdgeDecider {
                 upstream,
                 strip,
                 set,
-                rule_id,
+                rule,
             } => {
-                let allowed = label(Some(rule_id), "allow");
+                let allowed = label(Some(rule), "allow");
                 let (url, preserve_host, strip_path) = match upstream {
                     Some(u) => match &u.url {
                         Some(url) => (url.clone(), u.preserve_host, u.strip_path.clone()),
@@ -187,7 +187,7 @@ impl Decider for EdgeDecider {
                 };
                 (forward, allowed)
             }
-            Verdict::Deny { response, rule_id } => {
+            Verdict::Deny { response, rule } => {
                 let status = StatusCode::from_u16(response.status)
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 let headers = response
@@ -200,10 +200,7 @@ impl Decider for EdgeDecider {
                         ))
                     })
                     .collect();
-                (
-                    respond(status, headers, response.body),
-                    label(rule_id, "deny"),
-                )
+                (respond(status, headers, response.body), label(rule, "deny"))
             }
         }
     }
@@ -212,13 +209,13 @@ impl Decider for EdgeDecider {
         let metrics = &self.state.metrics;
         metrics.count_request(
             Source::Proxy,
-            outcome.label.rule.as_ref(),
+            outcome.label.rule.as_deref(),
             outcome.label.decision,
             outcome.status,
         );
         // Only app upstreams: the identity module behind reserved paths is not an upstream.
         if let (Some(latency), "allow") = (outcome.upstream_latency, outcome.label.decision) {
-            metrics.upstream_latency.observe(latency);
+            crate::metrics::observe(&metrics.upstream_latency, latency);
         }
     }
 }

@@ -374,6 +374,7 @@ async fn access_engine(
     cookie: &CookieCodec,
     stop: watch::Receiver<bool>,
     clock: SharedClock,
+    metrics: Arc<metrics::Metrics>,
 ) -> anyhow::Result<(access::Access, Vec<rules::Rule>)> {
     let services = rules::pipeline::Services {
         clock,
@@ -394,7 +395,7 @@ async fn access_engine(
     } else {
         Vec::new()
     };
-    let mut engine = access::Access::load(config, public_base, services, extra.clone())?;
+    let mut engine = access::Access::load(config, public_base, services, extra.clone(), metrics)?;
     engine.default_upstream = match &config.proxy.upstream {
         Some(u) => Some(Arc::new(
             url::Url::parse(u).context("proxy.upstream is not a URL")?,
@@ -685,6 +686,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         registration_settings(&config, &public_base),
     )
     .with_hooks(hooks.clone());
+    let metrics = Arc::new(metrics::Metrics::new());
     let (access, extra_rules) = access_engine(
         &config,
         &public_base,
@@ -692,6 +694,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         &cookie,
         rx.clone(),
         options.clock.clone(),
+        metrics.clone(),
     )
     .await?;
     let access = Arc::new(access);
@@ -741,7 +744,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         courier,
         errors: flow_pool,
         access: Some(access),
-        metrics: Arc::default(),
+        metrics,
         csrf_cookie,
         cookie_secrets: secrets.clone(),
         identities,
@@ -762,6 +765,7 @@ pub async fn start(config: Config, options: Options) -> anyhow::Result<Running> 
         clock: options.clock,
     };
 
+    state.metrics.register_services(&state);
     let state_for_running = state.clone();
     // The edge proves itself to our public listener with a secret of this process; another process's listener
     // (public disabled here) never sees it.

@@ -157,8 +157,8 @@ pub trait Decider: Send + Sync + 'static {
 /// What a decider says about a request for its own accounting (e.g. the matched rule).
 #[derive(Debug, Clone, Default)]
 pub struct Label {
-    /// The rule (or route) that decided.
-    pub rule: Option<Arc<str>>,
+    /// The rule that decided, with its request counters.
+    pub rule: Option<Arc<crate::metrics::RuleSeries>>,
     /// A short, bounded word for the decision (`allow`, `deny`, …).
     pub decision: &'static str,
 }

@@ -163,7 +163,7 @@ async fn on_request(edge: &Edge, session: &mut Session, ctx: &mut Ctx) -> Result
     if let Some(span) = &ctx.span {
         // Named by the rule (or route) that decided; an OpenTelemetry span can only be renamed before it
         // starts, which is when the upstream request takes its `traceparent`.
-        let name = label.rule.as_deref().unwrap_or(label.decision);
+        let name = label.rule.as_deref().map_or(label.decision, |r| r.id());
         span.record("otel.name", format!("{} {name}", request.method).as_str());
     }
     ctx.label = label;
@@ -479,7 +479,7 @@ fn log(session: &Session, e: Option<&Error>, ctx: &Ctx) -> u16 {
         Route::Forward(_) => "forward",
     };
     let method = &session.req_header().method;
-    let rule = ctx.label.rule.as_deref().unwrap_or("");
+    let rule = ctx.label.rule.as_deref().map_or("", |r| r.id());
     let decision = ctx.label.decision;
     let latency_ms = ctx.started.elapsed().as_secs_f64() * 1000.0;
     let upstream_ms = ctx.upstream_latency.map(|d| d.as_secs_f64() * 1000.0);

@@ -161,11 +161,11 @@ async fn decisions_follow_the_rules(backend: Backend) {
     // Every decision was counted by rule, decision and status.
     let metrics = env.metrics().await;
     for series in [
-        r#"portcullis_access_requests_total{source="decisions",rule="public",decision="allow",status="200"} 2"#,
-        r#"portcullis_access_requests_total{source="decisions",rule="private",decision="deny",status="302"} 1"#,
-        r#"portcullis_access_requests_total{source="decisions",rule="private",decision="allow",status="200"} 2"#,
-        r#"portcullis_access_requests_total{source="decisions",rule="closed",decision="deny",status="403"} 1"#,
-        r#"portcullis_access_requests_total{source="decisions",rule="",decision="deny",status="404"} 2"#,
+        r#"portcullis_access_requests_total{decision="allow",rule="public",source="decisions",status="200"} 2"#,
+        r#"portcullis_access_requests_total{decision="deny",rule="private",source="decisions",status="302"} 1"#,
+        r#"portcullis_access_requests_total{decision="allow",rule="private",source="decisions",status="200"} 2"#,
+        r#"portcullis_access_requests_total{decision="deny",rule="closed",source="decisions",status="403"} 1"#,
+        r#"portcullis_access_requests_total{decision="deny",rule="",source="decisions",status="404"} 2"#,
         "portcullis_access_rules 3",
     ] {
         assert!(
@@ -174,7 +174,7 @@ async fn decisions_follow_the_rules(backend: Backend) {
         );
     }
     assert!(metrics.contains(
-        r#"portcullis_access_requests_total{source="decisions",rule="private",decision="deny",status="401"} "#
+        r#"portcullis_access_requests_total{decision="deny",rule="private",source="decisions",status="401"} "#
     ));
     assert!(metrics.contains("portcullis_pipeline_latency_seconds_count "));
     // The rules API.

@@ -181,14 +181,14 @@ async fn proxy_injects_identity_and_blocks_bypasses(backend: Backend) {
     // Requests are counted by rule, decision and status; upstream latency is recorded for forwarded ones. The
     // gateway counts a request in its logging phase, after the client has its answer: poll (bounded) for the last.
     let expected = [
-        r#"portcullis_access_requests_total{source="proxy",rule="app",decision="allow",status="200"} 1"#,
-        r#"portcullis_access_requests_total{source="proxy",rule="app",decision="deny",status="302"} 1"#,
-        r#"portcullis_access_requests_total{source="proxy",rule="app",decision="deny",status="401"} 4"#,
-        r#"portcullis_access_requests_total{source="proxy",rule="open",decision="allow",status="200"} 2"#,
-        r#"portcullis_access_requests_total{source="proxy",rule="",decision="deny",status="404"} 1"#,
-        r#"portcullis_access_requests_total{source="proxy",rule="",decision="whoami",status="200"} 1"#,
-        r#"portcullis_access_requests_total{source="proxy",rule="",decision="whoami",status="401"} 1"#,
-        r#"portcullis_access_requests_total{source="proxy",rule="",decision="identity",status="303"} 1"#,
+        r#"portcullis_access_requests_total{decision="allow",rule="app",source="proxy",status="200"} 1"#,
+        r#"portcullis_access_requests_total{decision="deny",rule="app",source="proxy",status="302"} 1"#,
+        r#"portcullis_access_requests_total{decision="deny",rule="app",source="proxy",status="401"} 4"#,
+        r#"portcullis_access_requests_total{decision="allow",rule="open",source="proxy",status="200"} 2"#,
+        r#"portcullis_access_requests_total{decision="deny",rule="",source="proxy",status="404"} 1"#,
+        r#"portcullis_access_requests_total{decision="whoami",rule="",source="proxy",status="200"} 1"#,
+        r#"portcullis_access_requests_total{decision="whoami",rule="",source="proxy",status="401"} 1"#,
+        r#"portcullis_access_requests_total{decision="identity",rule="",source="proxy",status="303"} 1"#,
         "portcullis_upstream_latency_seconds_count 3",
     ];
     let mut metrics = String::new();
