@@ -155,6 +155,11 @@ impl std::fmt::Debug for Running {
 }
 
 impl Running {
+    /// The edge proxy, when it runs.
+    pub fn gateway(&self) -> Option<&gateway::Gateway> {
+        self.gateway.as_ref()
+    }
+
     /// Stops accepting, drains in-flight requests and waits for the listeners to finish.
     pub async fn shutdown(mut self) {
         // The gateway first: its in-flight requests may still need the identity listeners.

@@ -232,6 +232,7 @@ pub struct Gateway {
     app: Arc<server::App>,
     tracker: Arc<server::Tracker>,
     accept: tokio::task::JoinHandle<()>,
+    handle: tokio::runtime::Handle,
     runtime: Option<tokio::runtime::Runtime>,
     shutdown_timeout: Duration,
 }
@@ -316,9 +317,26 @@ impl Gateway {
             app,
             tracker,
             accept,
+            handle,
             runtime,
             shutdown_timeout,
         })
+    }
+
+    /// Serves one client connection over an in-memory pipe and returns the client's end: every per-request step
+    /// (Pingora's HTTP/1 parsing, the decider, the upstream hop, the response, logging and metrics) without the
+    /// client socket. The peer address is unknown, as for a Unix socket. For benchmarks and tests.
+    pub fn connect_in_memory(&self) -> tokio::io::DuplexStream {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let _enter = self.handle.enter();
+        server::spawn_connection(
+            &self.app,
+            &self.tracker,
+            &self.stop.subscribe(),
+            &self.abort.subscribe(),
+            Box::new(server),
+        );
+        client
     }
 
     pub fn local_addr(&self) -> SocketAddr {

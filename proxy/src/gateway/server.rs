@@ -90,17 +90,29 @@ pub(super) async fn accept_loop(
         if let Err(e) = stream.set_nodelay() {
             tracing::debug!(error = %e, "set_nodelay failed");
         }
-        let guard = tracker.enter();
-        let (app, stop, mut abort) = (app.clone(), stop.clone(), abort.clone());
-        tokio::spawn(async move {
-            let _guard = guard;
-            tokio::select! {
-                biased;
-                _ = abort.wait_for(|a| *a) => {}
-                _ = serve(app, Box::new(Downstream::new(stream)), stop) => {}
-            }
-        });
+        let stream: Stream = Box::new(Downstream::new(stream));
+        spawn_connection(&app, &tracker, &stop, &abort, stream);
     }
+}
+
+/// Serves one client connection on the current runtime, tracked, until it closes or `abort` turns true.
+pub(super) fn spawn_connection(
+    app: &Arc<App>,
+    tracker: &Arc<Tracker>,
+    stop: &watch::Receiver<bool>,
+    abort: &watch::Receiver<bool>,
+    stream: Stream,
+) {
+    let guard = tracker.enter();
+    let (app, stop, mut abort) = (app.clone(), stop.clone(), abort.clone());
+    tokio::spawn(async move {
+        let _guard = guard;
+        tokio::select! {
+            biased;
+            _ = abort.wait_for(|a| *a) => {}
+            _ = serve(app, stream, stop) => {}
+        }
+    });
 }
 
 /// One client connection: requests until it closes (what pingora's `Service` does per event).
