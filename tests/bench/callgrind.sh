@@ -82,7 +82,7 @@ profile() {
   local name="$1" file="$2" vars=()
   shift 2
   while [[ "$1" == *=* ]]; do vars+=("$1"); shift; done
-  env "${vars[@]}" valgrind --tool=callgrind --callgrind-out-file="$file" "$@" >"$TMP/$name.log" 2>&1 &
+  env "${vars[@]}" valgrind --tool=callgrind --compress-strings=no --compress-pos=no --callgrind-out-file="$file" "$@" >"$TMP/$name.log" 2>&1 &
   STARTED_PID=$!
   PIDS+=("$STARTED_PID")
 }
