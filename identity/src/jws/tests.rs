@@ -628,3 +628,127 @@ fn local_documents_load_from_base64_and_files() {
         Err(JwsError::Jwks(_))
     ));
 }
+
+#[test]
+fn jku_x5u_and_jwk_headers_are_never_followed() {
+    let ours = public(&signer(EC_JWK));
+    // The attacker signs with their own key and points at it every way a header can.
+    let attacker = Signer::from_private_jwks(
+        generate_private_jwks(Algorithm::Es256, "attacker")
+            .unwrap()
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let embedded = attacker.public_jwk();
+    let payload = enc(&Value::Object(standard()));
+    let forge = |header: Value| {
+        let input = format!("{}.{payload}", enc(&header));
+        let sig =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &attacker.key.key, attacker.key.alg.jwt())
+                .unwrap();
+        format!("{input}.{sig}")
+    };
+    let pointers = json!({
+        "jku": "https://attacker.example/jwks.json",
+        "x5u": "https://attacker.example/cert.pem",
+        "jwk": embedded,
+    });
+    for (name, value) in pointers.as_object().unwrap() {
+        // Without kid every key of ours is tried, and none verifies.
+        let token = forge(json!({"alg": "ES256", name.as_str(): value}));
+        assert_eq!(
+            verify(&token, &ours, ALL, NOW, Duration::ZERO),
+            Err(JwsError::InvalidSignature),
+            "{name}"
+        );
+        // Naming the attacker's kid finds no key at all.
+        let token = forge(json!({"alg": "ES256", "kid": "attacker", name.as_str(): value}));
+        assert_eq!(
+            verify(&token, &ours, ALL, NOW, Duration::ZERO),
+            Err(JwsError::UnknownKey {
+                kid: Some("attacker".into())
+            }),
+            "{name}"
+        );
+        // Naming our kid still uses only our key.
+        let token = forge(json!({"alg": "ES256", "kid": "ec-key-1", name.as_str(): value}));
+        assert_eq!(
+            verify(&token, &ours, ALL, NOW, Duration::ZERO),
+            Err(JwsError::InvalidSignature),
+            "{name}"
+        );
+    }
+    // The same token without pointers verifies against the attacker's own set: the forgeries above failed only
+    // because their keys were not used.
+    let token = forge(json!({"alg": "ES256", "kid": "attacker"}));
+    assert!(verify(
+        &token,
+        &attacker.public_key_set().unwrap(),
+        ALL,
+        NOW,
+        Duration::ZERO
+    )
+    .is_ok());
+}
+
+#[test]
+fn a_crit_header_is_refused_even_when_correctly_signed() {
+    let s = signer(EC_JWK);
+    let keys = public(&s);
+    let payload = enc(&Value::Object(standard()));
+    for crit in [json!(["exp"]), json!([]), json!("b64")] {
+        let header = enc(&json!({"alg": "ES256", "kid": "ec-key-1", "crit": crit, "exp": 1}));
+        let input = format!("{header}.{payload}");
+        let sig =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &s.key.key, s.key.alg.jwt()).unwrap();
+        let token = format!("{input}.{sig}");
+        match verify(&token, &keys, ALL, NOW, Duration::ZERO) {
+            Err(JwsError::Malformed(why)) => assert!(why.contains("crit"), "{why}"),
+            other => panic!("{crit}: {other:?}"),
+        }
+        assert!(decode_header(&token).is_err());
+    }
+}
+
+#[test]
+fn times_follow_the_injected_clock_not_the_system_clock() {
+    let s = signer(ED25519_JWK);
+    let keys = public(&s);
+    let system = crate::Clock::now(&crate::SystemClock);
+    // Expired long ago by the system clock, valid at the injected time.
+    let past = system - Duration::days(3650);
+    let mut c = standard();
+    c.insert("exp".into(), json!(past.unix_timestamp() + 60));
+    c.insert("nbf".into(), json!(past.unix_timestamp()));
+    c.insert("iat".into(), json!(past.unix_timestamp()));
+    let token = s.sign(&c).unwrap();
+    assert!(verify(&token, &keys, ALL, past, Duration::ZERO).is_ok());
+    assert_eq!(
+        verify(&token, &keys, ALL, system, Duration::ZERO),
+        Err(JwsError::Expired)
+    );
+    // Valid by the system clock, not yet valid at an injected earlier time.
+    let mut c = standard();
+    c.insert("exp".into(), json!(system.unix_timestamp() + 3600));
+    c.insert("nbf".into(), json!(system.unix_timestamp()));
+    c.remove("iat");
+    let token = s.sign(&c).unwrap();
+    assert!(verify(&token, &keys, ALL, system, Duration::ZERO).is_ok());
+    assert_eq!(
+        verify(&token, &keys, ALL, past, Duration::ZERO),
+        Err(JwsError::NotYetValid)
+    );
+}
+
+#[test]
+fn rsa_keys_too_large_to_verify_are_skipped() {
+    let ec = signer(EC_JWK).public_jwk();
+    // 5,120 bits: jsonwebtoken's RSA verifier stops at 4,096.
+    let huge = json!({"kty": "RSA", "kid": "huge", "n": URL_SAFE_NO_PAD.encode([0xffu8; 640]), "e": "AQAB"});
+    let set = PublicKeySet::from_jwks(json!({"keys": [huge, ec]}).to_string().as_bytes()).unwrap();
+    assert_eq!(set.len(), 1);
+    assert!(!set.has_key(Some("huge"), Algorithm::Rs256));
+    let err = PublicKeySet::from_jwks(json!({"keys": [huge]}).to_string().as_bytes()).unwrap_err();
+    assert!(err.to_string().contains("5120 bits"), "{err}");
+}
