@@ -2,8 +2,8 @@
 //! signing key of a private set becomes an [`EncodingKey`].
 //!
 //! `jsonwebtoken` reads public JWKs ([`DecodingKey::from_jwk`]) but has no notion of a private JWK, and its
-//! [`Jwk`] type accepts keys it cannot use (an EC point off the curve, an RSA modulus of 8 bits) only to fail at
-//! verification time. So this module reads the members itself and checks them with the RustCrypto types the
+//! [`Jwk`] type takes keys that are unusable or unsafe (an EC point off the curve, a 512-bit RSA modulus, a
+//! small-order Ed25519 point), which fail, if at all, only when a token is verified. So this module reads the members itself and checks them with the RustCrypto types the
 //! workspace already has (`rsa`, `p256`, `ed25519-dalek`): public members become a canonical [`Jwk`] handed to
 //! [`DecodingKey::from_jwk`]; private members become a RustCrypto private key, serialised as DER (PKCS #1 for RSA,
 //! PKCS #8 for EC and Ed25519) for [`EncodingKey::from_rsa_der`], [`EncodingKey::from_ec_der`] and

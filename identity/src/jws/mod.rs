@@ -14,8 +14,9 @@
 //! What is `jsonwebtoken`'s and what is not:
 //! * signatures are made and checked by [`jsonwebtoken::encode`] and [`jsonwebtoken::decode`] (its pure-Rust
 //!   `rust_crypto` backend), the key thumbprint is [`jsonwebtoken::jwk::Jwk::thumbprint`];
-//! * keys are read by [`jwk`], which turns JWK members into `jsonwebtoken` keys through the RustCrypto types
-//!   (see there why);
+//! * keys are read by the crate-private `jwk` module, which turns JWK members into `jsonwebtoken` keys through
+//!   the RustCrypto types, because `jsonwebtoken` cannot read private JWKs or check public ones (see there);
+//! * keys are generated (for tests and tooling) with the RustCrypto crates: `jsonwebtoken` generates none;
 //! * the header is read here before `jsonwebtoken` sees the token, to refuse `crit`, to tell an unsupported `alg`
 //!   (`none`, `HS256`) from a malformed header, and to pick the key by `kid`: `jsonwebtoken` fails on both with a
 //!   generic error and, in this version, ignores `crit`;
