@@ -6,7 +6,7 @@ pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod hash;
-pub mod jose;
+pub mod jws;
 pub mod manager;
 pub mod model;
 pub mod schema;

@@ -27,7 +27,6 @@
 //! dot-separated keys or array indexes, e.g. `"{{ session.identity.traits.email }}"`. Missing
 //! paths give `null`; stepping into a string, number or boolean is a mapper error.
 
-pub(crate) mod jwk;
 mod mapper;
 pub(crate) mod source;
 #[cfg(test)]
@@ -36,13 +35,11 @@ mod tests;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use self::jwk::SigningKey;
 use self::mapper::Mapper;
+use crate::jws::jwk::{select_signing_key, PrivateJwk};
 
 /// One `session.whoami.tokenizer.templates.<name>` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,8 +81,7 @@ enum SubjectSource {
 }
 
 struct Template {
-    key: SigningKey,
-    kid: Option<String>,
+    key: PrivateJwk,
     mapper: Option<Mapper>,
     ttl: time::Duration,
     subject: SubjectSource,
@@ -106,8 +102,8 @@ impl fmt::Debug for Tokenizer {
                 name,
                 &format_args!(
                     "{{ alg: {}, kid: {:?}, ttl: {}, subject: {:?}, mapper: {} }}",
-                    tpl.key.alg(),
-                    tpl.kid,
+                    tpl.key.alg.name(),
+                    tpl.key.kid,
                     tpl.ttl,
                     tpl.subject,
                     tpl.mapper.is_some()
@@ -199,27 +195,11 @@ impl Tokenizer {
             claims.insert("sub".to_owned(), Value::String(subject));
         }
 
-        let mut header = Map::new();
-        header.insert("alg".to_owned(), Value::String(tpl.key.alg().to_owned()));
-        if let Some(kid) = &tpl.kid {
-            header.insert("kid".to_owned(), Value::String(kid.clone()));
-        }
-        header.insert("typ".to_owned(), Value::String("JWT".to_owned()));
-
-        let header = serde_json::to_vec(&Value::Object(header))
-            .map_err(|e| TokenizeError::Sign(e.to_string()))?;
         // Go marshals maps with sorted keys; do the same so tokens look like Kratos'.
-        let claims = serde_json::to_vec(&sorted(Value::Object(claims)))
-            .map_err(|e| TokenizeError::Sign(e.to_string()))?;
-        let mut token = URL_SAFE_NO_PAD.encode(header);
-        token.push('.');
-        token.push_str(&URL_SAFE_NO_PAD.encode(claims));
-        let signature = tpl
-            .key
-            .sign(token.as_bytes())
-            .map_err(TokenizeError::Sign)?;
-        token.push('.');
-        token.push_str(&URL_SAFE_NO_PAD.encode(signature));
+        let claims = sorted(Value::Object(claims));
+        let token =
+            crate::jws::sign_compact(&tpl.key.key, tpl.key.alg, tpl.key.kid.as_deref(), &claims)
+                .map_err(TokenizeError::Sign)?;
         Ok(token)
     }
 }
@@ -241,7 +221,7 @@ fn compile(config: &TemplateConfig) -> Result<Template, String> {
         return Err("jwks_url is required".to_owned());
     }
     let jwks = source::load(&config.jwks_url).map_err(|e| format!("jwks_url: {e}"))?;
-    let selected = jwk::select_signing_key(&jwks).map_err(|e| format!("jwks_url: {e}"))?;
+    let key = select_signing_key(&jwks).map_err(|e| format!("jwks_url: {e}"))?;
 
     let mapper = match config.claims_mapper_url.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -252,8 +232,7 @@ fn compile(config: &TemplateConfig) -> Result<Template, String> {
     };
 
     Ok(Template {
-        key: selected.key,
-        kid: selected.kid,
+        key,
         mapper,
         ttl,
         subject,

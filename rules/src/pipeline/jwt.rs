@@ -34,7 +34,7 @@ use super::{
 };
 use crate::template::Template;
 use async_trait::async_trait;
-use identity::jose::{self, Algorithm, JoseError, PublicKeySet, Signer};
+use identity::jws::{self, Algorithm, JwsError, PublicKeySet, Signer};
 use identity::SharedClock;
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -426,7 +426,7 @@ impl Jwks {
     async fn fetch(&self, source: &JwksSource) -> Result<PublicKeySet, PipelineError> {
         match source {
             JwksSource::Local(u) => {
-                let doc = jose::load_local_document(u)
+                let doc = jws::load_local_document(u)
                     .map_err(|e| PipelineError::internal(format!("jwks_urls {u:?}: {e}")))?;
                 PublicKeySet::from_jwks(&doc)
                     .map_err(|e| PipelineError::internal(format!("jwks_urls {u:?}: {e}")))
@@ -504,7 +504,7 @@ impl Jwt {
             if Algorithm::from_name(a).is_none() {
                 return Err(format!(
                     "allowed_algorithms: {a:?} is not supported (supported: {})",
-                    jose::SUPPORTED_ALGORITHMS.join(", ")
+                    jws::SUPPORTED_ALGORITHMS.join(", ")
                 ));
             }
         }
@@ -568,24 +568,23 @@ impl Jwt {
 
     /// Verifies the signature and times; returns the claims and the key-set generation that verified them.
     async fn verify(&self, token: &str) -> Result<(Map<String, Value>, u64), PipelineError> {
-        let invalid = |e: JoseError| {
+        let invalid = |e: JwsError| {
             PipelineError::unauthorized(format!("the JSON Web Token is invalid: {e}"))
         };
         // Refuse what no key could verify before touching the key sets.
-        let header = jose::decode_header(token).map_err(invalid)?;
+        let header = jws::decode_header(token).map_err(invalid)?;
         if Algorithm::from_name(&header.alg).is_none() {
-            return Err(invalid(JoseError::UnsupportedAlgorithm(header.alg)));
+            return Err(invalid(JwsError::UnsupportedAlgorithm(header.alg)));
         }
         if !self.algorithms.contains(&header.alg) {
-            return Err(invalid(JoseError::AlgorithmNotAllowed(header.alg)));
+            return Err(invalid(JwsError::AlgorithmNotAllowed(header.alg)));
         }
         let (keys, mut generation) = self.jwks.current().await?;
-        let verified = match jose::verify(token, &keys, &self.algorithms, self.clock.now(), LEEWAY)
-        {
-            Err(JoseError::UnknownKey { .. }) => {
+        let verified = match jws::verify(token, &keys, &self.algorithms, self.clock.now(), LEEWAY) {
+            Err(JwsError::UnknownKey { .. }) => {
                 let (keys, refetched) = self.jwks.refetch_for_unknown_key(generation).await?;
                 generation = refetched;
-                jose::verify(token, &keys, &self.algorithms, self.clock.now(), LEEWAY)
+                jws::verify(token, &keys, &self.algorithms, self.clock.now(), LEEWAY)
             }
             other => other,
         };
@@ -755,7 +754,7 @@ struct IdTokenConfig {
 }
 
 fn load_signer(url: &str) -> Result<Signer, String> {
-    let doc = jose::load_local_document(url).map_err(|e| format!("jwks_url {url:?}: {e}"))?;
+    let doc = jws::load_local_document(url).map_err(|e| format!("jwks_url {url:?}: {e}"))?;
     Signer::from_private_jwks(&doc).map_err(|e| format!("jwks_url {url:?}: {e}"))
 }
 
@@ -1002,7 +1001,7 @@ mod tests {
     }
 
     fn private_jwks(alg: Algorithm, kid: &str) -> Value {
-        jose::generate_private_jwks(alg, kid).unwrap()
+        jws::generate_private_jwks(alg, kid).unwrap()
     }
 
     fn ec_signer(kid: &str) -> Signer {
@@ -1823,7 +1822,7 @@ mod tests {
         .unwrap();
         assert_eq!(m.sets_headers(), vec!["Authorization".to_owned()]);
         let t = mint(&m, "alice").await;
-        let c = jose::verify(&t, &public_keys(&jwks), &["ES256"], START, Duration::ZERO)
+        let c = jws::verify(&t, &public_keys(&jwks), &["ES256"], START, Duration::ZERO)
             .unwrap()
             .0;
         let now = START.unix_timestamp();
@@ -1836,13 +1835,13 @@ mod tests {
         assert_eq!(c["exp"], now + 300);
         assert_eq!(c["jti"].as_str().unwrap().len(), 36);
         assert_eq!(
-            jose::decode_header(&t).unwrap().kid.as_deref(),
+            jws::decode_header(&t).unwrap().kid.as_deref(),
             Some("idt-1")
         );
 
         // Default ttl: 15 minutes; no claims template: only the reserved claims.
         let m = id_token(&jwks, json!({}), &clock).unwrap();
-        let c = jose::verify(
+        let c = jws::verify(
             &mint(&m, "bob").await,
             &public_keys(&jwks),
             &["ES256"],
@@ -1879,7 +1878,7 @@ mod tests {
         clock.advance(Duration::seconds(1));
         let second = mint(&m, "alice").await;
         assert_ne!(second, first, "less than 10% left: a new token");
-        let c = jose::verify(
+        let c = jws::verify(
             &second,
             &public_keys(&jwks),
             &["EdDSA"],
@@ -1898,7 +1897,7 @@ mod tests {
         )
         .unwrap();
         let t = mint(&per_subject, "carol").await;
-        let c = jose::verify(
+        let c = jws::verify(
             &t,
             &public_keys(&jwks),
             &["EdDSA"],
@@ -1922,7 +1921,7 @@ mod tests {
         )
         .unwrap();
         let t = mint(&m, "alice").await;
-        let c = jose::verify(&t, &public_keys(&jwks), &["ES256"], START, Duration::ZERO)
+        let c = jws::verify(&t, &public_keys(&jwks), &["ES256"], START, Duration::ZERO)
             .unwrap()
             .0;
         assert_eq!(c["session"], json!({"email": "alice@example.com"}));
@@ -2050,7 +2049,7 @@ mod tests {
             .find(|(k, _)| k == "Authorization")
             .unwrap();
         let minted = value.strip_prefix("Bearer ").unwrap();
-        let c = jose::verify(
+        let c = jws::verify(
             minted,
             &public_keys(&jwks),
             &["ES256"],
