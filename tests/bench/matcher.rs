@@ -63,7 +63,7 @@ fn generate(n: usize, wide: usize) -> Vec<Rule> {
         rules.push(rule(format!("rule-{i}"), url, methods));
     }
     for j in 0..wide {
-        let url = if j % 2 == 0 {
+        let url = if j.is_multiple_of(2) {
             format!("<https?>://legacy{j}.example.net/<.*>")
         } else {
             format!("https://<[a-z0-9-]+>.tenant{j}.example.io/api/<.*>")
