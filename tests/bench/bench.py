@@ -457,7 +457,10 @@ def cmd_report(args):
 
     mib = lambda kib: kib / 1024 if kib is not None else None
     checks = [
+        ("S4 ≥ 0.97 × S0 (edge anonymous vs bare Pingora)", ratio("S4", "S0"), 0.97, "ratio"),
         ("S5 ≥ 0.95 × S0 (edge cookie session vs bare Pingora)", ratio("S5", "S0"), 0.95, "ratio"),
+        ("S6 ≥ 0.75 × S0 (edge, every session from Redis, vs bare Pingora)", ratio("S6", "S0"), 0.75, "ratio"),
+        ("S8 ≥ 1.3 × S0 (edge whoami, no upstream hop, vs bare Pingora)", ratio("S8", "S0"), 1.3, "ratio"),
         ("S5 ≥ 0.9 × S2 (edge cookie session vs nginx proxy_pass)", ratio("S5", "S2"), 0.9, "ratio"),
         ("S5 ≥ 1.5 × S3 (edge vs nginx auth_request + decisions)", ratio("S5", "S3"), 1.5, "ratio"),
         ("S6 ≥ 0.6 × S2 (edge, every session from Redis)", ratio("S6", "S2"), 0.6, "ratio"),
