@@ -12,7 +12,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use proxy::access::Verdict;
 use rules::pipeline::RequestInfo;
 use serde_json::json;
-use tests::{Backend, TestEnv};
+use tests::TestEnv;
 
 fn rules() -> String {
     json!([
@@ -60,22 +60,7 @@ fn edge_path(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let (env, cookie) = rt.block_on(async {
-        let env = TestEnv::builder(Backend::Sqlite)
-            .file("rules.json", &rules())
-            .set(r#"access_rules.repositories=["file://{dir}/rules.json"]"#)
-            .set("log.level=error")
-            .start()
-            .await;
-        let identity = env
-            .create_identity(
-                json!({"schema_id": "default", "traits": {"email": "bench@example.com"}}),
-            )
-            .await;
-        let token = env.login(identity["id"].as_str().unwrap()).await;
-        let cookie = env.cookie_for(&token);
-        (env, cookie)
-    });
+    let (env, cookie) = rt.block_on(TestEnv::with_rules_and_session(&rules()));
     let access = env.running.as_ref().unwrap().state.access.clone().unwrap();
 
     let authenticated = request("/cookie/dashboard", Some(&cookie));

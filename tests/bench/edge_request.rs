@@ -13,7 +13,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde_json::json;
-use tests::{Backend, TestEnv};
+use tests::TestEnv;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 fn rules(upstream: &str) -> String {
@@ -126,20 +126,7 @@ fn edge_request(c: &mut Criterion) {
         .unwrap();
     let (env, cookie) = rt.block_on(async {
         let upstream = upstream().await;
-        let env = TestEnv::builder(Backend::Sqlite)
-            .file("rules.json", &rules(&upstream))
-            .set(r#"access_rules.repositories=["file://{dir}/rules.json"]"#)
-            .set("log.level=error")
-            .start()
-            .await;
-        let identity = env
-            .create_identity(
-                json!({"schema_id": "default", "traits": {"email": "bench@example.com"}}),
-            )
-            .await;
-        let token = env.login(identity["id"].as_str().unwrap()).await;
-        let cookie = env.cookie_for(&token);
-        (env, cookie)
+        TestEnv::with_rules_and_session(&rules(&upstream)).await
     });
     let gateway = env
         .running

@@ -160,6 +160,25 @@ impl TestEnv {
         )
     }
 
+    /// A SQLite instance with these access rules (`rules.json`), quiet logs, and one identity's session cookie: what
+    /// the edge benchmarks run against.
+    pub async fn with_rules_and_session(rules: &str) -> (TestEnv, String) {
+        let env = TestEnv::builder(Backend::Sqlite)
+            .file("rules.json", rules)
+            .set(r#"access_rules.repositories=["file://{dir}/rules.json"]"#)
+            .set("log.level=error")
+            .start()
+            .await;
+        let identity = env
+            .create_identity(
+                serde_json::json!({"schema_id": "default", "traits": {"email": "bench@example.com"}}),
+            )
+            .await;
+        let token = env.login(identity["id"].as_str().unwrap()).await;
+        let cookie = env.cookie_for(&token);
+        (env, cookie)
+    }
+
     /// The Prometheus text from `/admin/metrics/prometheus`.
     pub async fn metrics(&self) -> String {
         self.http
